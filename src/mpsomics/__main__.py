@@ -1,0 +1,3 @@
+from mpsomics.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,67 @@
+"""Command-line entry point: ``mpsomics <stage> [options]``.
+
+Each stage lives in :mod:`mpsomics.commands.<stage>` and exposes
+``add_arguments(parser)`` and ``run(args) -> int``. Stage modules are imported
+lazily so ``mpsomics --help`` stays fast and one stage's heavy imports (torch,
+gseapy) do not slow the others down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from mpsomics import __version__
+from mpsomics.errors import InputError
+
+#: stage name -> one-line help. Order is the pipeline order.
+STAGES: dict[str, str] = {
+    "prepare": "validate, transform, split and scale an expression matrix into AnnData",
+    "communities": "gene co-expression network, hierarchical Leiden communities, baselines",
+    "train": "train one MPS classifier on a gene list",
+    "observe": "entanglement, magnetization and correlations of a trained MPS",
+    "grokking": "entanglement transition and generalisation jump from a training history",
+    "subcommunities": "gene subcommunities from MPS correlations and magnetization",
+    "enrichment": "offline over-representation analysis of communities and subcommunities",
+    "report": "one self-contained HTML report",
+}
+
+
+def _command_module(stage: str):
+    return importlib.import_module(f"mpsomics.commands.{stage.replace('-', '_')}")
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mpsomics",
+        description="Gene subcommunities with Matrix Product State classifiers.",
+    )
+    parser.add_argument("--version", action="version", version=f"mpsomics {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="stage", metavar="<stage>", required=True)
+    # Only the invoked stage is imported: the others' heavy imports (torch,
+    # gseapy, scanpy) would slow every command down.
+    wanted = next((a for a in (argv or []) if a in STAGES), None)
+    for stage, help_text in STAGES.items():
+        p = sub.add_parser(stage, help=help_text, description=help_text)
+        if stage == wanted:
+            _command_module(stage).add_arguments(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return int(_command_module(args.stage).run(args) or 0)
+    except InputError as exc:
+        print(f"mpsomics {args.stage}: error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,1 @@
+"""Thin CLI wrappers, one module per stage (``add_arguments`` + ``run``)."""

@@ -1,0 +1,129 @@
+"""A trained MPS classifier as plain NumPy arrays, and its ``model.npz`` file format.
+
+``model.npz`` holds arrays ``site_0 ... site_{N-1}``: shape (chi_left, 2, chi_right)
+with chi = 1 at both ends, except the label site, shape (chi_left, 2, C, chi_right);
+scalar ``label_site``; string arrays ``genes`` (site order) and ``classes`` (label
+order); string ``feature_map`` = "cos_sin_half_pi". Any tensor-network tool can load it
+with ``numpy.load``.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mpsomics.errors import InputError
+from mpsomics.io import atomic_path
+from mpsomics.mps.feature_map import FEATURE_MAP_NAME
+
+
+@dataclass
+class MPSState:
+    """An open-boundary MPS with one label index on site ``label_site``.
+
+    Attributes
+    ----------
+    sites
+        Site tensors; ``sites[i]`` has shape (chi_l, 2, chi_r), except
+        ``sites[label_site]`` with shape (chi_l, 2, C, chi_r).
+    label_site
+        Index of the site carrying the label (class) index.
+    genes
+        Gene symbol of every site, in chain order.
+    classes
+        Class names in label-index order.
+    """
+
+    sites: list[np.ndarray]
+    label_site: int
+    genes: list[str]
+    classes: list[str]
+    feature_map: str = field(default=FEATURE_MAP_NAME)
+
+    @property
+    def n_sites(self) -> int:
+        return len(self.sites)
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def bond_dims(self) -> list[int]:
+        """Bond dimensions between consecutive sites (length N - 1)."""
+        return [int(t.shape[-1]) for t in self.sites[:-1]]
+
+    def validate(self, source: str | os.PathLike | None = None) -> MPSState:
+        """Check shapes and metadata; raise :class:`InputError` naming ``source``."""
+        n = len(self.sites)
+        if n < 1:
+            raise InputError(source, "model has no sites")
+        if len(self.genes) != n:
+            raise InputError(source, f"model has {n} sites but {len(self.genes)} gene names")
+        if not 0 <= self.label_site < n:
+            raise InputError(source, f"label_site {self.label_site} outside 0..{n - 1}")
+        if self.feature_map != FEATURE_MAP_NAME:
+            raise InputError(source, f"unknown feature_map {self.feature_map!r} (expected {FEATURE_MAP_NAME!r})")
+        left = 1
+        for i, t in enumerate(self.sites):
+            want_ndim = 4 if i == self.label_site else 3
+            if t.ndim != want_ndim:
+                raise InputError(source, f"site_{i} has {t.ndim} axes, expected {want_ndim}")
+            if t.shape[0] != left or t.shape[1] != 2:
+                raise InputError(source, f"site_{i} has shape {t.shape}: left bond must be {left} and physical dimension 2")
+            if i == self.label_site and t.shape[2] != len(self.classes):
+                raise InputError(source, f"label site has {t.shape[2]} labels but {len(self.classes)} class names")
+            if not np.all(np.isfinite(t)):
+                raise InputError(source, f"site_{i} contains NaN or inf")
+            left = t.shape[-1]
+        if left != 1:
+            raise InputError(source, f"last site has right bond {left}, expected 1 (open boundaries)")
+        return self
+
+
+def save_model(state: MPSState, path: str | os.PathLike) -> None:
+    """Write ``state`` to ``path`` (``.npz``) atomically."""
+    state.validate()
+    arrays = {f"site_{i}": np.asarray(t) for i, t in enumerate(state.sites)}
+    arrays["label_site"] = np.asarray(state.label_site, dtype=np.int64)
+    arrays["genes"] = np.asarray(state.genes, dtype=str)
+    arrays["classes"] = np.asarray(state.classes, dtype=str)
+    arrays["feature_map"] = np.asarray(state.feature_map, dtype=str)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:  # a file handle stops numpy appending a second ".npz"
+            np.savez(fh, **arrays)
+
+
+def load_model(path: str | os.PathLike) -> MPSState:
+    """Read and validate a ``model.npz``; raise :class:`InputError` when it is unusable."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "model file does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            keys = set(z.files)
+            missing = {"label_site", "genes", "classes"} - keys
+            if missing:
+                raise InputError(path, f"not an mpsomics model: missing {sorted(missing)}")
+            n = sum(1 for k in keys if k.startswith("site_"))
+            sites = []
+            for i in range(n):
+                if f"site_{i}" not in keys:
+                    raise InputError(path, f"not an mpsomics model: site_{i} missing")
+                sites.append(np.array(z[f"site_{i}"]))
+            state = MPSState(
+                sites=sites,
+                label_site=int(z["label_site"]),
+                genes=[str(g) for g in z["genes"]],
+                classes=[str(c) for c in z["classes"]],
+                feature_map=str(z["feature_map"]) if "feature_map" in keys else FEATURE_MAP_NAME,
+            )
+    except InputError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:
+        raise InputError(path, f"corrupt or unreadable model file ({type(exc).__name__}: {exc})") from exc
+    return state.validate(path)
