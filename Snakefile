@@ -1,0 +1,27 @@
+# mpsomics: gene subcommunities with Matrix Product State classifiers.
+# Thin entry point: configuration, validation and the rule modules.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/prepare.smk"
+include: "workflow/rules/communities.smk"
+include: "workflow/rules/mps.smk"
+include: "workflow/rules/grokking.smk"
+include: "workflow/rules/subcommunities.smk"
+include: "workflow/rules/enrichment.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        "results/report/index.html",

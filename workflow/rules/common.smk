@@ -1,0 +1,86 @@
+# Shared helpers: config validation, CLI option strings, resources and the
+# input functions that fan out over the communities selected by the checkpoint.
+import json
+import math
+import shlex
+
+from snakemake.utils import validate
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+
+wildcard_constraints:
+    community=r"[A-Za-z0-9_.\-]+",
+
+
+ENV = "../../envs/mpsomics.yaml"
+
+
+def cli_options(section, rename=None, skip=()):
+    """Render a config section as `--key value` options (lists comma-joined, booleans as flags)."""
+    rename = rename or {}
+    parts = []
+    for key, value in section.items():
+        if key in skip or value is None or isinstance(value, dict):
+            continue
+        flag = f"--{rename.get(key, key).replace('_', '-')}"
+        if isinstance(value, bool):
+            if value:
+                parts.append(flag)
+        elif isinstance(value, list):
+            parts.append(f"{flag} {shlex.quote(','.join(map(str, value)))}")
+        else:
+            parts.append(f"{flag} {shlex.quote(str(value))}")
+    return " ".join(parts)
+
+
+def resource(rule_name, key):
+    """A resource of `rule_name` from config `resources`, falling back to `resources.default`."""
+    res = config.get("resources", {})
+    return res.get(rule_name, {}).get(
+        key,
+        res.get("default", {}).get(
+            key, {"threads": 1, "mem_mb": 2000, "runtime": 15}[key]
+        ),
+    )
+
+
+def n_lines(path):
+    with open(path) as fh:
+        return sum(1 for line in fh if line.strip())
+
+
+def train_mem_mb(wildcards, input, attempt):
+    # Site tensors of N sites at bond dimension chi, plus the sweep's per-sample
+    # environments and the per-epoch correlation record; doubled on each retry.
+    n_sites = n_lines(input.genes)
+    chi = config["mps"]["bond_dim"]
+    tensors_mb = n_sites * chi * chi * 8 * 8 / 1e6 * 4
+    record_mb = (config["mps"]["epochs"] + 1) * 2 * n_sites * n_sites * 4 / 1e6
+    return int((resource("train_mps", "mem_mb") + tensors_mb + record_mb) * attempt)
+
+
+def train_runtime(wildcards, input, attempt):
+    # A sweep costs O(N * samples * chi^2) plus N SVDs of (2 chi) x (4 chi) matrices:
+    # coefficient measured on the bundled data (docs/benchmarks.md), with a floor.
+    n_sites = n_lines(input.genes)
+    chi = config["mps"]["bond_dim"]
+    per_epoch_s = n_sites * (chi**3) * 2e-7 + n_sites * chi * chi * 2e-6
+    minutes = config["mps"]["epochs"] * per_epoch_s / 60
+    return int((resource("train_mps", "runtime") + math.ceil(minutes)) * attempt)
+
+
+def selected_communities(wildcards=None):
+    """Community ids chosen by the `communities` checkpoint (re-evaluated after it ran)."""
+    selected = checkpoints.communities.get().output.selected
+    with open(selected) as fh:
+        return [line.strip() for line in fh if line.strip()]
+
+
+def per_community(pattern):
+    """Input function: `pattern` expanded over the selected communities."""
+
+    def inputs(wildcards):
+        return expand(pattern, community=selected_communities())
+
+    return inputs

@@ -1,0 +1,27 @@
+checkpoint communities:
+    input:
+        h5ad=rules.prepare.output.h5ad,
+    output:
+        communities="results/communities/communities.tsv",
+        baseline="results/communities/baseline.tsv",
+        selected="results/communities/selected.txt",
+        network="results/communities/network.tsv",
+        genes=directory("results/communities/genes"),
+    log:
+        "results/logs/communities.log",
+    benchmark:
+        "results/benchmarks/communities.tsv"
+    conda:
+        ENV
+    threads: resource("communities", "threads")
+    resources:
+        mem_mb=resource("communities", "mem_mb"),
+        runtime=resource("communities", "runtime"),
+    params:
+        outdir=subpath(output.communities, parent=True),
+        options=cli_options(config["communities"]),
+        select=cli_options(config["communities"].get("select", {})),
+        seed=config["seed"],
+    shell:
+        "mpsomics communities --expression {input.h5ad} --outdir {params.outdir}"
+        " {params.options} {params.select} --seed {params.seed} --threads {threads} > {log} 2>&1"
