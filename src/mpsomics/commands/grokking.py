@@ -1,0 +1,114 @@
+"""``mpsomics grokking``: entanglement transition and generalisation jump of one run.
+
+Two modes::
+
+    mpsomics grokking --train-dir results/mps/c03 --community c03 --out results/grokking/c03.tsv
+    mpsomics grokking --summarize results/grokking/c01.tsv results/grokking/c03.tsv \\
+        --out results/grokking/summary.tsv
+
+Definitions are in :mod:`mpsomics.grokking`.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from mpsomics import grokking, trainio
+from mpsomics.errors import InputError
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {v}")
+    return v
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {v}")
+    return v
+
+
+def _unit_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < v <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {v}")
+    return v
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    d = grokking.DEFAULTS
+    mode = parser.add_argument_group("inputs (one mode)")
+    mode.add_argument("--train-dir", help="train-stage directory results/mps/{community}")
+    mode.add_argument("--community", help="community id written in the output row (with --train-dir)")
+    mode.add_argument(
+        "--summarize",
+        nargs="+",
+        metavar="TSV",
+        help="instead of analysing a run: concatenate these per-community grokking TSVs",
+    )
+    parser.add_argument("--out", required=True, help="output TSV ({community}.tsv, or summary.tsv with --summarize)")
+    p = parser.add_argument_group("parameters")
+    p.add_argument(
+        "--initial-epochs",
+        type=_nonneg_int,
+        default=d["initial_epochs"],
+        help="initial phase = epochs < N (default: automatic, up to the first entropy maximum "
+        "within the first half of training)",
+    )
+    p.add_argument("--delta", type=_unit_float, default=d["delta"], help="minimal test balanced-accuracy rise of a jump (default %(default)s)")
+    p.add_argument("--window", type=_positive_int, default=d["window"], help="epochs within which the rise must happen (default %(default)s)")
+    p.add_argument(
+        "--plateau",
+        type=_positive_int,
+        default=d["plateau"],
+        help="epochs of plateau (range < delta/2) before a jump (default %(default)s)",
+    )
+    p.add_argument(
+        "--saturation",
+        type=_unit_float,
+        default=d["saturation"],
+        help="train balanced accuracy counted as saturated (default %(default)s)",
+    )
+    p.add_argument(
+        "--rate-smooth",
+        type=_positive_int,
+        default=d["rate_smooth"],
+        help="moving-average width (recorded intervals) of the entropy change rate (default %(default)s)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.summarize:
+        if args.train_dir or args.community:
+            raise InputError(None, "--summarize cannot be combined with --train-dir/--community")
+        grokking.write_tsv(grokking.summarize(args.summarize), args.out)
+        return 0
+    if not args.train_dir or not args.community:
+        raise InputError(None, "give --train-dir and --community (or --summarize TSV ...)")
+    history = trainio.load_history(args.train_dir)
+    entanglement = trainio.load_entanglement(args.train_dir)
+    row = grokking.analyze(
+        history,
+        entanglement,
+        community=args.community,
+        initial_epochs=args.initial_epochs,
+        delta=args.delta,
+        window=args.window,
+        plateau=args.plateau,
+        saturation=args.saturation,
+        rate_smooth=args.rate_smooth,
+    )
+    grokking.write_tsv(grokking.result_frame(row), args.out)
+    return 0

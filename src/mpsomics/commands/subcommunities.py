@@ -1,0 +1,118 @@
+"""``mpsomics subcommunities``: gene subcommunities from MPS correlations.
+
+::
+
+    mpsomics subcommunities --train-dir results/mps/c03 --grokking results/grokking/c03.tsv \\
+        --community c03 --out results/subcommunities/c03.tsv \\
+        --curve-out results/subcommunities/c03_curve.tsv
+
+Methods and definitions are in :mod:`mpsomics.subcommunities`. Only train-stage
+correlations and the entropy-based transition epoch are used: no test data.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from mpsomics import grokking, subcommunities, trainio
+from mpsomics.errors import InputError
+from mpsomics.trainio import MAGNETIZATION_FILE
+
+
+def _methods(text: str) -> tuple[str, ...]:
+    items = tuple(dict.fromkeys(m.strip() for m in text.split(",") if m.strip()))
+    bad = [m for m in items if m not in subcommunities.METHODS]
+    if not items or bad:
+        raise argparse.ArgumentTypeError(
+            f"expected a comma-separated subset of {','.join(subcommunities.METHODS)}, got {text!r}"
+        )
+    return items
+
+
+def _fraction(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= v < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {v}")
+    return v
+
+
+def _int_at_least(lo: int):
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if v < lo:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {lo}, got {v}")
+        return v
+
+    return parse
+
+
+def _nonneg_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not v >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {v}")
+    return v
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    d = subcommunities.DEFAULTS
+    parser.add_argument("--train-dir", required=True, help="train-stage directory results/mps/{community}")
+    parser.add_argument("--grokking", required=True, help="grokking TSV of the community (transition_epoch)")
+    parser.add_argument("--community", required=True, help="community id (prefix of the subcommunity ids)")
+    parser.add_argument("--out", required=True, help="output TSV results/subcommunities/{community}.tsv")
+    parser.add_argument("--curve-out", help="count-vs-threshold curve TSV of the paper method")
+    parser.add_argument("--methods", type=_methods, default=d["methods"], help="comma-separated: paper,graph (default both)")
+    parser.add_argument("--threshold", type=_fraction, default=d["threshold"], help="|C| threshold of the paper method (default %(default)s)")
+    parser.add_argument(
+        "--epoch-window",
+        type=_int_at_least(0),
+        default=d["epoch_window"],
+        help="use recorded epochs within transition ± W (default %(default)s)",
+    )
+    parser.add_argument("--graph-threshold", type=_fraction, default=d["graph_threshold"], help="edge threshold on mean |C| (default %(default)s)")
+    parser.add_argument("--resolution", type=_nonneg_float, default=d["resolution"], help="Leiden resolution (default %(default)s)")
+    parser.add_argument("--min-size", type=_int_at_least(1), default=d["min_size"], help="smallest graph subcommunity (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=d["seed"], help="Leiden seed (default %(default)s)")
+    parser.add_argument(
+        "--magnetization-weight",
+        type=_nonneg_float,
+        default=d["magnetization_weight"],
+        help="alpha of the graph edge re-weighting by the magnetization contrast between labels "
+        "(default %(default)s = off)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    epochs, classes, genes, connected = trainio.load_correlations(args.train_dir)
+    magnetization = trainio.load_magnetization(args.train_dir)
+    subcommunities.check_consistent(magnetization, classes, genes, f"{args.train_dir}/{MAGNETIZATION_FILE}")
+    grok = grokking.load_grokking(args.grokking)
+    if str(grok["community"]) != args.community:
+        raise InputError(args.grokking, f"is for community {grok['community']!r}, not {args.community!r}")
+    table, curve = subcommunities.compute(
+        epochs,
+        classes,
+        genes,
+        connected,
+        magnetization,
+        community=args.community,
+        transition_epoch=grok["transition_epoch"],
+        methods=args.methods,
+        threshold=args.threshold,
+        epoch_window=args.epoch_window,
+        graph_threshold=args.graph_threshold,
+        resolution=args.resolution,
+        min_size=args.min_size,
+        seed=args.seed,
+        magnetization_weight=args.magnetization_weight,
+    )
+    subcommunities.write_outputs(table, args.out, curve, args.curve_out)
+    return 0
