@@ -1,0 +1,371 @@
+"""``mpsomics train``: train one MPS classifier on a gene list.
+
+::
+
+    mpsomics train --expression results/prepared/expression.h5ad \\
+        --genes results/communities/genes/c03.txt --out results/mps/c03 \\
+        [--method sweep|gradient] [--bond-dim 10] [--epochs 30] [--lr ALPHA] \\
+        [--batch-size 32] [--loss mse|cross_entropy] [--class-weights balanced|none] \\
+        [--cutoff 0] [--init-bond-dim 2] [--seed 0] [--dtype float64|float32] \\
+        [--threads 1] [--observe-every K] [--community NAME]
+
+Outputs (all or nothing, see ``docs/outputs.md`` "train"): ``model.npz``,
+``history.tsv``, ``run_info.json`` and, with ``--observe-every K`` > 0,
+``entanglement.tsv``, ``magnetization.tsv``, ``correlations.npz`` and (sweep)
+``singular_values.npz``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import platform
+import time
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mpsomics import __version__
+from mpsomics.errors import InputError
+from mpsomics.io import atomic_dir
+from mpsomics.mps.config import TrainConfig
+
+log = logging.getLogger(__name__)
+
+#: Step size alpha of the sweep method when --lr is not given (unit-norm MPS,
+#: mean-gradient step; see mpsomics.mps.sweep).
+DEFAULT_SWEEP_LR = 1.0
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {v}")
+    return v
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {v}")
+    return v
+
+
+def _pos_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not np.isfinite(v) or v <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return v
+
+
+def _nonneg_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not np.isfinite(v) or v < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return v
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    d = TrainConfig()
+    p.add_argument(
+        "--expression", required=True, help="prepared AnnData (.h5ad) from `mpsomics prepare`"
+    )
+    p.add_argument(
+        "--genes", required=True, help="gene list, one symbol per line, in MPS site order"
+    )
+    p.add_argument("--out", required=True, help="output directory (replaced as a whole on success)")
+    p.add_argument("--method", choices=["sweep", "gradient"], default=d.method)
+    p.add_argument(
+        "--bond-dim", type=_positive_int, default=d.bond_dim, help="maximum bond dimension chi"
+    )
+    p.add_argument(
+        "--epochs", type=_nonneg_int, default=d.epochs, help="epochs (sweeps for --method sweep)"
+    )
+    p.add_argument(
+        "--lr",
+        type=_pos_float,
+        default=None,
+        help=f"step size alpha (sweep, default {DEFAULT_SWEEP_LR}) or Adam learning rate (gradient, default {d.lr})",
+    )
+    p.add_argument(
+        "--batch-size", type=_positive_int, default=d.batch_size, help="minibatch size (gradient)"
+    )
+    p.add_argument("--loss", choices=["mse", "cross_entropy"], default=d.loss)
+    p.add_argument("--class-weights", choices=["balanced", "none"], default=d.class_weights)
+    p.add_argument(
+        "--cutoff",
+        type=_nonneg_float,
+        default=d.cutoff,
+        help="drop singular values < cutoff * s_max (sweep)",
+    )
+    p.add_argument("--init-bond-dim", type=_positive_int, default=d.init_bond_dim)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--dtype", choices=["float64", "float32"], default=d.dtype)
+    p.add_argument("--threads", type=_positive_int, default=d.threads)
+    p.add_argument(
+        "--observe-every",
+        type=_nonneg_int,
+        default=0,
+        help="record entanglement/magnetization/correlations every K epochs (0 = off)",
+    )
+    p.add_argument(
+        "--community", default=None, help="name used in messages (default: name of --out)"
+    )
+
+
+def read_genes(path: str | Path) -> list[str]:
+    """Gene symbols, one per line (blank lines and ``#`` comments ignored); InputError when unusable."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "gene list does not exist")
+    genes = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        g = line.strip()
+        if g and not g.startswith("#"):
+            genes.append(g)
+    if not genes:
+        raise InputError(path, "gene list is empty")
+    seen, dups = set(), []
+    for g in genes:
+        if g in seen and g not in dups:
+            dups.append(g)
+        seen.add(g)
+    if dups:
+        raise InputError(
+            path,
+            f"{len(dups)} duplicated gene(s): {', '.join(dups[:5])}{' ...' if len(dups) > 5 else ''}",
+        )
+    return genes
+
+
+def load_training_data(expression: str | Path, genes: list[str], genes_path: str | Path) -> dict:
+    """Read and validate the prepared AnnData; return the arrays :func:`fit` needs."""
+    import anndata
+
+    path = Path(expression)
+    if not path.is_file():
+        raise InputError(path, "expression file does not exist (run `mpsomics prepare` first)")
+    try:
+        adata = anndata.read_h5ad(path)
+    except Exception as exc:  # noqa: BLE001 - any reader failure is bad input
+        raise InputError(path, f"not a readable .h5ad file ({type(exc).__name__}: {exc})") from None
+    var = pd.Index(adata.var_names.astype(str))
+    if not var.is_unique:
+        raise InputError(path, "gene names (var_names) are not unique")
+    missing = [g for g in genes if g not in var]
+    if missing:
+        raise InputError(
+            path,
+            f"{len(missing)} of {len(genes)} genes of {genes_path} missing from the expression file: "
+            f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}",
+        )
+    for col in ("label", "split"):
+        if col not in adata.obs.columns:
+            raise InputError(path, f"obs column {col!r} missing (run `mpsomics prepare`)")
+    classes = [str(c) for c in np.asarray(adata.uns.get("classes", []), dtype=object).ravel()]
+    if len(classes) < 2 or len(set(classes)) != len(classes):
+        raise InputError(
+            path, f"uns['classes'] must list at least two distinct class names, got {classes}"
+        )
+    positive_label = adata.uns.get("positive_label", classes[-1])
+    positive_label = str(
+        np.asarray(positive_label).item() if np.ndim(positive_label) == 0 else positive_label
+    )
+    if positive_label not in classes:
+        raise InputError(
+            path, f"uns['positive_label'] {positive_label!r} is not one of the classes {classes}"
+        )
+    labels = adata.obs["label"].astype(str).to_numpy()
+    split = adata.obs["split"].astype(str).to_numpy()
+    unknown = sorted(set(labels) - set(classes))
+    if unknown:
+        raise InputError(
+            path,
+            f"obs['label'] has values not in uns['classes'] {classes}: {', '.join(unknown[:5])}",
+        )
+    bad_split = sorted(set(split) - {"train", "test"})
+    if bad_split:
+        raise InputError(
+            path, f"obs['split'] must be 'train' or 'test', found {', '.join(bad_split[:5])}"
+        )
+    train = split == "train"
+    if not train.any():
+        raise InputError(path, "no training samples (obs['split'] == 'train')")
+    y = np.array([classes.index(lab) for lab in labels], dtype=np.int64)
+    absent = [c for i, c in enumerate(classes) if not np.any(y[train] == i)]
+    if absent:
+        raise InputError(path, f"class(es) absent from the training samples: {', '.join(absent)}")
+    cols = var.get_indexer(genes)
+    X = adata.X[:, cols]
+    X = X.toarray() if hasattr(X, "toarray") else np.asarray(X)
+    X = np.asarray(X, dtype=np.float64)
+    if not np.all(np.isfinite(X)):
+        bad = [genes[j] for j in np.flatnonzero(~np.all(np.isfinite(X), axis=0))]
+        raise InputError(
+            path, f"non-finite expression values for {len(bad)} gene(s): {', '.join(bad[:5])}"
+        )
+    tol = 1e-6
+    if X.size and (X.min() < -tol or X.max() > 1 + tol):
+        raise InputError(
+            path,
+            f".X values outside [0, 1] (min {X.min():.3g}, max {X.max():.3g}); use the scaled output of `mpsomics prepare`",
+        )
+    X = np.clip(X, 0.0, 1.0)
+    return {
+        "X_train": X[train],
+        "y_train": y[train],
+        "X_test": X[~train],
+        "y_test": y[~train],
+        "classes": classes,
+        "positive": classes.index(positive_label),
+        "positive_label": positive_label,
+    }
+
+
+def _versions() -> dict:
+    out = {"python": platform.python_version(), "mpsomics": __version__, "numpy": np.__version__}
+    for pkg in ("torch", "scipy", "anndata"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def write_outputs(out_dir: Path, state, history: pd.DataFrame, obs, run_info: dict) -> None:
+    """Write every ``train`` output into ``out_dir`` (an existing, empty directory)."""
+    from mpsomics.mps.state import save_model
+
+    save_model(state, out_dir / "model.npz")
+    history.to_csv(out_dir / "history.tsv", sep="\t", index=False, na_rep="NaN")
+    if obs.epochs:
+        genes, classes = list(state.genes), list(state.classes)
+        ent_rows, mag_rows = [], []
+        for e, ent, mag in zip(obs.epochs, obs.entropy, obs.magnetization, strict=True):
+            for li, lab in enumerate(classes):
+                for b in range(ent.shape[1]):
+                    ent_rows.append((e, lab, b, float(ent[li, b])))
+                for s in range(mag.shape[1]):
+                    mag_rows.append((e, lab, s, genes[s], float(mag[li, s])))
+        pd.DataFrame(ent_rows, columns=["epoch", "label", "bond", "entropy"]).to_csv(
+            out_dir / "entanglement.tsv", sep="\t", index=False
+        )
+        pd.DataFrame(mag_rows, columns=["epoch", "label", "site", "gene", "magnetization"]).to_csv(
+            out_dir / "magnetization.tsv", sep="\t", index=False
+        )
+        with open(out_dir / "correlations.npz", "wb") as fh:
+            np.savez(
+                fh,
+                epochs=np.asarray(obs.epochs, dtype=np.int64),
+                classes=np.asarray(classes, dtype=str),
+                genes=np.asarray(genes, dtype=str),
+                connected=np.stack(obs.connected).astype(np.float32),
+            )
+        if obs.singular_values:
+            epochs = sorted(obs.singular_values)
+            arrays = {"epochs": np.asarray(epochs, dtype=np.int64)}
+            for e in epochs:
+                for b, s in enumerate(obs.singular_values[e]):
+                    arrays[f"sv_{e}_{b}"] = np.asarray(s, dtype=np.float64)
+            with open(out_dir / "singular_values.npz", "wb") as fh:
+                np.savez(fh, **arrays)
+    (out_dir / "run_info.json").write_text(
+        json.dumps(run_info, indent=2, sort_keys=True, default=str) + "\n"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from mpsomics.mps.train import fit
+
+    t0 = time.perf_counter()
+    out = Path(args.out)
+    community = args.community or out.name
+    genes = read_genes(args.genes)
+    if args.method == "sweep" and len(genes) < 2:
+        raise InputError(args.genes, "the sweep method needs at least 2 genes (two-site updates)")
+    data = load_training_data(args.expression, genes, args.genes)
+    lr = (
+        args.lr
+        if args.lr is not None
+        else (DEFAULT_SWEEP_LR if args.method == "sweep" else TrainConfig().lr)
+    )
+    config = TrainConfig(
+        method=args.method,
+        bond_dim=args.bond_dim,
+        epochs=args.epochs,
+        lr=lr,
+        batch_size=args.batch_size,
+        loss=args.loss,
+        class_weights=args.class_weights,
+        cutoff=args.cutoff,
+        init_bond_dim=args.init_bond_dim,
+        seed=args.seed,
+        dtype=args.dtype,
+        threads=args.threads,
+    )
+    log.info(
+        "training %s: %d genes, %d train / %d test samples, method %s, chi %d, %d epochs",
+        community,
+        len(genes),
+        len(data["y_train"]),
+        len(data["y_test"]),
+        config.method,
+        config.bond_dim,
+        config.epochs,
+    )
+    state, history, obs = fit(
+        data["X_train"],
+        data["y_train"],
+        data["X_test"],
+        data["y_test"],
+        genes=genes,
+        classes=data["classes"],
+        config=config,
+        positive=data["positive"],
+        observe_every=args.observe_every,
+        community=community,
+    )
+    run_info = {
+        "community": community,
+        "config": config.to_dict(),
+        "seed": config.seed,
+        "observe_every": args.observe_every,
+        "expression": str(args.expression),
+        "genes_file": str(args.genes),
+        "classes": data["classes"],
+        "positive_label": data["positive_label"],
+        "n_train": int(len(data["y_train"])),
+        "n_test": int(len(data["y_test"])),
+        "n_sites": len(genes),
+        "label_site": int(state.label_site),
+        "bond_dims": [int(b) for b in state.bond_dims],
+        "versions": _versions(),
+        "wall_seconds": round(time.perf_counter() - t0, 3),
+    }
+    with atomic_dir(out) as tmp:
+        write_outputs(tmp, state, history, obs, run_info)
+    last = history.iloc[-1]
+    log.info(
+        "%s: epoch %d, train balanced accuracy %.3f, test balanced accuracy %.3f -> %s",
+        community,
+        int(last["epoch"]),
+        last["train_balanced_accuracy"],
+        last["test_balanced_accuracy"],
+        out,
+    )
+    return 0

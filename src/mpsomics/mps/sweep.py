@@ -1,0 +1,362 @@
+"""Paper-faithful sweep training: two-site DMRG-like updates (Stoudenmire & Schwab 2016).
+
+Algorithm (one epoch = one full sweep: left -> right over bonds 0..N-2, then
+right -> left over bonds N-2..0; the end bond N-2 is therefore updated twice in a
+row, once per direction):
+
+1. At bond (j, j+1) merge A_j, A_{j+1} and the label index into
+   ``B[a, s, t, l, b]`` (chi_l, 2, 2, C, chi_r).
+2. Every training sample n sees the bond through its *local feature vector*
+   ``Phi_n = L_j(x_n) (x) phi(x_j) (x) phi(x_{j+1}) (x) R_{j+1}(x_n)`` where the
+   environments L, R are the rest of the chain contracted with the sample. The
+   local scores are ``f_n^l = <Phi_n, B^l>``.
+3. Gradient step on the (weighted, mean) MSE loss
+   ``1/n sum_n w_n 1/2 sum_l (f_n^l - y_n^l)^2``:
+   ``B <- B + alpha * 1/n sum_n w_n Phi_n (x) (y_n - f_n)`` (``alpha = config.lr``;
+   the paper's summed loss is the same step with alpha_paper = alpha / n).
+   ``loss="cross_entropy"`` uses ``y_n - softmax(f_n)`` instead.
+4. SVD of B (label with the right tensor when sweeping right, with the left one
+   when sweeping left), keep at most ``bond_dim`` singular values, drop those
+   below ``cutoff * s_max`` (and below the numerical-rank tolerance
+   ``max(shape) * eps * s_max``), and rescale the kept singular values to unit
+   norm, so the whole MPS (all classes together) stays normalised,
+   ``sum_l <W^l|W^l> = 1``, and in mixed canonical form with the centre (and the
+   label) on the site the sweep moves to.
+
+Normalisation of the environments (the one modelling choice beyond the paper).
+With a normalised MPS, f(x) is of order 2^(-N/2) and the per-sample factors
+|L_j(x_n)| |R_{j+1}(x_n)| differ between samples by orders of magnitude, so
+the raw step ``sum_n (y_n - f_n) Phi_n`` is dominated by a few samples and
+underflows for long chains. We therefore use unit-norm environments for every
+sample: ``Phi_n`` above is ``L/|L| (x) phi (x) phi (x) R/|R|``. Because the
+sites outside the bond are fixed during a bond update, this is exactly the
+gradient step of the same MSE loss on the per-sample rescaled scores
+``f_n / (|L_n| |R_n|)`` (equivalently: targets scaled by |L_n||R_n| and sample
+weights 1/(|L_n||R_n|)^2). In mixed canonical form |L_n| |R_n| is the norm of
+the projection of Phi(x_n) onto the bond's effective space, so the rescaled
+score is the overlap of the *normalised* projected data state with the
+normalised MPS, in [-1, 1]. The rescaling does not change the sign or the
+argmax over classes, i.e. predictions. Together with step 4 the update is
+projected gradient descent on the unit sphere ||B|| = 1: its fixed points are
+the stationary points of the loss under the paper's normalisation constraint.
+
+Environments are cached per sample and updated incrementally as the centre
+moves, so one sweep costs O(N * n * chi^2 * 4 * C) plus the 2(N-1) SVDs of
+(2 chi) x (2 C chi) matrices.
+
+Initial state: the uniform product state (every site (1, 1)/sqrt(2) in bond
+channel 0, both classes equal) plus i.i.d. Gaussian noise of relative scale
+:data:`INIT_NOISE` in all entries, bond dimension ``min(init_bond_dim,
+bond_dim)``, brought into right-canonical form with the centre and label on
+site 0 by an update-free right -> left SVD pass (so the bond dimensions of
+epoch 0 can be up to C times ``init_bond_dim``). A near-uniform start keeps
+sites without signal close to neutral; a fully random start (noise of order 1)
+often fails to learn for N of ~100 (test accuracy stays at chance).
+
+Choosing settings: ``cutoff`` must stay small (<< 0.1): early in training the
+label dependence lives in small singular values, and cutting them stops learning.
+``lr`` (alpha) of 0.1-1 works: the step ``alpha * mean_n(...)`` is compared with
+the unit-norm B.
+
+Singular values: after the right -> left half of every epoch (and after the
+initial pass, epoch 0) the singular values of every bond b (between sites b
+and b+1; the label index belongs to the left part, a Schmidt decomposition of
+the full normalised state including the label) are reported through
+``on_singular_values(epoch, [s_0, ..., s_{N-2}])``; each array has unit sum of
+squares. Each spectrum is the one of the split as the sweep passes the bond;
+bonds left of it are updated afterwards, so for trained epochs only bond 0's
+values are exactly those of the exported state (at epoch 0 all are).
+
+``loss="cross_entropy"`` (softmax of the bounded local scores) is available but
+less stable than MSE: the residual y - softmax(f) never vanishes and long runs
+can collapse to one class; prefer MSE (the paper's loss).
+
+SVD: LAPACK gesdd; for large truncated bonds (smaller side >= GRAM_SVD_MIN and
+at most half of it kept) a Gram-matrix variant that is ~2x faster and exact to
+~sqrt(eps) * s_max (:func:`_svd_truncated`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import numpy as np
+import scipy.linalg
+
+from mpsomics.mps.config import EpochCallback, TrainConfig
+from mpsomics.mps.feature_map import feature_map
+from mpsomics.mps.state import MPSState
+
+log = logging.getLogger(__name__)
+
+#: Relative scale of the Gaussian noise added to the uniform product initial state.
+INIT_NOISE = 1e-2
+
+SingularValuesCallback = Callable[[int, list[np.ndarray]], None]
+
+
+def class_weights(y: np.ndarray, n_classes: int, mode: str) -> np.ndarray:
+    """Per-sample weights: ``"balanced"`` n / (C * n_class) (mean 1), ``"none"`` ones."""
+    y = np.asarray(y)
+    if mode == "none":
+        return np.ones(len(y))
+    if mode != "balanced":
+        raise ValueError(f"unknown class_weights {mode!r}")
+    counts = np.bincount(y, minlength=n_classes).astype(float)
+    present = counts > 0
+    w = np.zeros(n_classes)
+    w[present] = len(y) / (present.sum() * counts[present])
+    return w[y]
+
+
+def _svd(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    try:
+        return scipy.linalg.svd(m, full_matrices=False, lapack_driver="gesdd", check_finite=False)
+    except np.linalg.LinAlgError:  # gesdd occasionally fails to converge; gesvd is robust
+        return scipy.linalg.svd(m, full_matrices=False, lapack_driver="gesvd", check_finite=False)
+
+
+#: Matrices whose smaller side is at least this large and that are truncated to at
+#: most half of it use the Gram-matrix SVD (:func:`_svd_truncated`).
+GRAM_SVD_MIN = 256
+
+
+def _svd_truncated(m: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Leading ``k`` singular triplets of ``m``, ~3x faster than a full SVD for large matrices.
+
+    Eigen-decomposition of the smaller Gram matrix gives an orthonormal basis U_k
+    of the dominant left (or right) subspace; the projected matrix U_k U_k^T m is
+    then factorised exactly (QR of m^T U_k, then a k x k SVD), so U and V are
+    orthonormal to machine precision. The result is the exact SVD of a rank-k
+    approximation whose error exceeds the optimal truncation error by at most
+    ~sqrt(eps) * s_max (singular values below ~1e-8 s_max are imprecise).
+    """
+    if m.shape[0] > m.shape[1]:
+        u, s, vt = _svd_truncated(m.T, k)
+        return vt.T, s, u.T
+    w, q = np.linalg.eigh(m @ m.T)
+    uk = q[:, ::-1][:, :k]
+    y = m.T @ uk  # (cols, k) = V S
+    qv, rv = np.linalg.qr(y)
+    u2, s, v2t = _svd(rv.T)  # uk^T m = rv^T qv^T
+    return uk @ u2, s, (qv @ v2t.T).T
+
+
+def _normalise_rows(env: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(env, axis=1, keepdims=True)
+    return env / np.maximum(norms, np.finfo(env.dtype).tiny)
+
+
+class _Sweeper:
+    """Mutable MPS + cached per-sample environments for one training run."""
+
+    def __init__(self, X, y, *, n_classes: int, config: TrainConfig):
+        self.cfg = config
+        self.dtype = np.dtype(config.dtype)
+        self.C = n_classes
+        X = np.asarray(X, dtype=np.float64)
+        self.n, self.N = X.shape
+        # phi[i] = (n, 2) local states of site i, contiguous per site
+        self.phi = np.ascontiguousarray(feature_map(X).transpose(1, 0, 2).astype(self.dtype))
+        self.Y = np.eye(n_classes, dtype=self.dtype)[np.asarray(y)]
+        w = class_weights(np.asarray(y), n_classes, config.class_weights)
+        self.w = (w / self.n).astype(self.dtype)[:, None]  # mean over samples folded in
+        self.rng = np.random.default_rng(config.seed)
+        self.max_bond = int(config.bond_dim)
+        self.sites: list[np.ndarray] = []
+        self.label_site = 0
+        ones = np.ones((self.n, 1), dtype=self.dtype)
+        self.L: list[np.ndarray | None] = [None] * self.N
+        self.R: list[np.ndarray | None] = [None] * self.N
+        self.L[0] = ones
+        self.R[self.N - 1] = ones
+        self._init_state()
+
+    # ------------------------------------------------------------------ state
+    def _init_state(self) -> None:
+        N, C = self.N, self.C
+        chi0 = max(1, min(int(self.cfg.init_bond_dim), self.max_bond))
+        dims = [1] + [chi0] * (N - 1) + [1]
+        sites = []
+        for i in range(N):
+            shape = (dims[i], 2, C, dims[i + 1]) if i == N - 1 else (dims[i], 2, dims[i + 1])
+            t = INIT_NOISE * self.rng.standard_normal(shape)
+            t[0, :, ..., 0] += 1.0  # uniform product state (1, 1) in the first bond channel
+            sites.append(t)
+        # left-canonicalise 0..N-2 by QR, centre (with label) on site N-1
+        for i in range(N - 1):
+            a, _, b = sites[i].shape
+            q, r = np.linalg.qr(sites[i].reshape(a * 2, b))
+            k = q.shape[1]
+            sites[i] = q.reshape(a, 2, k)
+            nxt = sites[i + 1]
+            sites[i + 1] = (r @ nxt.reshape(b, -1)).reshape((k,) + nxt.shape[1:])
+        sites[-1] = sites[-1] / np.linalg.norm(sites[-1])
+        self.sites = [s.astype(self.dtype) for s in sites]
+        self.label_site = N - 1
+
+    def export(self) -> list[np.ndarray]:
+        return [s.copy() for s in self.sites]
+
+    # ------------------------------------------------------------ bond update
+    def _truncate(self, s: np.ndarray, shape: tuple[int, int]) -> int:
+        if s.size == 0 or not s[0] > 0:
+            return 1
+        tol = max(float(self.cfg.cutoff), max(shape) * np.finfo(self.dtype).eps) * s[0]
+        k = int(np.count_nonzero(s > tol))
+        return max(1, min(k, self.max_bond))
+
+    def _decompose(self, M: np.ndarray):
+        small = min(M.shape)
+        if small >= GRAM_SVD_MIN and 2 * self.max_bond <= small:
+            return _svd_truncated(M, self.max_bond)
+        return _svd(M)
+
+    def bond(self, j: int, right: bool, update: bool) -> tuple[float, np.ndarray]:
+        """Update (optionally) and split bond (j, j+1); move the centre/label right or left.
+
+        Returns the local loss before the update (NaN without update) and the
+        kept, normalised singular values.
+        """
+        A, Bt = self.sites[j], self.sites[j + 1]
+        if self.label_site == j:  # A (a, s, l, m), Bt (m, t, b)
+            a_, _, c_, m_ = A.shape
+            B = (
+                (A.reshape(-1, m_) @ Bt.reshape(m_, -1))
+                .reshape(a_, 2, c_, 2, -1)
+                .transpose(0, 1, 3, 2, 4)
+            )
+        elif self.label_site == j + 1:  # A (a, s, m), Bt (m, t, l, b)
+            m_ = A.shape[-1]
+            B = (A.reshape(-1, m_) @ Bt.reshape(m_, -1)).reshape(A.shape[0], 2, 2, Bt.shape[2], -1)
+        else:  # pragma: no cover - internal invariant
+            raise AssertionError("label not on the bond")
+        cl, _, _, C, cr = B.shape
+        loss = float("nan")
+        if update or right:
+            Lphi = (self.L[j][:, :, None] * self.phi[j][:, None, :]).reshape(self.n, cl * 2)
+        if update or not right:
+            Rphi = self.phi[j + 1][:, :, None] * self.R[j + 1][:, None, :]  # (n, 2, cr)
+        if update:
+            T = (Lphi @ B.reshape(cl * 2, 2 * C * cr)).reshape(self.n, 2, C, cr)
+            f = np.einsum("ntlb,ntb->nl", T, Rphi, optimize=True)
+            if self.cfg.loss == "cross_entropy":
+                z = f - f.max(axis=1, keepdims=True)
+                p = np.exp(z)
+                p /= p.sum(axis=1, keepdims=True)
+                loss = float(
+                    -np.sum(self.w * self.Y * np.log(np.maximum(p, np.finfo(self.dtype).tiny)))
+                )
+                resid = self.Y - p
+            else:
+                resid = self.Y - f
+                loss = float(0.5 * np.sum(self.w * resid * resid))
+            resid = resid * self.w  # (n, C), includes 1/n
+            D = resid[:, None, :, None] * Rphi[:, :, None, :]  # (n, 2, C, cr)
+            G = Lphi.T @ D.reshape(self.n, -1)
+            B = B + self.cfg.lr * G.reshape(B.shape)
+            if not np.all(np.isfinite(B)):
+                raise FloatingPointError(f"non-finite tensor at bond {j}")
+        if right:  # label goes to site j+1
+            M = B.reshape(cl * 2, 2 * C * cr)
+            u, s, vt = self._decompose(M)
+            k = self._truncate(s, M.shape)
+            u, s, vt = u[:, :k], s[:k], vt[:k]
+            s = s / np.linalg.norm(s)
+            self.sites[j] = np.ascontiguousarray(u.reshape(cl, 2, k))
+            self.sites[j + 1] = np.ascontiguousarray((s[:, None] * vt).reshape(k, 2, C, cr))
+            self.label_site = j + 1
+            self.L[j + 1] = _normalise_rows(Lphi @ u)
+        else:  # label goes to site j
+            M = B.transpose(0, 1, 3, 2, 4).reshape(cl * 2 * C, 2 * cr)
+            u, s, vt = self._decompose(M)
+            k = self._truncate(s, M.shape)
+            u, s, vt = u[:, :k], s[:k], vt[:k]
+            s = s / np.linalg.norm(s)
+            self.sites[j] = np.ascontiguousarray((u * s).reshape(cl, 2, C, k))
+            self.sites[j + 1] = np.ascontiguousarray(vt.reshape(k, 2, cr))
+            self.label_site = j
+            self.R[j] = _normalise_rows(Rphi.reshape(self.n, 2 * cr) @ vt.T)
+        return loss, s.astype(np.float64)
+
+    def right_to_left(self, update: bool) -> tuple[list[float], list[np.ndarray]]:
+        losses, svs = [], [None] * (self.N - 1)
+        for j in range(self.N - 2, -1, -1):
+            loss, s = self.bond(j, right=False, update=update)
+            losses.append(loss)
+            svs[j] = s
+        return losses, svs
+
+    def left_to_right(self) -> list[float]:
+        return [self.bond(j, right=True, update=True)[0] for j in range(self.N - 1)]
+
+
+def train_sweep(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    genes: list[str],
+    classes: list[str],
+    config: TrainConfig,
+    on_epoch: EpochCallback | None = None,
+    on_singular_values: SingularValuesCallback | None = None,
+) -> MPSState:
+    """Train an MPS classifier by two-site sweeps (see the module docstring).
+
+    Parameters
+    ----------
+    X
+        (n_samples, n_sites) values in [0, 1]; at least 2 sites.
+    y
+        Integer class indices into ``classes``.
+    genes, classes
+        Site and label names of the returned model.
+    config
+        ``bond_dim``, ``epochs``, ``lr`` (alpha), ``loss``, ``class_weights``,
+        ``cutoff``, ``init_bond_dim``, ``seed``, ``dtype`` are used;
+        ``batch_size`` is not (every bond update uses all samples); ``threads``
+        is applied by the caller (:func:`mpsomics.mps.train.fit`).
+    on_epoch
+        ``on_epoch(epoch, state, loss)`` after initialisation (epoch 0, loss NaN)
+        and after every sweep; ``loss`` is the mean over the epoch's 2(N-1) bond
+        updates of the local loss before each update.
+    on_singular_values
+        ``on_singular_values(epoch, svs)``: list of N-1 arrays (bond 0..N-2).
+
+    Raises
+    ------
+    FloatingPointError
+        When a tensor or the loss becomes non-finite.
+    """
+    X = np.asarray(X)
+    y = np.asarray(y, dtype=np.int64)
+    if X.ndim != 2 or X.shape[1] < 2:
+        raise ValueError("sweep training needs X of shape (n_samples, n_sites >= 2)")
+    if len(y) != X.shape[0] or len(genes) != X.shape[1]:
+        raise ValueError("X, y and genes do not match")
+    if y.size == 0 or y.min() < 0 or y.max() >= len(classes):
+        raise ValueError("labels must be class indices into classes")
+    sw = _Sweeper(X, y, n_classes=len(classes), config=config)
+
+    def state() -> MPSState:
+        return MPSState(
+            sites=sw.export(), label_site=sw.label_site, genes=list(genes), classes=list(classes)
+        )
+
+    _, svs = sw.right_to_left(update=False)
+    if on_singular_values is not None:
+        on_singular_values(0, svs)
+    if on_epoch is not None:
+        on_epoch(0, state(), float("nan"))
+    for epoch in range(1, int(config.epochs) + 1):
+        losses = sw.left_to_right()
+        more, svs = sw.right_to_left(update=True)
+        loss = float(np.mean(losses + more))
+        if not np.isfinite(loss):
+            raise FloatingPointError(f"non-finite loss at epoch {epoch}")
+        if on_singular_values is not None:
+            on_singular_values(epoch, svs)
+        if on_epoch is not None:
+            on_epoch(epoch, state(), loss)
+    return state()
