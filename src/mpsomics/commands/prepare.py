@@ -1,0 +1,176 @@
+"""``mpsomics prepare``: expression table + sample sheet -> prepared AnnData (.h5ad).
+
+Behaviour and validation rules: :mod:`mpsomics.prepare` and :mod:`mpsomics.readers`;
+output format: ``docs/outputs.md``. The output is written atomically: on any error
+nothing is written and the one-line error names the file and the problem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+
+from mpsomics.errors import InputError
+
+log = logging.getLogger(__name__)
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1), got {text}")
+    return value
+
+
+def _unit(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the ``prepare`` options (defaults fit the bundled TCGA-LIHC data)."""
+    from mpsomics.prepare import DUPLICATE_RULES, NAN_RULES, ORIENTATIONS, SCALES
+
+    parser.add_argument(
+        "--expression",
+        required=True,
+        metavar="FILE",
+        help="expression table (.tsv/.csv, optionally .gz) or .h5ad (samples x genes)",
+    )
+    parser.add_argument(
+        "--samples",
+        required=True,
+        metavar="SHEET",
+        help="sample sheet (.tsv/.csv): sample id, label, group columns",
+    )
+    parser.add_argument("--out", required=True, metavar="OUT.h5ad", help="output AnnData file")
+    parser.add_argument(
+        "--orientation",
+        choices=ORIENTATIONS,
+        default="genes-x-samples",
+        help="layout of a text table (default: %(default)s; .h5ad is always samples x genes)",
+    )
+    parser.add_argument(
+        "--sample-col",
+        default="aliquot_barcode",
+        help="sheet column with the sample ids (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--label-col",
+        default="label",
+        help="sheet column with the class labels (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--group-col",
+        default="patient",
+        help="sheet column with the patient/group; 'none' = each sample its own group (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--positive-label", default="tumor", help="the positive class (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--merge-other-classes",
+        action="store_true",
+        help="with more than two classes, merge all non-positive classes into 'other'",
+    )
+    parser.add_argument(
+        "--test-fraction",
+        type=_fraction,
+        default=0.25,
+        help="test fraction: one of round(1/f) patient-grouped folds (default: %(default)s)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="split seed (default: %(default)s)")
+    parser.add_argument(
+        "--scale",
+        choices=SCALES,
+        default="auto",
+        help="input scale; auto: linear if max > 50 or non-negative integer counts (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--duplicates",
+        choices=DUPLICATE_RULES,
+        default="most_variable",
+        help="duplicated gene symbols: keep the most variable row, the row with the highest "
+        "mean (max), the first row, or average them (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--nan", choices=NAN_RULES, default="drop_gene", help="NaN handling (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--min-samples-per-class",
+        type=int,
+        default=5,
+        help="fewer samples in a class is an error (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--min-expression",
+        type=float,
+        default=1.0,
+        help="log2 expression threshold of the low-expression filter (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--min-fraction",
+        type=_unit,
+        default=0.1,
+        help="fraction of samples that must reach --min-expression (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--gene-col", default=None, help="gene-symbol column (default: the first column)"
+    )
+    parser.add_argument(
+        "--layer", default=None, help="AnnData layer to read instead of .X (.h5ad input only)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the stage; :class:`InputError` propagates to :func:`mpsomics.cli.main`."""
+    from mpsomics.io import atomic_path
+    from mpsomics.prepare import prepare, read_expression, read_sample_sheet
+
+    t0 = time.perf_counter()
+    expr = read_expression(
+        args.expression, orientation=args.orientation, gene_col=args.gene_col, layer=args.layer
+    )
+    sheet = read_sample_sheet(
+        args.samples, sample_col=args.sample_col, label_col=args.label_col, group_col=args.group_col
+    )
+    adata = prepare(
+        expr,
+        sheet,
+        positive_label=args.positive_label,
+        merge_other_classes=args.merge_other_classes,
+        test_fraction=args.test_fraction,
+        seed=args.seed,
+        scale=args.scale,
+        duplicates=args.duplicates,
+        nan=args.nan,
+        min_samples_per_class=args.min_samples_per_class,
+        min_expression=args.min_expression,
+        min_fraction=args.min_fraction,
+        orientation=args.orientation,
+        extra_params={
+            "expression": str(args.expression),
+            "samples": str(args.samples),
+            "sample_col": args.sample_col,
+            "label_col": args.label_col,
+            "group_col": args.group_col,
+            "gene_col": args.gene_col or "",
+            "layer": args.layer or "",
+        },
+    )
+    try:
+        with atomic_path(args.out) as tmp:
+            adata.write_h5ad(tmp)
+    except OSError as exc:
+        raise InputError(args.out, f"cannot write output: {exc.strerror or exc}") from None
+    log.info(
+        "wrote %s (%d samples x %d genes) in %.1f s",
+        args.out,
+        adata.n_obs,
+        adata.n_vars,
+        time.perf_counter() - t0,
+    )
+    return 0
