@@ -1,0 +1,174 @@
+"""``mpsomics communities``: co-expression network, hierarchical Leiden, baselines.
+
+Writes under ``--outdir`` (format: ``docs/outputs.md``, section "communities"):
+``communities.tsv``, ``baseline.tsv``, ``selected.txt``, ``genes/{community}.txt``
+(selected communities only, genes in site order) and ``network.tsv`` (edges among
+the genes of kept communities). Everything is computed before anything is
+written; each file is then written atomically (``genes/`` as a whole directory),
+so an error leaves no partial output.
+
+When no community passes the baseline selection, the outputs are still written
+(empty ``selected.txt`` and an empty ``genes/`` directory) with a WARNING: a
+downstream fan-out over zero communities is legitimate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import time
+from pathlib import Path
+
+import anndata as ad
+import pandas as pd
+
+from mpsomics.errors import InputError
+from mpsomics.io import atomic_dir, atomic_path
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``mpsomics communities``."""
+    d = argparse.ArgumentDefaultsHelpFormatter
+    parser.formatter_class = d
+    parser.add_argument("--expression", required=True, help="prepared AnnData (.h5ad) from `mpsomics prepare`")
+    parser.add_argument("--outdir", required=True, help="output directory")
+    g = parser.add_argument_group("network")
+    g.add_argument("--n-genes", type=int, default=2000, help="most variable genes (train variance of the log layer)")
+    g.add_argument("--correlation", choices=["spearman", "pearson"], default="spearman",
+                   help="gene-gene correlation on the train samples")
+    g.add_argument("--edges", choices=["threshold", "knn"], default="threshold", help="edge rule")
+    g.add_argument("--threshold", type=float, default=0.6, help="edge if |r| >= threshold (--edges threshold)")
+    g.add_argument("--knn", type=int, default=10, help="neighbours per gene by |r| (--edges knn)")
+    g = parser.add_argument_group("communities")
+    g.add_argument("--partition", choices=["rbconfiguration", "modularity"], default="rbconfiguration",
+                   help="Leiden quality function")
+    g.add_argument("--resolution", type=float, default=1.0, help="RB configuration resolution")
+    g.add_argument("--max-size", type=int, default=48, help="split larger communities recursively")
+    g.add_argument("--min-size", type=int, default=10, help="drop smaller communities")
+    g.add_argument("--max-depth", type=int, default=8, help="maximal recursive split levels")
+    g = parser.add_argument_group("baseline and selection")
+    g.add_argument("--folds", type=int, default=5, help="patient-grouped stratified CV folds")
+    g.add_argument("--n-estimators", type=int, default=100, help="random forest trees")
+    g.add_argument("--selection-model", choices=["best", "logistic_regression", "random_forest"],
+                   default="best", help="model whose balanced accuracy ranks communities (best = max of both)")
+    g.add_argument("--min-accuracy", type=float, default=0.9, help="minimal baseline balanced accuracy")
+    g.add_argument("--max-communities", type=int, default=20, help="select at most this many communities")
+    parser.add_argument("--seed", type=int, default=0, help="Leiden, CV and forest seed")
+    parser.add_argument("--threads", type=int, default=1, help="parallel baseline evaluations")
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    checks = [
+        (args.n_genes >= 2, "--n-genes must be >= 2"),
+        (0.0 < args.threshold <= 1.0, "--threshold must be in (0, 1]"),
+        (args.knn >= 1, "--knn must be >= 1"),
+        (args.resolution > 0, "--resolution must be > 0"),
+        (1 <= args.min_size <= args.max_size, "need 1 <= --min-size <= --max-size"),
+        (args.max_depth >= 0, "--max-depth must be >= 0"),
+        (args.folds >= 2, "--folds must be >= 2"),
+        (args.n_estimators >= 1, "--n-estimators must be >= 1"),
+        (args.max_communities >= 0, "--max-communities must be >= 0"),
+        (args.threads >= 1, "--threads must be >= 1"),
+    ]
+    for ok, msg in checks:
+        if not ok:
+            raise InputError(None, msg)
+
+
+def compute(adata: ad.AnnData, args: argparse.Namespace, path: str | None = None) -> dict:
+    """All tables of the stage, in memory (nothing is written)."""
+    from mpsomics import baseline, network
+    from mpsomics import communities as cm
+
+    t0 = time.perf_counter()
+    graph = network.coexpression_graph(
+        adata, n_genes=args.n_genes, correlation=args.correlation, edges=args.edges,
+        threshold=args.threshold, knn=args.knn, path=path,
+    )
+    tree = cm.leiden_tree(
+        graph, resolution=args.resolution, partition=args.partition, max_size=args.max_size,
+        min_size=args.min_size, seed=args.seed, max_depth=args.max_depth,
+    )
+    if not tree:
+        hint = (f"lower --threshold (now {args.threshold})" if args.edges == "threshold"
+                else f"raise --knn (now {args.knn})")
+        raise InputError(
+            path,
+            f"no community of >= {args.min_size} genes in the co-expression network of "
+            f"{graph.vcount()} genes ({graph.ecount()} edges): {hint}, lower --min-size or raise --n-genes",
+        )
+    labelled = cm.label_communities(tree)
+    sizes = [len(c.genes) for _, c in labelled]
+    log.info("%d communities of %d-%d genes (%.1f s)", len(labelled), min(sizes), max(sizes),
+             time.perf_counter() - t0)
+
+    degree = dict(zip(graph.vs["name"], graph.degree(), strict=True))
+    ordered: dict[str, list[str]] = {}
+    rows = []
+    for cid, comm in labelled:
+        corr = network.gene_correlation(adata, list(comm.genes), args.correlation)
+        ordered[cid] = cm.order_genes(corr)
+        rows += [{"gene": g, "community": cid, "degree": int(degree[g]), "path": comm.path}
+                 for g in ordered[cid]]
+    comm_table = pd.DataFrame(rows, columns=["gene", "community", "degree", "path"])
+
+    t1 = time.perf_counter()
+    y, groups = baseline.train_labels(adata)
+    try:
+        baseline.cv_splits(y, groups, args.folds, args.seed)
+    except ValueError as exc:
+        raise InputError(path, str(exc)) from None
+    base = baseline.baseline_table(
+        adata, ordered, folds=args.folds, seed=args.seed, n_estimators=args.n_estimators,
+        threads=args.threads,
+    )
+    selected = baseline.select(base, args.min_accuracy, args.max_communities, args.selection_model)
+    base["selected"] = base["community"].isin(selected)
+    log.info("baselines of %d communities in %.1f s; %d selected (balanced accuracy >= %g, at most %d)",
+             len(ordered), time.perf_counter() - t1, len(selected), args.min_accuracy, args.max_communities)
+    if not selected:
+        log.warning(
+            "no community reaches baseline balanced accuracy %g: writing an empty selection "
+            "(lower --min-accuracy to select some)", args.min_accuracy,
+        )
+    kept = comm_table["gene"].tolist()
+    return {
+        "communities": comm_table,
+        "baseline": base,
+        "selected": selected,
+        "genes": {cid: ordered[cid] for cid in selected},
+        "network": network.edge_table(graph, kept),
+    }
+
+
+def write(outdir: str | Path, tables: dict) -> None:
+    """Write the tables of :func:`compute` under ``outdir``, each file atomically."""
+    outdir = Path(outdir)
+    with contextlib.ExitStack() as stack:
+        tmp = {name: stack.enter_context(atomic_path(outdir / name))
+               for name in ("communities.tsv", "baseline.tsv", "selected.txt", "network.tsv")}
+        genes_dir = stack.enter_context(atomic_dir(outdir / "genes"))
+        tables["communities"].to_csv(tmp["communities.tsv"], sep="\t", index=False)
+        tables["baseline"].to_csv(tmp["baseline.tsv"], sep="\t", index=False, float_format="%.6g")
+        tmp["selected.txt"].write_text("".join(f"{c}\n" for c in tables["selected"]))
+        tables["network"].to_csv(tmp["network.tsv"], sep="\t", index=False, float_format="%.6g")
+        for cid, genes in tables["genes"].items():
+            (genes_dir / f"{cid}.txt").write_text("".join(f"{g}\n" for g in genes))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the stage; bad input raises :class:`InputError`."""
+    from mpsomics import network
+
+    _check_args(args)
+    t0 = time.perf_counter()
+    adata = network.read_expression(args.expression)
+    tables = compute(adata, args, path=args.expression)
+    write(args.outdir, tables)
+    log.info("wrote %s (%d communities, %d selected) in %.1f s", args.outdir,
+             tables["communities"]["community"].nunique(), len(tables["selected"]),
+             time.perf_counter() - t0)
+    return 0
