@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 #: Step size alpha of the sweep method when --lr is not given (unit-norm MPS,
 #: mean-gradient step; see mpsomics.mps.sweep).
-DEFAULT_SWEEP_LR = 1.0
+DEFAULT_SWEEP_LR = 0.05
 
 
 def _positive_int(text: str) -> int:

@@ -15,6 +15,15 @@ row, once per direction):
    ``B <- B + alpha * 1/n sum_n w_n Phi_n (x) (y_n - f_n)`` (``alpha = config.lr``;
    the paper's summed loss is the same step with alpha_paper = alpha / n).
    ``loss="cross_entropy"`` uses ``y_n - softmax(f_n)`` instead.
+   For MSE the output carries a global scale kappa that is not part of the
+   (normalised) state: ``f_n -> kappa f_n`` with kappa profiled out in closed
+   form at every bond, ``kappa = sum_n w_n <f_n, y_n> / sum_n w_n |f_n|^2``, and
+   the step uses ``kappa (y_n - kappa f_n)``. Without it, |f| <= 1 for a
+   normalised state and y - f ~ y, so the step only pulls B towards the
+   weighted class centroids and the fit stalls (on TCGA-LIHC communities train
+   balanced accuracy stayed at ~0.87 where logistic regression reaches 0.92;
+   with kappa it reaches 0.98). kappa changes neither predictions nor any
+   observable of the normalised state.
 4. SVD of B (label with the right tensor when sweeping right, with the left one
    when sweeping left), keep at most ``bond_dim`` singular values, drop those
    below ``cutoff * s_max`` (and below the numerical-rank tolerance
@@ -55,8 +64,8 @@ often fails to learn for N of ~100 (test accuracy stays at chance).
 
 Choosing settings: ``cutoff`` must stay small (<< 0.1): early in training the
 label dependence lives in small singular values, and cutting them stops learning.
-``lr`` (alpha) of 0.1-1 works: the step ``alpha * mean_n(...)`` is compared with
-the unit-norm B.
+``lr`` (alpha) of 0.01-0.2 works (default 0.05): the step ``alpha * mean_n(...)``
+is compared with the unit-norm B; alpha = 1 overshoots.
 
 Singular values: after the right -> left half of every epoch (and after the
 initial pass, epoch 0) the singular values of every bond b (between sites b
@@ -250,8 +259,17 @@ class _Sweeper:
                 )
                 resid = self.Y - p
             else:
-                resid = self.Y - f
+                # The state is normalised, so |f| <= 1 and y - f would be ~y: the step
+                # would only pull B towards the weighted class centroids. A global
+                # output scale kappa (not part of the state; it changes neither the
+                # predictions nor any observable) is profiled out in closed form, so
+                # the step is the gradient of the scale-invariant loss
+                # min_kappa 1/2 sum_n w_n |y_n - kappa f_n|^2 (envelope theorem).
+                wf = self.w * f
+                kappa = float(np.sum(wf * self.Y) / max(np.sum(wf * f), np.finfo(np.float64).tiny))
+                resid = self.Y - kappa * f
                 loss = float(0.5 * np.sum(self.w * resid * resid))
+                resid = kappa * resid
             resid = resid * self.w  # (n, C), includes 1/n
             D = resid[:, None, :, None] * Rphi[:, :, None, :]  # (n, 2, C, cr)
             G = Lphi.T @ D.reshape(self.n, -1)
