@@ -1,0 +1,290 @@
+"""``gradient`` training: every MPS tensor trained by autograd + Adam on minibatches.
+
+Implements the :class:`~mpsomics.mps.config.Trainer` protocol::
+
+    state = train_gradient(X, y, genes=genes, classes=classes, config=cfg, on_epoch=cb)
+
+The model is :class:`~mpsomics.mps.torch_model.MPSClassifier` (stacked bulk tensors,
+tree-reduced batched contraction, identity-channel initialisation with fixed per-site
+scales, label index on the middle site). ``on_epoch(0, state0, nan)`` is called before
+training and ``on_epoch(epoch, state, mean_loss)`` after each epoch, with the model
+exported exactly as an :class:`~mpsomics.mps.state.MPSState`.
+
+Determinism: the run is a function of (data, config) for a fixed ``config.threads``:
+initial noise and minibatch order come from a ``torch.Generator`` seeded with
+``config.seed``; ``torch.use_deterministic_algorithms(True)`` is on during training.
+Global torch settings (threads, determinism flag) are restored afterwards.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from mpsomics.errors import InputError
+from mpsomics.mps.config import EpochCallback, TrainConfig
+from mpsomics.mps.feature_map import feature_map
+from mpsomics.mps.state import MPSState
+from mpsomics.mps.torch_model import MPSClassifier, as_torch_dtype, embed
+
+__all__ = [
+    "accuracy",
+    "class_weights",
+    "make_adam",
+    "predict_scores",
+    "sample_losses",
+    "train_gradient",
+]
+
+
+def class_weights(y: np.ndarray, n_classes: int, mode: str) -> np.ndarray:
+    """Per-sample weights: ``"balanced"`` gives n / (C * n_class(y_i)); ``"none"`` gives 1."""
+    y = np.asarray(y)
+    if mode == "none":
+        return np.ones(len(y))
+    if mode != "balanced":
+        raise ValueError(f"class_weights must be 'balanced' or 'none', got {mode!r}")
+    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+    w_class = np.where(counts > 0, len(y) / (n_classes * np.maximum(counts, 1)), 0.0)
+    return w_class[y]
+
+
+def sample_losses(f: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
+    """Per-sample loss (B,).
+
+    ``"mse"``: 1/2 sum_l (f^l - onehot(y)^l)^2 (the paper's).
+    ``"cross_entropy"``: -log p_y with Born probabilities p_l = (f^l)^2 / sum_k (f^k)^2,
+    i.e. softmax cross-entropy on the logits log (f^l)^2. Unlike softmax on f itself,
+    this is consistent with the prediction rule argmax_l |f^l| and invariant to a common
+    per-sample factor of all f^l (which this feature map produces at large N).
+    """
+    if loss == "mse":
+        target = F.one_hot(y, f.shape[1]).to(f.dtype)
+        return 0.5 * ((f - target) ** 2).sum(dim=1)
+    if loss == "cross_entropy":
+        tiny = torch.finfo(f.dtype).tiny
+        logits = 2.0 * torch.log(f.abs().clamp_min(tiny))
+        return F.cross_entropy(logits, y, reduction="none")
+    raise ValueError(f"loss must be 'mse' or 'cross_entropy', got {loss!r}")
+
+
+def predict_scores(model_or_state: MPSClassifier | MPSState, X: np.ndarray) -> np.ndarray:
+    """Scores f (n, C) of a torch model or an exported :class:`MPSState` on inputs X (n, N).
+
+    The argmax over |f^l| is the predicted class. For an ``MPSState`` this is a direct
+    NumPy contraction from the left with per-sample renormalisation (exact up to
+    rounding; the log-norm is restored at the end).
+    """
+    X = np.asarray(X, dtype=np.float64)
+    if isinstance(model_or_state, MPSClassifier):
+        return model_or_state.scores(X)
+    state = model_or_state
+    phi = feature_map(X)  # (n, N, 2)
+    n = X.shape[0]
+    v = np.ones((n, 1))  # (n, chi) before the label site, (n, C, chi) after
+    log_norm = np.zeros(n)
+    for i, t in enumerate(state.sites):
+        if i == state.label_site:
+            v = np.einsum("na,ns,asec->nec", v, phi[:, i], t)
+        elif v.ndim == 2:
+            v = np.einsum("na,ns,asc->nc", v, phi[:, i], t)
+        else:
+            v = np.einsum("nea,ns,asc->nec", v, phi[:, i], t)
+        norm = np.sqrt((v.reshape(n, -1) ** 2).sum(axis=1))
+        norm = np.where(norm > 0, norm, 1.0)
+        v = v / norm.reshape((n,) + (1,) * (v.ndim - 1))
+        log_norm += np.log(norm)
+    return v[..., 0] * np.exp(log_norm)[:, None]
+
+
+def make_adam(params, lr: float = 1e-3) -> torch.optim.Adam:
+    """Adam, fused (one kernel for all parameters) where this torch build supports it."""
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(params, lr=lr)
+
+
+@contextmanager
+def _torch_settings(threads: int) -> Iterator[None]:
+    old_threads = torch.get_num_threads()
+    old_det = torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(max(1, int(threads)))
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old_threads)
+        torch.use_deterministic_algorithms(old_det)
+
+
+def _check_inputs(
+    X: np.ndarray, y: np.ndarray, genes: list[str], classes: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y)
+    if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
+        raise InputError(
+            None, f"training matrix must be (n_samples > 0, n_sites > 0), got shape {X.shape}"
+        )
+    if not np.all(np.isfinite(X)):
+        raise InputError(None, "training matrix contains NaN or inf")
+    if X.min() < -1e-9 or X.max() > 1 + 1e-9:
+        raise InputError(
+            None,
+            f"training values must lie in [0, 1] (got {X.min():.3g}..{X.max():.3g}); scale genes first",
+        )
+    if y.shape != (X.shape[0],):
+        raise InputError(None, f"labels have shape {y.shape}, expected ({X.shape[0]},)")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise InputError(None, "labels must be integer class indices")
+    if len(genes) != X.shape[1]:
+        raise InputError(None, f"{X.shape[1]} sites but {len(genes)} gene names")
+    if len(classes) < 1 or y.min() < 0 or y.max() >= len(classes):
+        raise InputError(
+            None, f"labels must lie in 0..{len(classes) - 1} for classes {list(classes)}"
+        )
+    return np.clip(X, 0.0, 1.0), y.astype(np.int64)
+
+
+def train_gradient(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    genes: list[str],
+    classes: list[str],
+    config: TrainConfig,
+    on_epoch: EpochCallback | None = None,
+    init_std: float = 1e-2,
+    label_init_std: float = 0.5,
+    bulk_lr_ref: float = 100.0,
+    identity_l2: float = 0.0,
+    identity_group: float = 0.0,
+    return_model: bool = False,
+) -> MPSState:
+    """Train an MPS classifier by Adam on minibatches; return the final model as MPSState.
+
+    Parameters
+    ----------
+    X, y
+        Inputs (n_samples, n_sites) in [0, 1] and integer labels in 0..C-1.
+    genes, classes
+        Site names (chain order) and class names (label order).
+    config
+        Uses ``bond_dim``, ``epochs``, ``lr``, ``batch_size``, ``loss``,
+        ``class_weights``, ``seed``, ``dtype``, ``threads`` (``method``, ``cutoff`` and
+        ``init_bond_dim`` are sweep settings and are ignored).
+    on_epoch
+        Called as ``on_epoch(0, state0, nan)`` and then ``on_epoch(e, state_e, loss_e)``.
+    init_std, label_init_std
+        Relative noise of the bulk and label tensors at initialisation (see
+        :class:`~mpsomics.mps.torch_model.MPSClassifier`).
+    bulk_lr_ref
+        The bulk tensors use the Adam rate ``lr * min(1, bulk_lr_ref / (N - 1))``; the
+        label tensor uses ``lr``. Adam moves every parameter by ~lr per step whatever the
+        gradient size, and the gradients of all N bulk tensors along their common scale
+        direction have the same sign, so log f moves by ~N * lr per step; capping the
+        bulk rate keeps that below ~bulk_lr_ref * lr (no effect for N <= 101).
+    identity_l2
+        Weight of :meth:`~mpsomics.mps.torch_model.MPSClassifier.pass_through_penalty`
+        (0 = off). It pulls every bulk tensor towards a pass-through site
+        (A[:, s, :] proportional to the identity), so sites the labels do not depend
+        on stop injecting noise into the bond channels. Included in the reported loss.
+    identity_group
+        Weight of the group-lasso form ``pass_through_penalty(group=True)`` (0 = off):
+        favours few sites that are not pass-through (few relevant genes).
+    return_model
+        Return ``(state, model)`` instead of ``state`` (benchmarks, tests).
+
+    Raises
+    ------
+    InputError
+        Malformed inputs.
+    FloatingPointError
+        The loss became NaN/inf (lower ``lr``).
+    """
+    X, y = _check_inputs(X, y, genes, classes)
+    n, n_sites = X.shape
+    n_classes = len(classes)
+    if config.epochs < 0 or config.batch_size < 1 or config.bond_dim < 1:
+        raise ValueError("epochs must be >= 0, batch_size >= 1, bond_dim >= 1")
+    dtype = as_torch_dtype(config.dtype)
+
+    with _torch_settings(config.threads):
+        torch.manual_seed(config.seed)
+        gen = torch.Generator().manual_seed(int(config.seed))
+        model = MPSClassifier(
+            n_sites,
+            n_classes,
+            config.bond_dim,
+            dtype=dtype,
+            init_std=init_std,
+            label_init_std=label_init_std,
+            X_init=X,
+            generator=gen,
+        )
+        bulk_lr = config.lr * min(1.0, bulk_lr_ref / max(1, n_sites - 1))
+        opt = make_adam(
+            [
+                {"params": [model.cores], "lr": bulk_lr},
+                {"params": [model.label_core], "lr": config.lr},
+            ]
+        )
+        phi_all = embed(X, dtype)
+        # parameter-independent inputs, computed once: label-site input and block features
+        phi_label_all = phi_all[:, model.label_site, :].contiguous()
+        feats_all = model.features(phi_all) if n_sites > 1 else None
+        y_all = torch.as_tensor(y)
+        w_all = torch.as_tensor(class_weights(y, n_classes, config.class_weights), dtype=dtype)
+
+        if on_epoch is not None:
+            on_epoch(0, model.to_state(genes, classes), float("nan"))
+        epochs = range(1, config.epochs + 1)
+        if sys.stderr.isatty() and config.epochs > 0:
+            from tqdm.auto import tqdm
+
+            epochs = tqdm(epochs, desc="gradient", unit="epoch", leave=False)
+        for epoch in epochs:
+            perm = torch.randperm(n, generator=gen)
+            total = 0.0
+            for start in range(0, n, config.batch_size):
+                idx = perm[start : start + config.batch_size]
+                f = model.forward_features(
+                    phi_label_all[idx], None if feats_all is None else feats_all[:, :, idx]
+                )
+                loss = (w_all[idx] * sample_losses(f, y_all[idx], config.loss)).mean()
+                if identity_l2 > 0:
+                    loss = loss + identity_l2 * model.pass_through_penalty()
+                if identity_group > 0:
+                    loss = loss + identity_group * model.pass_through_penalty(group=True)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(
+                        f"gradient training diverged at epoch {epoch} (loss {loss.item()}); lower lr (now {config.lr})"
+                    )
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                total += loss.item() * len(idx)
+            mean_loss = total / n
+            if hasattr(epochs, "set_postfix"):
+                epochs.set_postfix(loss=f"{mean_loss:.4g}")
+            if on_epoch is not None:
+                on_epoch(epoch, model.to_state(genes, classes), mean_loss)
+        state = model.to_state(genes, classes)
+    if return_model:
+        return state, model  # type: ignore[return-value]
+    return state
+
+
+def accuracy(model_or_state: MPSClassifier | MPSState, X: np.ndarray, y: np.ndarray) -> float:
+    """Fraction of samples with argmax_l |f^l(x)| == y."""
+    f = predict_scores(model_or_state, X)
+    if len(y) == 0:
+        return math.nan
+    return float(np.mean(np.argmax(np.abs(f), axis=1) == np.asarray(y)))
