@@ -114,3 +114,39 @@ def test_cli_lists_every_stage(capsys):
     out = capsys.readouterr().out
     for stage in cli.STAGES:
         assert stage in out
+
+
+def test_run_info_goes_inside_directories_and_beside_files(tmp_path):
+    import argparse
+    import json
+
+    from mpsomics.runinfo import record
+
+    outdir = tmp_path / "observables" / "c01"
+    outdir.mkdir(parents=True)
+    path = record("observe", argparse.Namespace(stage="observe", out=str(outdir), seed=3), ["observe"])
+    assert path == outdir / "run_info.json"
+    info = json.loads(path.read_text())
+    assert info["seed"] == 3 and info["stage"] == "observe"
+    assert info["versions"]["numpy"] != "not installed"
+
+    out_file = tmp_path / "grokking" / "c01.tsv"
+    out_file.parent.mkdir()
+    out_file.write_text("x\n")
+    path = record("grokking", argparse.Namespace(stage="grokking", out=str(out_file)), ["grokking"])
+    assert path == tmp_path / "grokking" / "c01.run_info.json"
+
+    # a stage's own richer record is completed, never overwritten
+    (outdir / "run_info.json").write_text(json.dumps({"seed": 7, "config": {"bond_dim": 4}}))
+    record("train", argparse.Namespace(stage="train", out=str(outdir), seed=7), ["train"])
+    info = json.loads((outdir / "run_info.json").read_text())
+    assert info["config"] == {"bond_dim": 4} and "versions" in info
+
+
+def test_no_run_info_without_output(tmp_path):
+    import argparse
+
+    from mpsomics.runinfo import record
+
+    assert record("x", argparse.Namespace(out=str(tmp_path / "missing.tsv")), []) is None
+    assert not any(tmp_path.iterdir())

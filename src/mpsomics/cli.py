@@ -61,7 +61,12 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
-        return int(_command_module(args.stage).run(args) or 0)
+        status = int(_command_module(args.stage).run(args) or 0)
     except InputError as exc:
         print(f"mpsomics {args.stage}: error: {exc}", file=sys.stderr)
         return 2
+    if status == 0:
+        from mpsomics.runinfo import record
+
+        record(args.stage, args, argv)
+    return status
