@@ -153,7 +153,9 @@ def test_cli_end_to_end(tmp_path, rng):
     g = write_grokking(tmp_path / "grokking" / "c01.tsv")
     out, curve = tmp_path / "sub" / "c01.tsv", tmp_path / "sub" / "c01_curve.tsv"
     argv = ["subcommunities", "--train-dir", str(d), "--grokking", str(g), "--community", "c01",
-            "--out", str(out), "--curve-out", str(curve)]  # fmt: skip
+            "--out", str(out), "--curve-out", str(curve),
+            # correlation structure only: no contrast gate, the planted blocks' scale
+            "--min-contrast", "0", "--graph-threshold", "0.3"]  # fmt: skip
     assert main(argv) == 0
     df = pd.read_csv(out, sep="\t")
     assert list(df.columns[:6]) == [
@@ -238,3 +240,23 @@ def test_load_correlations_contract(tmp_path, rng):
     epochs, classes, genes, conn = trainio.load_correlations(d)
     assert epochs.tolist() == EPOCHS.tolist() and classes == CLASSES and genes == GENES
     assert conn.shape == (5, 2, N, N) and conn.dtype == np.float64
+
+
+def test_contrast_gate_drops_non_discriminative_clusters():
+    """Two equally correlated blocks; only the one whose genes' magnetization differs
+    between the classes survives ``min_contrast``."""
+    n, epochs = 12, np.array([0, 1])
+    c = np.zeros((2, 2, n, n))
+    for block in (range(0, 5), range(6, 11)):
+        for i in block:
+            for j in block:
+                c[:, :, i, j] = 0.4
+    genes = [f"G{i}" for i in range(n)]
+    mag = np.zeros((2, n))
+    mag[0, 0:5], mag[1, 0:5] = 0.5, -0.5  # contrast 0.5 on the first block only
+    res = subcommunities.graph_method(epochs, ["normal", "tumor"], genes, c, graph_threshold=0.1,
+                       magnetization=mag, min_contrast=0.15)  # fmt: skip
+    assert res.clusters == [genes[0:5]]
+    assert any("dropped" in note for note in res.notes)
+    ungated = subcommunities.graph_method(epochs, ["normal", "tumor"], genes, c, graph_threshold=0.1)
+    assert {frozenset(cl) for cl in ungated.clusters} == {frozenset(genes[0:5]), frozenset(genes[6:11])}

@@ -74,11 +74,16 @@ DEFAULTS: dict[str, object] = {
     "methods": METHODS,
     "threshold": 0.5,
     "epoch_window": 10,
-    "graph_threshold": 0.3,
+    # Connected correlations of a trained, normalised MPS are small: an informative
+    # block of K genes has |C| <= ~2/K (W-like superposition), so 0.1, not 0.3.
+    "graph_threshold": 0.1,
     "resolution": 1.0,
     "min_size": 3,
     "seed": 0,
     "magnetization_weight": 0.0,
+    # Co-expressed but label-independent blocks are just as correlated in both class
+    # states; what marks a discriminative block is the magnetization contrast.
+    "min_contrast": 0.15,
 }
 CURVE_COLUMNS = ["label", "threshold", "epoch", "n_pairs", "chosen"]
 
@@ -300,6 +305,7 @@ def graph_method(
     seed: int = 0,
     magnetization: np.ndarray | None = None,
     magnetization_weight: float = 0.0,
+    min_contrast: float = 0.0,
 ) -> GraphResult:
     """Leiden clusters of the graph of genes with ``mean_k |C_k| > graph_threshold``.
 
@@ -320,6 +326,12 @@ def graph_method(
         ``magnetization_weight > 0``.
     magnetization_weight
         alpha of the edge re-weighting ``w * (1 + alpha * (d_i + d_j) / 2)``.
+    min_contrast
+        Keep only clusters whose mean magnetization contrast
+        ``d_i = |m_k(i) - m_l(i)| / 2`` (see :func:`magnetization_contrast`) is at
+        least this: the class states share the correlations of co-expressed,
+        label-independent gene blocks, and only the contrast tells a
+        discriminative block from those. 0 keeps every cluster.
 
     Returns
     -------
@@ -340,9 +352,9 @@ def graph_method(
     strong = weights[iu, ju] > graph_threshold
     ei, ej = iu[strong], ju[strong]
     w = weights[ei, ej]
+    if (magnetization_weight > 0 or min_contrast > 0) and magnetization is None:
+        raise ValueError("magnetization_weight > 0 or min_contrast > 0 needs the magnetization array")
     if magnetization_weight > 0:
-        if magnetization is None:
-            raise ValueError("magnetization_weight > 0 needs the magnetization array")
         d = magnetization_contrast(magnetization)
         w = w * (1.0 + magnetization_weight * (d[ei] + d[ej]) / 2.0)
 
@@ -364,6 +376,17 @@ def graph_method(
             if len(members) >= min_size:
                 clusters.append(sorted(int(nodes[m]) for m in members))
         clusters.sort(key=lambda c: (-len(c), c[0]))
+    if min_contrast > 0 and clusters:
+        d = magnetization_contrast(magnetization)
+        kept = [cl for cl in clusters if float(np.mean(d[cl])) >= min_contrast]
+        for cl in clusters:
+            if cl not in kept:
+                notes.append(
+                    f"cluster of {len(cl)} genes ({', '.join(genes[i] for i in cl[:4])}"
+                    f"{', ...' if len(cl) > 4 else ''}) dropped: mean magnetization contrast "
+                    f"{float(np.mean(d[cl])):.3f} < min_contrast {min_contrast} (co-expressed, not discriminative)"
+                )
+        clusters = kept
     if not clusters:
         notes.append(
             f"no cluster of >= {min_size} genes with mean |C| > {graph_threshold}: empty graph subcommunities"
@@ -438,6 +461,7 @@ def result_rows(
 ) -> list[dict[str, object]]:
     """Output rows (one per gene and subcommunity) of one method."""
     site = {g: i for i, g in enumerate(genes)}
+    contrast = magnetization_contrast(magnetization)
     rows = []
     for sub_id, members in clusters:
         for gene in members:
@@ -445,6 +469,7 @@ def result_rows(
             for k, lab in enumerate(classes):
                 row[f"magnetization_{lab}"] = float(magnetization[k, site[gene]])
             row["degree"] = int(degree.get(gene, 0))
+            row["contrast"] = float(contrast[site[gene]])
             row["site"] = site[gene]
             row["threshold"] = threshold
             for lab in classes:
@@ -458,7 +483,7 @@ def output_columns(classes: Sequence[str]) -> list[str]:
     return (
         ["gene", "subcommunity", "method"]
         + [f"magnetization_{c}" for c in classes]
-        + ["degree", "site", "threshold"]
+        + ["degree", "contrast", "site", "threshold"]
         + [f"epoch_{c}" for c in classes]
     )
 
@@ -488,11 +513,12 @@ def compute(
     methods: Sequence[str] = METHODS,
     threshold: float = 0.5,
     epoch_window: int | None = 10,
-    graph_threshold: float = 0.3,
+    graph_threshold: float = 0.1,
     resolution: float = 1.0,
     min_size: int = 3,
     seed: int = 0,
     magnetization_weight: float = 0.0,
+    min_contrast: float = 0.15,
 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Run the requested methods and build the output tables.
 
@@ -535,6 +561,7 @@ def compute(
                 transition_epoch=transition_epoch, epoch_window=epoch_window,
                 graph_threshold=graph_threshold, resolution=resolution, min_size=min_size, seed=seed,
                 magnetization=mag, magnetization_weight=magnetization_weight,
+                min_contrast=min_contrast,
             )
             clusters = [(f"graph{i + 1}", cl) for i, cl in enumerate(res.clusters)]
             rows += result_rows(community, "graph", clusters, res.degree, res.threshold, res.epochs, classes, genes, mag)

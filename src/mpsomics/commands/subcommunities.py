@@ -78,6 +78,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="use recorded epochs within transition ± W (default %(default)s)",
     )
     parser.add_argument("--graph-threshold", type=_fraction, default=d["graph_threshold"], help="edge threshold on mean |C| (default %(default)s)")
+    parser.add_argument(
+        "--min-contrast",
+        type=_fraction,
+        default=d["min_contrast"],
+        help="graph method: keep clusters whose mean magnetization contrast |m_k - m_l|/2 "
+        "is at least this (0 keeps all; default %(default)s)",
+    )
     parser.add_argument("--resolution", type=_nonneg_float, default=d["resolution"], help="Leiden resolution (default %(default)s)")
     parser.add_argument("--min-size", type=_int_at_least(1), default=d["min_size"], help="smallest graph subcommunity (default %(default)s)")
     parser.add_argument("--seed", type=int, default=d["seed"], help="Leiden seed (default %(default)s)")
@@ -113,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
         min_size=args.min_size,
         seed=args.seed,
         magnetization_weight=args.magnetization_weight,
+        min_contrast=args.min_contrast,
     )
     subcommunities.write_outputs(table, args.out, curve, args.curve_out)
     return 0
