@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 from mpsomics import __version__
@@ -60,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if os.environ.get("SLURM_JOB_ID"):
+        # Ties a rule's log to its scheduler job (sacct/squeue) on a cluster.
+        logging.getLogger("mpsomics").info("SLURM_JOB_ID=%s", os.environ["SLURM_JOB_ID"])
     try:
         status = int(_command_module(args.stage).run(args) or 0)
     except InputError as exc:

@@ -62,6 +62,7 @@ def record(stage: str, args: argparse.Namespace, argv: list[str]) -> Path | None
         "versions": versions(),
         "platform": platform.platform(),
         "threads_env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS") if k in os.environ},
+        "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
         "python_executable": sys.executable,
     }
     if path.is_file():  # a stage may have written its own, richer record: keep it, add ours
