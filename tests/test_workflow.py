@@ -208,3 +208,30 @@ def test_run_records_benchmarks_and_logs(run_dir):
     assert {"prepare", "communities", "train_mps", "observe", "grokking", "subcommunities", "enrichment", "report"} <= rules
     for p in bench:
         assert "max_rss" in pd.read_csv(p, sep="\t").columns
+
+
+def declared_resources(run_dir: Path, rule: str) -> dict[str, dict[str, int]]:
+    """community -> resources Snakemake declared for `rule`, parsed from its run logs."""
+    out: dict[str, dict[str, int]] = {}
+    for log in sorted((run_dir / ".snakemake/log").glob("*.snakemake.log")):
+        for block in re.split(r"\n(?=(?:local)?rule \w+:)", log.read_text()):
+            if not re.match(rf"(?:local)?rule {rule}:", block):
+                continue
+            wc = re.search(r"wildcards: community=(\S+)", block)
+            res = re.search(r"resources: (.*)", block)
+            if wc and res:
+                pairs = dict(kv.split("=", 1) for kv in res.group(1).split(", "))
+                out[wc.group(1)] = {k: int(v) for k, v in pairs.items() if v.isdigit()}
+    return out
+
+
+def test_train_memory_is_covered_by_declared_mem_mb(run_dir):
+    """Peak RSS of every train_mps job (Snakemake benchmark) stays well inside its declared mem_mb."""
+    declared = declared_resources(run_dir, "train_mps")
+    assert set(declared) == set(selected(run_dir))
+    for community, res in declared.items():
+        bench = pd.read_csv(run_dir / f"results/benchmarks/train_mps/{community}.tsv", sep="\t")
+        peak_mb = float(bench["max_rss"].max())
+        assert 50 < peak_mb, "benchmark recorded no memory"
+        assert peak_mb * 1.5 <= res["mem_mb"], (community, peak_mb, res)
+        assert res["runtime"] >= 1
