@@ -371,15 +371,26 @@ def grouped_split(
             None,
             f"only {n_groups} groups (patients) for test fraction {test_fraction} ({n_splits} folds)",
         )
+    class_sizes = {c: int((labels == c).sum()) for c in classes}
+    if all(n < n_splits for n in class_sizes.values()):  # StratifiedGroupKFold refuses this
+        raise InputError(
+            None,
+            f"test fraction {test_fraction:g} needs {n_splits} folds but every class has fewer "
+            f"samples than that ({', '.join(f'{c}: {n}' for c, n in class_sizes.items())}); "
+            "use a larger --test-fraction",
+        )
     cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "least populated class has only k members"
-        for _, test_idx in cv.split(np.zeros(len(labels)), labels, groups):
-            split = np.full(len(labels), "train", dtype="<U5")
-            split[test_idx] = "test"
-            if all(set(labels[split == s]) == set(classes) for s in ("train", "test")):
-                assert not set(groups[split == "train"]) & set(groups[split == "test"])
-                return split
+        try:
+            for _, test_idx in cv.split(np.zeros(len(labels)), labels, groups):
+                split = np.full(len(labels), "train", dtype="<U5")
+                split[test_idx] = "test"
+                if all(set(labels[split == s]) == set(classes) for s in ("train", "test")):
+                    assert not set(groups[split == "train"]) & set(groups[split == "test"])
+                    return split
+        except ValueError as exc:  # any other refusal of scikit-learn: report it on one line
+            raise InputError(None, f"no patient-grouped split: {exc}") from None
     raise InputError(
         None,
         f"no patient-grouped split with every class in both train and test (classes "
@@ -547,8 +558,6 @@ def prepare(
     InputError
         For every validation failure (see the module docstring).
     """
-    import anndata as ad
-
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
     if duplicates not in DUPLICATE_RULES:
@@ -813,6 +822,8 @@ def prepare(
         index=pd.Index(samples, dtype=object),
     )
     var = pd.DataFrame({"scale_min": mins, "scale_max": maxs}, index=pd.Index(genes, dtype=object))
+    import anndata as ad  # imported late: validation errors are reported without its import cost
+
     adata = ad.AnnData(X=scaled, obs=obs, var=var, layers={"log": x})
     adata.uns["positive_label"] = positive_label
     adata.uns["classes"] = classes

@@ -130,6 +130,7 @@ def read_text(path: str | os.PathLike) -> str:
     if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 with BOM: Excel "Unicode Text"
         try:
             raw = raw.decode("utf-16").encode("utf-8")
+            log.info("%s: UTF-16 text (Excel 'Unicode Text' export) converted to UTF-8", path)
         except UnicodeDecodeError:
             raise InputError(
                 path, "starts with a UTF-16 byte-order mark but is not valid UTF-16"

@@ -50,6 +50,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--online-timeout", type=float, default=5.0, help="seconds for the Enrichr reachability probe (default 5)")
 
 
+def _text_input(path: str | None, reader, *args, **kwargs):
+    """Call ``reader``; turn a decoding failure of the text file ``path`` into an InputError.
+
+    The gene list, subcommunities and background readers expect UTF-8 text; a
+    gzipped, UTF-16, Excel or other binary file would otherwise end in a
+    ``UnicodeDecodeError`` traceback. :func:`mpsomics.readers.read_text` names
+    the actual problem (gzip, zip/Excel, HDF5, binary); if it can decode the
+    file (e.g. UTF-16, Latin-1), the user is asked to save it as UTF-8.
+    """
+    try:
+        return reader(*args, **kwargs)
+    except UnicodeDecodeError as exc:
+        if path is None:
+            raise
+        from mpsomics.readers import read_text
+
+        read_text(path)  # raises the specific InputError for gzip/zip/HDF5/binary content
+        raise InputError(
+            path, f"not UTF-8 text (byte {exc.start}); save it as plain UTF-8 text"
+        ) from None
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the stage; see :mod:`mpsomics.enrichment`."""
     from mpsomics import enrichment as enr
@@ -70,9 +92,11 @@ def run(args: argparse.Namespace) -> int:
         fetched = enr.fetch_enrichr_libraries(online, timeout=args.online_timeout)
         libraries.update({f"enrichr:{k}": v for k, v in fetched.items()})
 
-    genes = enr.read_gene_list(args.genes)
-    subs = enr.read_subcommunities(args.subcommunities)
-    background = enr.read_background(expression=args.expression, genes_file=args.background)
+    genes = _text_input(args.genes, enr.read_gene_list, args.genes)
+    subs = _text_input(args.subcommunities, enr.read_subcommunities, args.subcommunities)
+    background = _text_input(
+        args.background, enr.read_background, expression=args.expression, genes_file=args.background
+    )
     table = enr.run_enrichment(args.community, genes, subs, libraries, background, params)
     n_sig = int(table["significant"].sum()) if len(table) else 0
     n_new = int(table["new"].sum()) if len(table) else 0
