@@ -310,3 +310,111 @@ def test_embed_matches_feature_map():
 
     x = np.linspace(0, 1, 11)
     np.testing.assert_allclose(embed(x).numpy(), feature_map(x))
+
+
+# --------------------------------------------------------------------------- regularisers
+def test_prox_pass_through_is_group_soft_threshold():
+    model = MPSClassifier(6, 2, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        eye = torch.eye(3, dtype=torch.float64)
+        c = torch.tensor([0.7, -1.3], dtype=torch.float64)
+        P = c[None, None, :, None] * eye[None, :, None, :]  # (1, chi, 2, chi)
+        cores = P.repeat(model.cores.shape[0], 1, 1, 1)
+        D = torch.randn(
+            cores.shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64
+        )
+        D -= torch.diagonal(D, dim1=1, dim2=3).mean(-1)[:, None, :, None] * eye[None, :, None, :]
+        D[0] *= 0.0  # exactly pass-through: unchanged
+        D[1] *= 1e-3 / D[1].norm()  # below the threshold: becomes pass-through
+        D[2] *= 2.0 / D[2].norm()  # above: norm shrinks by tau
+        model.cores.copy_(cores + D)
+    before = model.pass_through_penalty().item()
+    model.prox_pass_through(0.5)
+    after = model.cores.detach() - cores
+    assert after[0].norm() < 1e-12 and after[1].norm() < 1e-12
+    assert abs(after[2].norm().item() - 1.5) < 1e-10
+    torch.testing.assert_close(after[2] / after[2].norm(), D[2] / D[2].norm())
+    assert model.pass_through_penalty().item() < before
+
+
+def test_born_smoothing_bounds_loss_and_gradient():
+    y = torch.tensor([0, 1, 1])
+    f = torch.tensor([[0.3, 0.4], [1.0, 0.0], [0.2, -0.5]], dtype=torch.float64, requires_grad=True)
+    plain = sample_losses(f, y, "cross_entropy")
+    torch.testing.assert_close(sample_losses(f, y, "cross_entropy", 0.0), plain)
+    smooth = sample_losses(f, y, "cross_entropy", 0.1)
+    assert torch.all(torch.isfinite(smooth)) and smooth[1].item() <= math.log(2 / 0.1) + 1e-12
+    smooth.sum().backward()
+    assert torch.all(torch.isfinite(f.grad))
+    # eta mixes with the uniform distribution: p_y = 0.9 * p_Born + 0.1 / 2
+    assert abs(smooth[0].item() + math.log(0.9 * 0.3**2 / (0.3**2 + 0.4**2) + 0.05)) < 1e-12
+    assert abs(smooth[2].item() + math.log(0.9 * 0.5**2 / (0.2**2 + 0.5**2) + 0.05)) < 1e-12
+
+
+def test_config_regularisers_are_used_and_deterministic():
+    X, y = planted(64, 8, 3, seed=0)
+    base = cfg(epochs=2, loss="cross_entropy")
+    assert (base.site_sparsity, base.identity_l2, base.born_smoothing, base.ema_decay) == (
+        0,
+        0,
+        0,
+        0,
+    )
+    plain = train_gradient(X, y, genes=names(8), classes=["a", "b"], config=base)
+    reg = dict(site_sparsity=0.1, identity_l2=1e-3, born_smoothing=0.05, ema_decay=0.9)
+    a = train_gradient(
+        X, y, genes=names(8), classes=["a", "b"], config=cfg(epochs=2, loss="cross_entropy", **reg)
+    )
+    b = train_gradient(
+        X, y, genes=names(8), classes=["a", "b"], config=cfg(epochs=2, loss="cross_entropy", **reg)
+    )
+    for s, t in zip(a.sites, b.sites, strict=False):
+        np.testing.assert_array_equal(s, t)
+    assert not all(np.allclose(s, t) for s, t in zip(a.sites, plain.sites, strict=False))
+    # keywords equal to the config fields give the same run
+    c = train_gradient(
+        X,
+        y,
+        genes=names(8),
+        classes=["a", "b"],
+        config=cfg(epochs=2, loss="cross_entropy"),
+        identity_prox=0.1,
+        identity_l2=1e-3,
+        born_smoothing=0.05,
+        ema_decay=0.9,
+    )
+    for s, t in zip(a.sites, c.sites, strict=False):
+        np.testing.assert_array_equal(s, t)
+
+
+def test_ema_model_is_the_average_and_is_reported():
+    X, y = planted(48, 6, 2, seed=1)
+    seen = []
+    state, model = train_gradient(
+        X,
+        y,
+        genes=names(6),
+        classes=["a", "b"],
+        config=cfg(epochs=3, ema_decay=0.5),
+        on_epoch=lambda e, s, loss: seen.append(s),
+        return_model=True,
+    )
+    # the returned (averaged) model is the one reported for the last epoch and the torch model
+    for s, t in zip(seen[-1].sites, state.sites, strict=False):
+        np.testing.assert_array_equal(s, t)
+    np.testing.assert_allclose(
+        predict_scores(model, X), predict_scores(state, X), rtol=1e-8, atol=1e-12
+    )
+    with pytest.raises(ValueError):
+        train_gradient(X, y, genes=names(6), classes=["a", "b"], config=cfg(ema_decay=1.0))
+
+
+def test_cosine_schedule_changes_run_and_validates():
+    X, y = planted(64, 6, 2, seed=4)
+    kw = dict(genes=names(6), classes=["a", "b"])
+    const = train_gradient(X, y, config=cfg(epochs=2), **kw)
+    cos = train_gradient(X, y, config=cfg(epochs=2, lr_schedule="cosine"), **kw)
+    assert TrainConfig().lr_schedule == "constant"
+    assert not all(np.allclose(s, t) for s, t in zip(const.sites, cos.sites, strict=False))
+    with pytest.raises(ValueError):
+        train_gradient(X, y, config=cfg(lr_schedule="step"), **kw)

@@ -266,3 +266,64 @@ def test_gram_truncated_svd_is_exact_svd_of_best_rank_k(shape):
     np.testing.assert_allclose(vt @ vt.T, np.eye(k), atol=1e-12)
     err = np.linalg.norm(m - (u * s) @ vt)
     np.testing.assert_allclose(err, np.sqrt(np.sum(ref[k:] ** 2)), rtol=1e-6)
+
+
+# ------------------------------------------------------------- site sparsity
+def test_shrink_to_neutral_is_prox_of_second_singular_values():
+    from mpsomics.mps.sweep import _shrink_to_neutral
+
+    rng = np.random.default_rng(0)
+    # neutral in both physical indices: B = c_s d_t B'[a, l, b] -> unchanged
+    c, d = rng.standard_normal(2), rng.standard_normal(2)
+    Bp = rng.standard_normal((3, 2, 4))
+    B0 = np.einsum("s,t,alb->astlb", c, d, Bp)
+    np.testing.assert_allclose(_shrink_to_neutral(B0, 0.1), B0, atol=1e-12)
+    # a small non-neutral part (sigma_2 < tau) is removed exactly
+    B = B0 + 1e-3 * rng.standard_normal(B0.shape)
+    out = _shrink_to_neutral(B, 1.0)
+    for axis in (1, 2):
+        sv = np.linalg.svd(np.moveaxis(out, axis, 0).reshape(2, -1), compute_uv=False)
+        assert sv[1] < 1e-10 * sv[0]
+    # a large non-neutral part is shrunk, not removed
+    B = rng.standard_normal((2, 2, 2, 2, 2))
+    sv_before = np.linalg.svd(np.moveaxis(B, 1, 0).reshape(2, -1), compute_uv=False)
+    out = _shrink_to_neutral(B, 0.05)
+    sv_after = np.linalg.svd(np.moveaxis(out, 1, 0).reshape(2, -1), compute_uv=False)
+    assert 0 < sv_after[1] < sv_before[1]
+
+
+def test_site_sparsity_default_off_and_keeps_state_normalised():
+    assert TrainConfig().site_sparsity == 0.0
+    X, y = planted(120, 10, [1, 6], seed=2)
+    kw = dict(genes=GENES[:10], classes=["neg", "pos"])
+    a = train_sweep(X, y, config=cfg(bond_dim=2, epochs=2, lr=0.1), **kw)
+    b = train_sweep(X, y, config=cfg(bond_dim=2, epochs=2, lr=0.1, site_sparsity=0.0), **kw)
+    for s, t in zip(a.sites, b.sites, strict=False):
+        np.testing.assert_array_equal(s, t)
+    c = train_sweep(X, y, config=cfg(bond_dim=2, epochs=2, lr=0.1, site_sparsity=0.03), **kw)
+    assert not all(np.allclose(s, t) for s, t in zip(a.sites, c.sites, strict=False))
+    np.testing.assert_allclose(np.sum(dense_tensor(c) ** 2), 1.0, rtol=1e-8)
+
+
+def test_site_sparsity_neutralises_irrelevant_sites():
+    relevant = [2, 9, 13]
+    X, y = planted(500, 16, relevant, seed=5)
+    Xtr, ytr, Xte, yte = X[:300], y[:300], X[300:], y[300:]
+    kw = dict(genes=GENES[:16], classes=["neg", "pos"])
+    state = train_sweep(
+        Xtr, ytr, config=cfg(bond_dim=2, epochs=8, lr=0.1, site_sparsity=0.03), **kw
+    )
+    assert np.mean(predict(state, Xte) == yte) >= 0.9
+    # changing an irrelevant input barely moves the normalised scores; a relevant one does
+    base = scores(state, Xte)
+    base /= np.linalg.norm(base, axis=1, keepdims=True)
+
+    def moved(site):
+        Xm = Xte.copy()
+        Xm[:, site] = 1.0 - Xm[:, site]
+        f = scores(state, Xm)
+        f /= np.linalg.norm(f, axis=1, keepdims=True)
+        return float(np.median(np.abs(np.abs(f[:, 1]) - np.abs(base[:, 1]))))
+
+    irrelevant = max(moved(s) for s in range(16) if s not in relevant)
+    assert min(moved(s) for s in relevant) > 5 * irrelevant

@@ -269,3 +269,155 @@ def test_fit_history_with_empty_test_set():
     assert hist["test_accuracy"].isna().all() and hist["train_accuracy"].notna().all()
     assert obs.epochs == []
     state.validate()
+
+
+# ----------------------------------------------------------- validation / early stopping
+def test_validation_split_is_stratified_deterministic_and_from_training_only():
+    from mpsomics.mps.train import validation_split
+
+    y = np.array([0] * 30 + [1] * 10)
+    fit_idx, val_idx = validation_split(y, 0.2, seed=3)
+    again = validation_split(y, 0.2, seed=3)
+    np.testing.assert_array_equal(fit_idx, again[0])
+    np.testing.assert_array_equal(val_idx, again[1])
+    assert len(np.intersect1d(fit_idx, val_idx)) == 0
+    np.testing.assert_array_equal(np.sort(np.concatenate([fit_idx, val_idx])), np.arange(40))
+    assert np.bincount(y[val_idx]).tolist() == [6, 2]  # stratified
+    other = validation_split(y, 0.2, seed=4)[1]
+    assert not np.array_equal(other, val_idx)
+    with pytest.raises(ValueError):
+        validation_split(y, 1.0, seed=0)
+
+
+def _toy(n=80, seed=2):
+    rng = np.random.default_rng(seed)
+    X = rng.random((n, 6))
+    y = (X[:, 1] + X[:, 4] > 1.0).astype(int)
+    return X, y
+
+
+@pytest.mark.parametrize("method", ["sweep", "gradient"])
+def test_early_stopping_returns_best_validation_epoch(method, monkeypatch):
+    import mpsomics.mps.train as train_mod
+    from mpsomics.mps.contract import predict
+
+    X, y = _toy()
+    Xte, yte = _toy(40, seed=9)
+    seen_train = []
+    if method == "sweep":
+        import mpsomics.mps.sweep as mod
+
+        name, lr = "train_sweep", 0.5
+    else:
+        import mpsomics.mps.gradient as mod
+
+        name, lr = "train_gradient", 0.05
+    real = getattr(mod, name)
+
+    def spy(X_fit, y_fit, **kw):
+        seen_train.append(X_fit.copy())
+        states = []
+        cb = kw["on_epoch"]
+        kw["on_epoch"] = lambda e, s, loss: (states.append(s), cb(e, s, loss))
+        return real(X_fit, y_fit, **kw)
+
+    monkeypatch.setattr(mod, name, spy)
+    kw = dict(genes=list("abcdef"), classes=["n", "t"])
+    cfg = TrainConfig(
+        method=method, bond_dim=2, epochs=6, lr=lr, validation_fraction=0.25, early_stopping=True
+    )
+    state, hist, _ = train_mod.fit(X, y, Xte, yte, config=cfg, **kw)
+    fit_idx, val_idx = train_mod.validation_split(y, 0.25, cfg.seed)
+    # the trainer saw exactly the non-validation training samples; test never used
+    np.testing.assert_array_equal(seen_train[0], X[fit_idx])
+    assert list(hist.columns) == HISTORY_COLUMNS + train_mod.VALIDATION_COLUMNS
+    vb = hist["validation_balanced_accuracy"].to_numpy()
+    best = hist.attrs["best_epoch"]
+    assert vb[best] == vb.max() and np.all(vb[best + 1 :] < vb.max())  # ties -> later
+    # the returned model is the best-validation one: its metrics are that epoch's row
+    assert np.mean(predict(state, X[val_idx]) == y[val_idx]) == hist["validation_accuracy"][best]
+    assert np.mean(predict(state, Xte) == yte) == hist["test_accuracy"][best]
+    # without early stopping: the last model, same history
+    cfg2 = TrainConfig(**{**cfg.to_dict(), "early_stopping": False})
+    last, hist2, _ = train_mod.fit(X, y, Xte, yte, config=cfg2, **kw)
+    pd.testing.assert_frame_equal(
+        hist.drop(columns="seconds"), hist2.drop(columns="seconds"), check_exact=True
+    )
+    assert np.mean(predict(last, Xte) == yte) == hist["test_accuracy"].iloc[-1]
+
+
+def test_patience_stops_training(monkeypatch):
+
+    X, y = _toy()
+    cfg = TrainConfig(
+        method="sweep",
+        bond_dim=2,
+        epochs=40,
+        lr=0.5,
+        validation_fraction=0.25,
+        patience=2,
+        early_stopping=True,
+    )
+    state, hist, _ = fit(X, y, X[:0], y[:0], genes=list("abcdef"), classes=["n", "t"], config=cfg)
+    assert len(hist) < 41
+    vb = hist["validation_balanced_accuracy"].to_numpy()
+    best = hist.attrs["best_epoch"]
+    assert len(hist) - 1 - best == 2 and vb[best] == vb.max()
+    state.validate()
+
+
+def test_cli_validation_and_regulariser_flags(data):
+    tmp, h5, genes = data
+    out = tmp / "mps" / "val"
+    rc = _run(
+        h5,
+        genes,
+        out,
+        "--epochs",
+        "3",
+        "--bond-dim",
+        "2",
+        "--lr",
+        "0.1",
+        "--site-sparsity",
+        "0.03",
+        "--validation-fraction",
+        "0.25",
+        "--early-stopping",
+    )
+    assert rc == 0
+    info = json.loads((out / "run_info.json").read_text())
+    assert info["config"]["site_sparsity"] == 0.03 and info["config"]["early_stopping"] is True
+    assert info["config"]["validation_fraction"] == 0.25
+    assert 0 <= info["best_epoch"] == info["returned_epoch"] <= 3
+    hist = pd.read_csv(out / "history.tsv", sep="\t")
+    assert "validation_balanced_accuracy" in hist.columns
+    out2 = tmp / "mps" / "grad"
+    rc = _run(
+        h5,
+        genes,
+        out2,
+        "--method",
+        "gradient",
+        "--epochs",
+        "2",
+        "--bond-dim",
+        "2",
+        "--loss",
+        "cross_entropy",
+        "--born-smoothing",
+        "0.05",
+        "--ema-decay",
+        "0.9",
+        "--identity-l2",
+        "1e-3",
+        "--lr-schedule",
+        "cosine",
+        "--site-sparsity",
+        "0.5",
+    )
+    assert rc == 0
+    cfg = json.loads((out2 / "run_info.json").read_text())["config"]
+    assert cfg["born_smoothing"] == 0.05 and cfg["ema_decay"] == 0.9 and cfg["identity_l2"] == 1e-3
+    assert cfg["lr_schedule"] == "cosine" and cfg["site_sparsity"] == 0.5
+    assert _run(h5, genes, tmp / "mps" / "bad", "--early-stopping") == 2

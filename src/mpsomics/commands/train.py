@@ -7,7 +7,9 @@
         [--method sweep|gradient] [--bond-dim 10] [--epochs 30] [--lr ALPHA] \\
         [--batch-size 32] [--loss mse|cross_entropy] [--class-weights balanced|none] \\
         [--cutoff 0] [--init-bond-dim 2] [--seed 0] [--dtype float64|float32] \\
-        [--threads 1] [--observe-every K] [--community NAME]
+        [--threads 1] [--site-sparsity 0] [--identity-l2 0] [--born-smoothing 0] \\
+        [--ema-decay 0] [--lr-schedule constant|cosine] [--validation-fraction 0] \\
+        [--early-stopping] [--patience 0] [--observe-every K] [--community NAME]
 
 Outputs (all or nothing, see ``docs/outputs.md`` "train"): ``model.npz``,
 ``history.tsv``, ``run_info.json`` and, with ``--observe-every K`` > 0,
@@ -80,6 +82,16 @@ def _nonneg_float(text: str) -> float:
     return v
 
 
+def _fraction(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not np.isfinite(v) or not 0 <= v < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+    return v
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     d = TrainConfig()
     p.add_argument(
@@ -117,6 +129,54 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--dtype", choices=["float64", "float32"], default=d.dtype)
     p.add_argument("--threads", type=_positive_int, default=d.threads)
+    p.add_argument(
+        "--site-sparsity",
+        type=_nonneg_float,
+        default=d.site_sparsity,
+        help="group-sparsity prox pulling sites towards neutral (0 = off; sweep: ~0.03 at --lr 0.1)",
+    )
+    p.add_argument(
+        "--identity-l2",
+        type=_nonneg_float,
+        default=d.identity_l2,
+        help="gradient: L2 pull of the bulk tensors towards pass-through sites (0 = off)",
+    )
+    p.add_argument(
+        "--born-smoothing",
+        type=_fraction,
+        default=d.born_smoothing,
+        help="gradient, cross_entropy: mix Born probabilities with uniform, weight eta in [0, 1)",
+    )
+    p.add_argument(
+        "--ema-decay",
+        type=_fraction,
+        default=d.ema_decay,
+        help="gradient: Polyak (EMA) averaging of the iterates per step, decay in [0, 1) (0 = off)",
+    )
+    p.add_argument(
+        "--lr-schedule",
+        choices=["constant", "cosine"],
+        default=d.lr_schedule,
+        help="gradient: learning-rate schedule (cosine: annealed to ~0 at the last step)",
+    )
+    p.add_argument(
+        "--validation-fraction",
+        type=_fraction,
+        default=d.validation_fraction,
+        help="hold out this stratified fraction of the training samples for validation (0 = off)",
+    )
+    p.add_argument(
+        "--early-stopping",
+        action="store_true",
+        default=d.early_stopping,
+        help="return the model of the best validation epoch (needs --validation-fraction)",
+    )
+    p.add_argument(
+        "--patience",
+        type=_nonneg_int,
+        default=d.patience,
+        help="stop after this many epochs without validation improvement (0 = off)",
+    )
     p.add_argument(
         "--observe-every",
         type=_nonneg_int,
@@ -317,7 +377,17 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         dtype=args.dtype,
         threads=args.threads,
+        site_sparsity=args.site_sparsity,
+        identity_l2=args.identity_l2,
+        born_smoothing=args.born_smoothing,
+        ema_decay=args.ema_decay,
+        lr_schedule=args.lr_schedule,
+        validation_fraction=args.validation_fraction,
+        early_stopping=args.early_stopping,
+        patience=args.patience,
     )
+    if (config.early_stopping or config.patience) and not config.validation_fraction:
+        raise InputError(None, "--early-stopping/--patience need --validation-fraction > 0")
     log.info(
         "training %s: %d genes, %d train / %d test samples, method %s, chi %d, %d epochs",
         community,
@@ -357,6 +427,13 @@ def run(args: argparse.Namespace) -> int:
         "versions": _versions(),
         "wall_seconds": round(time.perf_counter() - t0, 3),
     }
+    if "best_epoch" in history.attrs:  # validation split: epoch of the best validation score
+        run_info["best_epoch"] = int(history.attrs["best_epoch"])
+        run_info["returned_epoch"] = (
+            int(history.attrs["best_epoch"])
+            if config.early_stopping
+            else int(history["epoch"].iloc[-1])
+        )
     with atomic_dir(out) as tmp:
         write_outputs(tmp, state, history, obs, run_info)
     last = history.iloc[-1]

@@ -45,6 +45,40 @@ class TrainConfig:
         ``"float64"`` or ``"float32"``.
     threads
         Torch/BLAS threads (determinism holds for a fixed seed and thread count).
+    site_sparsity
+        Weight lambda of a group-sparsity penalty that pulls every site towards a
+        *neutral* site (one that cannot change the prediction), applied as a proximal
+        step after every update, so sites without signal become exactly neutral
+        (0 = off, the paper's algorithm). Sweep: soft-thresholding by ``lr * lambda``
+        of the second singular value of the two-site tensor unfolded along each
+        physical index (:func:`mpsomics.mps.sweep._shrink_to_neutral`). Gradient:
+        group soft-thresholding by ``lr * lambda`` of each bulk tensor's deviation from
+        a pass-through site
+        (:meth:`mpsomics.mps.torch_model.MPSClassifier.prox_pass_through`).
+    identity_l2
+        Gradient: weight of the L2 pull of the bulk tensors towards pass-through sites
+        (``MPSClassifier.pass_through_penalty``; 0 = off).
+    born_smoothing
+        Gradient with ``loss="cross_entropy"``: mix the Born probabilities with the
+        uniform distribution, p = (1 - eta) p_Born + eta / C (0 = off); bounds the loss
+        and its gradient (:func:`mpsomics.mps.gradient.sample_losses`).
+    ema_decay
+        Gradient: Polyak averaging of the iterates, an exponential moving average with
+        this decay per optimiser step; the averaged tensors are the reported and
+        returned model (0 = off).
+    lr_schedule
+        Gradient: ``"constant"`` or ``"cosine"`` (the rate of step t of T is
+        lr (1 + cos(pi t / T)) / 2, annealed to ~0 at the end of training).
+    validation_fraction
+        Fraction of the *training* samples held out (stratified by class, chosen by
+        ``seed``) and used only to monitor validation accuracy (0 = off); the model is
+        trained on the rest. See :func:`mpsomics.mps.train.fit`.
+    early_stopping
+        With a validation split: return the model of the epoch with the best validation
+        balanced accuracy (ties: the later epoch) instead of the last one.
+    patience
+        With a validation split: stop when the validation balanced accuracy has not
+        improved for this many epochs (0 = run all epochs).
     """
 
     method: Method = "sweep"
@@ -59,6 +93,14 @@ class TrainConfig:
     seed: int = 0
     dtype: Literal["float64", "float32"] = "float64"
     threads: int = 1
+    site_sparsity: float = 0.0
+    identity_l2: float = 0.0
+    born_smoothing: float = 0.0
+    ema_decay: float = 0.0
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    validation_fraction: float = 0.0
+    early_stopping: bool = False
+    patience: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)

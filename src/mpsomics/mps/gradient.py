@@ -55,7 +55,9 @@ def class_weights(y: np.ndarray, n_classes: int, mode: str) -> np.ndarray:
     return w_class[y]
 
 
-def sample_losses(f: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
+def sample_losses(
+    f: torch.Tensor, y: torch.Tensor, loss: str, born_smoothing: float = 0.0
+) -> torch.Tensor:
     """Per-sample loss (B,).
 
     ``"mse"``: 1/2 sum_l (f^l - onehot(y)^l)^2 (the paper's).
@@ -63,6 +65,13 @@ def sample_losses(f: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
     i.e. softmax cross-entropy on the logits log (f^l)^2. Unlike softmax on f itself,
     this is consistent with the prediction rule argmax_l |f^l| and invariant to a common
     per-sample factor of all f^l (which this feature map produces at large N).
+
+    ``born_smoothing`` eta in [0, 1) (cross_entropy only) mixes the Born distribution
+    with the uniform one, p_l = (1 - eta) f_l^2 / sum_k f_k^2 + eta / C. The loss is
+    then bounded by log(C / eta) and its gradient stays finite when f_y crosses zero
+    (with eta = 0 a single sample with f_y ~ 0 produces an arbitrarily large gradient,
+    which destabilises Adam). It is the usual label-noise / smoothing model; the
+    prediction rule and the scale invariance are unchanged.
     """
     if loss == "mse":
         target = F.one_hot(y, f.shape[1]).to(f.dtype)
@@ -70,6 +79,13 @@ def sample_losses(f: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
     if loss == "cross_entropy":
         tiny = torch.finfo(f.dtype).tiny
         logits = 2.0 * torch.log(f.abs().clamp_min(tiny))
+        if born_smoothing > 0:
+            logp = torch.log_softmax(logits, dim=1)
+            logp_y = logp.gather(1, y[:, None])[:, 0]
+            eta = float(born_smoothing)
+            return -torch.logaddexp(
+                logp_y + math.log1p(-eta), torch.full_like(logp_y, math.log(eta / f.shape[1]))
+            )
         return F.cross_entropy(logits, y, reduction="none")
     raise ValueError(f"loss must be 'mse' or 'cross_entropy', got {loss!r}")
 
@@ -124,6 +140,21 @@ def _torch_settings(threads: int) -> Iterator[None]:
         torch.use_deterministic_algorithms(old_det)
 
 
+@contextmanager
+def _swapped(params: list[torch.Tensor], values: list[torch.Tensor]) -> Iterator[None]:
+    """Temporarily give ``params`` the data ``values`` (export of the averaged iterate)."""
+    saved = [p.detach().clone() for p in params]
+    with torch.no_grad():
+        for p, v in zip(params, values, strict=False):
+            p.copy_(v)
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for p, v in zip(params, saved, strict=False):
+                p.copy_(v)
+
+
 def _check_inputs(
     X: np.ndarray, y: np.ndarray, genes: list[str], classes: list[str]
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -166,6 +197,9 @@ def train_gradient(
     bulk_lr_ref: float = 100.0,
     identity_l2: float = 0.0,
     identity_group: float = 0.0,
+    identity_prox: float = 0.0,
+    born_smoothing: float = 0.0,
+    ema_decay: float = 0.0,
     return_model: bool = False,
 ) -> MPSState:
     """Train an MPS classifier by Adam on minibatches; return the final model as MPSState.
@@ -193,12 +227,25 @@ def train_gradient(
         bulk rate keeps that below ~bulk_lr_ref * lr (no effect for N <= 101).
     identity_l2
         Weight of :meth:`~mpsomics.mps.torch_model.MPSClassifier.pass_through_penalty`
-        (0 = off). It pulls every bulk tensor towards a pass-through site
+        (0 = off; defaults to ``config.identity_l2``). It pulls every bulk tensor towards a pass-through site
         (A[:, s, :] proportional to the identity), so sites the labels do not depend
         on stop injecting noise into the bond channels. Included in the reported loss.
     identity_group
         Weight of the group-lasso form ``pass_through_penalty(group=True)`` (0 = off):
-        favours few sites that are not pass-through (few relevant genes).
+        favours few sites that are not pass-through (few relevant genes), added to the
+        loss as a subgradient term (sites jitter around pass-through).
+    identity_prox
+        The same group-lasso penalty applied as a proximal step after every Adam step
+        (:meth:`~mpsomics.mps.torch_model.MPSClassifier.prox_pass_through`, threshold
+        ``bulk lr * identity_prox``): sites without signal become exactly pass-through.
+        Defaults to ``config.site_sparsity``.
+    born_smoothing
+        eta of :func:`sample_losses` (``cross_entropy`` only); defaults to
+        ``config.born_smoothing``.
+    ema_decay
+        Polyak averaging: exponential moving average of the tensors with this decay per
+        step; the averaged model is passed to ``on_epoch`` and returned. Defaults to
+        ``config.ema_decay``.
     return_model
         Return ``(state, model)`` instead of ``state`` (benchmarks, tests).
 
@@ -210,6 +257,13 @@ def train_gradient(
         The loss became NaN/inf (lower ``lr``).
     """
     X, y = _check_inputs(X, y, genes, classes)
+    # TrainConfig fields; an explicitly given (non-zero) keyword takes precedence
+    identity_l2 = identity_l2 or float(config.identity_l2)
+    identity_prox = identity_prox or float(config.site_sparsity)
+    born_smoothing = born_smoothing or float(config.born_smoothing)
+    ema_decay = ema_decay or float(config.ema_decay)
+    if not 0.0 <= born_smoothing < 1.0 or not 0.0 <= ema_decay < 1.0:
+        raise ValueError("born_smoothing and ema_decay must lie in [0, 1)")
     n, n_sites = X.shape
     n_classes = len(classes)
     if config.epochs < 0 or config.batch_size < 1 or config.bond_dim < 1:
@@ -230,12 +284,20 @@ def train_gradient(
             generator=gen,
         )
         bulk_lr = config.lr * min(1.0, bulk_lr_ref / max(1, n_sites - 1))
-        opt = make_adam(
-            [
-                {"params": [model.cores], "lr": bulk_lr},
-                {"params": [model.label_core], "lr": config.lr},
-            ]
-        )
+        groups = [
+            {"params": [model.cores], "lr": bulk_lr},
+            {"params": [model.label_core], "lr": config.lr},
+        ]
+        opt = make_adam(groups)
+        steps_per_epoch = math.ceil(n / config.batch_size)
+        total_steps = max(1, steps_per_epoch * int(config.epochs))
+        if config.lr_schedule == "cosine":
+            base_lrs = [g["lr"] for g in opt.param_groups]
+        elif config.lr_schedule != "constant":
+            raise ValueError(
+                f"lr_schedule must be 'constant' or 'cosine', got {config.lr_schedule!r}"
+            )
+        step = 0
         phi_all = embed(X, dtype)
         # parameter-independent inputs, computed once: label-site input and block features
         phi_label_all = phi_all[:, model.label_site, :].contiguous()
@@ -243,8 +305,17 @@ def train_gradient(
         y_all = torch.as_tensor(y)
         w_all = torch.as_tensor(class_weights(y, n_classes, config.class_weights), dtype=dtype)
 
+        params = [model.cores, model.label_core]
+        ema = [p.detach().clone() for p in params] if ema_decay > 0 else None
+
+        def export() -> MPSState:
+            if ema is None:
+                return model.to_state(genes, classes)
+            with _swapped(params, ema):
+                return model.to_state(genes, classes)
+
         if on_epoch is not None:
-            on_epoch(0, model.to_state(genes, classes), float("nan"))
+            on_epoch(0, export(), float("nan"))
         epochs = range(1, config.epochs + 1)
         if sys.stderr.isatty() and config.epochs > 0:
             from tqdm.auto import tqdm
@@ -258,7 +329,9 @@ def train_gradient(
                 f = model.forward_features(
                     phi_label_all[idx], None if feats_all is None else feats_all[:, :, idx]
                 )
-                loss = (w_all[idx] * sample_losses(f, y_all[idx], config.loss)).mean()
+                loss = (
+                    w_all[idx] * sample_losses(f, y_all[idx], config.loss, born_smoothing)
+                ).mean()
                 if identity_l2 > 0:
                     loss = loss + identity_l2 * model.pass_through_penalty()
                 if identity_group > 0:
@@ -269,13 +342,30 @@ def train_gradient(
                     )
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
+                if (
+                    config.lr_schedule == "cosine"
+                ):  # lr of this step: base * (1 + cos(pi t / T)) / 2
+                    factor = 0.5 * (1.0 + math.cos(math.pi * step / total_steps))
+                    for g, base in zip(opt.param_groups, base_lrs, strict=False):
+                        g["lr"] = base * factor
+                step += 1
                 opt.step()
+                if identity_prox > 0:
+                    model.prox_pass_through(opt.param_groups[0]["lr"] * identity_prox)
+                if ema is not None:
+                    with torch.no_grad():
+                        for a, p in zip(ema, params, strict=False):
+                            a.lerp_(p, 1.0 - ema_decay)
                 total += loss.item() * len(idx)
             mean_loss = total / n
             if hasattr(epochs, "set_postfix"):
                 epochs.set_postfix(loss=f"{mean_loss:.4g}")
             if on_epoch is not None:
-                on_epoch(epoch, model.to_state(genes, classes), mean_loss)
+                on_epoch(epoch, export(), mean_loss)
+        if ema is not None:  # the averaged iterate is the trained model
+            with torch.no_grad():
+                for a, p in zip(ema, params, strict=False):
+                    p.copy_(a)
         state = model.to_state(genes, classes)
     if return_model:
         return state, model  # type: ignore[return-value]

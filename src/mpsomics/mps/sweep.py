@@ -80,6 +80,19 @@ values are exactly those of the exported state (at epoch 0 all are).
 less stable than MSE: the residual y - softmax(f) never vanishes and long runs
 can collapse to one class; prefer MSE (the paper's loss).
 
+Site sparsity (``config.site_sparsity`` = lambda > 0; off by default, not in the
+paper). After each gradient step, B is pulled towards *neutral* sites by the proximal
+step of ``lr * lambda * ||B|| * (sigma_2(B_(s)) + sigma_2(B_(t)))``, where B_(s) is the
+2 x (rest) unfolding of B along site j's physical index: sigma_2 = 0 exactly when site
+j enters every score only through a common factor c . phi(x_j), which changes no
+prediction (:func:`_shrink_to_neutral`). This is a group lasso over sites: sites whose
+signal is below the threshold become exactly neutral, the others keep their
+(shrunk) dependence. Unlike weight decay it survives the renormalisation of step 4,
+because it changes the shape of B, not its norm. On the planted reference task (5 of
+100 relevant sites, 400 samples; docs/benchmarks.md) it lifts test accuracy from ~0.89
+(a ridge-like plateau) to ~0.96; too large a lambda (>~ 0.1 at alpha 0.1) makes every
+site neutral (constant prediction).
+
 SVD: LAPACK gesdd; for large truncated bonds (smaller side >= GRAM_SVD_MIN and
 at most half of it kept) a Gram-matrix variant that is ~2x faster and exact to
 ~sqrt(eps) * s_max (:func:`_svd_truncated`).
@@ -150,6 +163,30 @@ def _svd_truncated(m: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.nd
     qv, rv = np.linalg.qr(y)
     u2, s, v2t = _svd(rv.T)  # uk^T m = rv^T qv^T
     return uk @ u2, s, (qv @ v2t.T).T
+
+
+def _shrink_to_neutral(B: np.ndarray, tau: float) -> np.ndarray:
+    """Proximal step of ``tau * (sigma_2(B_(s)) + sigma_2(B_(t)))`` on a two-site tensor.
+
+    ``B[a, s, t, l, b]``; ``B_(s)`` is its 2 x (rest) unfolding along the physical
+    index of site j (``B_(t)`` along site j+1's). Its second singular value is zero
+    exactly when B = c_s B'[a, t, l, b], i.e. when site j enters every score only
+    through the common factor c . phi(x_j), which changes no prediction (a *neutral*
+    site). Soft-thresholding sigma_2 (the prox of the penalty tau * sigma_2) pulls the
+    site towards neutral and makes it exactly neutral when its signal is below tau;
+    it acts like a group lasso over sites. Unlike weight decay it changes the
+    *shape* of B, so it survives the renormalisation that follows.
+    """
+    for axis in (1, 2):
+        Bm = np.moveaxis(B, axis, 0)
+        shape = Bm.shape
+        u, sv, vt = np.linalg.svd(Bm.reshape(2, -1), full_matrices=False)
+        if sv.size < 2:
+            continue
+        sv = sv.copy()
+        sv[1] = max(0.0, sv[1] - tau)
+        B = np.moveaxis(((u * sv) @ vt).reshape(shape), 0, axis)
+    return B
 
 
 def _normalise_rows(env: np.ndarray) -> np.ndarray:
@@ -274,6 +311,9 @@ class _Sweeper:
             D = resid[:, None, :, None] * Rphi[:, :, None, :]  # (n, 2, C, cr)
             G = Lphi.T @ D.reshape(self.n, -1)
             B = B + self.cfg.lr * G.reshape(B.shape)
+            tau = self.cfg.lr * float(self.cfg.site_sparsity)
+            if tau > 0:
+                B = _shrink_to_neutral(B, tau * np.linalg.norm(B))
             if not np.all(np.isfinite(B)):
                 raise FloatingPointError(f"non-finite tensor at bond {j}")
         if right:  # label goes to site j+1

@@ -518,6 +518,28 @@ class MPSClassifier(nn.Module):
             return torch.sqrt(sq.clamp_min(0) + 1e-12).sum()
         return sq.sum()
 
+    @torch.no_grad()
+    def prox_pass_through(self, tau: float) -> None:
+        """Proximal step of ``tau * pass_through_penalty(group=True)`` on the bulk tensors.
+
+        Splits every bulk tensor into its pass-through part P_i (A_i[:, s, :] ->
+        (tr A_i[:, s, :] / chi) I) and the rest D_i = A_i - P_i, and shrinks D_i by
+        group soft-thresholding, D_i <- max(0, 1 - tau / ||D_i||) D_i. Sites whose
+        deviation stays below ``tau`` become exactly pass-through (they cannot change
+        the prediction), which is what makes the group penalty select few sites; a
+        subgradient of the non-smooth penalty inside Adam would only make them jitter.
+        """
+        if tau <= 0:
+            return
+        chi = self.cores.shape[1]
+        eye = torch.eye(chi, dtype=self.cores.dtype)
+        diag = torch.diagonal(self.cores, dim1=1, dim2=3)  # (N-1, 2, chi)
+        P = diag.mean(dim=-1)[:, None, :, None] * eye[None, :, None, :]  # (N-1, chi, 2, chi)
+        D = self.cores - P
+        norm = torch.sqrt((D**2).sum(dim=(1, 2, 3)))
+        shrink = (1.0 - tau / norm.clamp_min(torch.finfo(D.dtype).tiny)).clamp_min(0.0)
+        self.cores.copy_(P + shrink[:, None, None, None] * D)
+
     # ------------------------------------------------------------------ export
     @torch.no_grad()
     def site_tensors(self) -> list[np.ndarray]:

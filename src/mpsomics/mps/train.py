@@ -7,6 +7,15 @@ epochs, records the exact observables of the current model
 (:func:`mpsomics.mps.observables.observe_all`).
 
 Predictions are ``argmax_l |f^l(x)|`` (:func:`mpsomics.mps.contract.predict`).
+
+Validation split (``config.validation_fraction`` > 0): a stratified, seeded subset of
+the *training* samples (:func:`validation_split`) is held out; the trainer sees only
+the rest, and the held-out samples are evaluated after every epoch
+(``validation_*`` history columns, appended after :data:`HISTORY_COLUMNS`). With
+``config.early_stopping`` the returned model is the one of the epoch with the best
+validation balanced accuracy (ties: the later epoch; ``history.attrs["best_epoch"]``),
+and with ``config.patience`` = P > 0 training stops once it has not improved for P
+epochs. The test samples never influence any of this.
 """
 
 from __future__ import annotations
@@ -43,6 +52,43 @@ HISTORY_COLUMNS = [
     "seconds",
     "max_bond",
 ]
+
+
+#: Extra history columns written when a validation split is used.
+VALIDATION_COLUMNS = [
+    "validation_accuracy",
+    "validation_balanced_accuracy",
+    "validation_sensitivity",
+    "validation_specificity",
+]
+
+
+class _StopTraining(Exception):
+    """Raised from the epoch callback to end training early (patience exhausted)."""
+
+
+def validation_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (fit, validation) of a stratified split of the training labels ``y``.
+
+    Every class with at least 2 samples contributes ``round(fraction * n_class)``
+    samples (at least 1, at most n_class - 1) to the validation part; which ones is
+    drawn from ``numpy.random.default_rng([seed, 0x7A11D])``, so the split is a
+    deterministic function of (y, fraction, seed). Both index arrays are sorted.
+    """
+    y = np.asarray(y)
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"validation_fraction must lie in (0, 1), got {fraction}")
+    rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, 0x7A11D])
+    val = []
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        if len(idx) < 2:
+            continue
+        k = int(min(max(1, round(fraction * len(idx))), len(idx) - 1))
+        val.append(rng.permutation(idx)[:k])
+    val_idx = np.sort(np.concatenate(val)) if val else np.zeros(0, dtype=np.int64)
+    fit_idx = np.setdiff1d(np.arange(len(y)), val_idx)
+    return fit_idx, val_idx
 
 
 class TrainingDivergedError(InputError):
@@ -137,6 +183,15 @@ def fit(
     X_test = np.asarray(X_test, dtype=np.float64).reshape(-1, X_train.shape[1])
     y_train = np.asarray(y_train, dtype=np.int64)
     y_test = np.asarray(y_test, dtype=np.int64)
+    splits = [("train", None, None), ("test", X_test, y_test)]
+    use_val = float(config.validation_fraction or 0.0) > 0
+    if use_val:
+        fit_idx, val_idx = validation_split(y_train, float(config.validation_fraction), config.seed)
+        X_val, y_val = X_train[val_idx], y_train[val_idx]
+        X_train, y_train = X_train[fit_idx], y_train[fit_idx]
+        splits.append(("validation", X_val, y_val))
+    splits[0] = ("train", X_train, y_train)
+    best = {"epoch": -1, "score": -np.inf, "state": None, "since": 0, "last": None}
     observe_every = int(observe_every or 0)
     last_epoch = int(config.epochs)
     rows: list[dict] = []
@@ -169,7 +224,7 @@ def fit(
         if not all(np.all(np.isfinite(t)) for t in state.sites):
             raise TrainingDivergedError(community, epoch, "tensors")
         row = {"epoch": int(epoch), "loss": float(loss)}
-        for split, X, y in (("train", X_train, y_train), ("test", X_test, y_test)):
+        for split, X, y in splits:
             pred = predict(state, X) if len(X) else np.zeros(0, dtype=np.int64)
             for key, val in classification_metrics(y, pred, positive=positive).items():
                 row[f"{split}_{key}"] = val
@@ -189,6 +244,18 @@ def fit(
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.4g}", test_bacc=f"{row['test_balanced_accuracy']:.3f}")
         clock["t"] = time.perf_counter()
+        best["last"] = state
+        if use_val:
+            score = row["validation_balanced_accuracy"]
+            score = -np.inf if not np.isfinite(score) else float(score)
+            if score >= best["score"]:  # ties: the later epoch
+                if score > best["score"]:
+                    best["since"] = 0
+                best.update(epoch=int(epoch), score=score, state=state)
+            else:
+                best["since"] += 1
+            if epoch > 0 and config.patience and best["since"] >= int(config.patience):
+                raise _StopTraining
 
     kwargs = dict(genes=list(genes), classes=list(classes), config=config, on_epoch=on_epoch)
     try:
@@ -203,12 +270,19 @@ def fit(
                 state = train_gradient(X_train, y_train, **kwargs)
             else:
                 raise ValueError(f"unknown method {config.method!r}")
+    except _StopTraining:
+        state = best["last"]  # the model of the last epoch run
     except (FloatingPointError, np.linalg.LinAlgError) as exc:
         raise TrainingDivergedError(community, clock["epoch"] + 1, str(exc)) from exc
     finally:
         if bar is not None:
             bar.close()
-    history = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
+    columns = HISTORY_COLUMNS + (VALIDATION_COLUMNS if use_val else [])
+    history = pd.DataFrame(rows, columns=columns)
     history["epoch"] = history["epoch"].astype(np.int64)
     history["max_bond"] = history["max_bond"].astype(np.int64)
+    if use_val:
+        history.attrs["best_epoch"] = best["epoch"]
+        if config.early_stopping and best["state"] is not None:
+            state = best["state"]
     return state, history, obs
