@@ -235,3 +235,37 @@ def test_train_memory_is_covered_by_declared_mem_mb(run_dir):
         assert 50 < peak_mb, "benchmark recorded no memory"
         assert peak_mb * 1.5 <= res["mem_mb"], (community, peak_mb, res)
         assert res["runtime"] >= 1
+
+
+def test_killed_workflow_resumes_without_redoing_finished_communities(tmp_path):
+    """SIGKILL snakemake (and its jobs) once the first community's model exists, then
+    `--unlock` + `--rerun-incomplete` completes the run and leaves that community's
+    outputs untouched."""
+    import os
+    import signal
+    import time
+
+    work = copy_test_dir(tmp_path / "killed")
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
+           "--directory", str(work), "--configfile", str(work / "config.yaml"), "--cores", "1"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    models = work / "results" / "mps"
+    deadline = time.time() + 600
+    finished: list[Path] = []
+    while time.time() < deadline and proc.poll() is None:
+        finished = sorted(models.glob("*/model.npz"))
+        if finished:
+            break
+        time.sleep(0.2)
+    assert finished, "no model appeared before the deadline"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (work / "results/report/index.html").exists()
+    done = finished[0]
+    stamp = done.stat().st_mtime_ns
+
+    snakemake(work, "--unlock")  # a killed snakemake leaves its lock behind
+    snakemake(work, "--rerun-incomplete")
+    assert (work / "results/report/index.html").exists()
+    assert done.stat().st_mtime_ns == stamp, "a finished community was trained again"
+    assert not planned_jobs(snakemake(work, "-n")), "the resumed run left work undone"
