@@ -207,7 +207,7 @@ def test_cli_outputs(tmp_path, model_file):
     names = {p.name for p in out.iterdir()}
     assert names == {
         "magnetization.tsv", "correlations_normal.tsv", "correlations_tumor.tsv",
-        "entanglement.tsv", "schmidt.npz", "label_density.tsv", "summary.json",
+        "entanglement.tsv", "schmidt.npz", "label_density.tsv", "summary.json", "run_info.json",
     }
     mag = pd.read_csv(out / "magnetization.tsv", sep="\t")
     assert list(mag.columns) == ["gene", "site", "label", "magnetization"]

@@ -14,37 +14,8 @@ from __future__ import annotations
 import argparse
 
 from mpsomics import grokking, trainio
+from mpsomics.commands.argtypes import integer, number
 from mpsomics.errors import InputError
-
-
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {v}")
-    return v
-
-
-def _nonneg_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {v}")
-    return v
-
-
-def _unit_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 < v <= 1:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {v}")
-    return v
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,28 +33,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = parser.add_argument_group("parameters")
     p.add_argument(
         "--initial-epochs",
-        type=_nonneg_int,
+        type=integer(0),
         default=d["initial_epochs"],
         help="initial phase = epochs < N (default: automatic, up to the first entropy maximum "
         "within the first half of training)",
     )
-    p.add_argument("--delta", type=_unit_float, default=d["delta"], help="minimal test balanced-accuracy rise of a jump (default %(default)s)")
-    p.add_argument("--window", type=_positive_int, default=d["window"], help="epochs within which the rise must happen (default %(default)s)")
+    p.add_argument("--delta", type=number(0, 1, lo_open=True), default=d["delta"], help="minimal test balanced-accuracy rise of a jump (default %(default)s)")
+    p.add_argument("--window", type=integer(1), default=d["window"], help="epochs within which the rise must happen (default %(default)s)")
     p.add_argument(
         "--plateau",
-        type=_positive_int,
+        type=integer(1),
         default=d["plateau"],
         help="epochs of plateau (range < delta/2) before a jump (default %(default)s)",
     )
     p.add_argument(
         "--saturation",
-        type=_unit_float,
+        type=number(0, 1, lo_open=True),
         default=d["saturation"],
         help="train balanced accuracy counted as saturated (default %(default)s)",
     )
     p.add_argument(
         "--rate-smooth",
-        type=_positive_int,
+        type=integer(1),
         default=d["rate_smooth"],
         help="moving-average width (recorded intervals) of the entropy change rate (default %(default)s)",
     )

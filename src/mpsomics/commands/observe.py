@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mpsomics.commands.argtypes import integer
 from mpsomics.errors import InputError
 from mpsomics.io import atomic_dir
 from mpsomics.mps import observables as obs
@@ -42,19 +43,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="optional gene list (one per line): check it matches the model's sites",
     )
     p.add_argument(
-        "--threads", type=_positive_int, default=1,
+        "--threads", type=integer(1), default=1,
         help="BLAS threads (default: %(default)s; the matrices are small, more threads rarely help)",
     )
 
 
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {v}")
-    return v
 
 
 def _read_gene_list(path: Path) -> list[str]:

@@ -11,23 +11,14 @@ import argparse
 import logging
 import time
 
+from mpsomics.commands.argtypes import number
 from mpsomics.errors import InputError
 
 log = logging.getLogger(__name__)
 
 
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1), got {text}")
-    return value
 
 
-def _unit(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -78,7 +69,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--test-fraction",
-        type=_fraction,
+        type=number(0, 1, lo_open=True, hi_open=True),
         default=0.25,
         help="test fraction: one of round(1/f) patient-grouped folds (default: %(default)s)",
     )
@@ -113,7 +104,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--min-fraction",
-        type=_unit,
+        type=number(0, 1),
         default=0.1,
         help="fraction of samples that must reach --min-expression (default: %(default)s)",
     )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 
 from mpsomics import grokking, subcommunities, trainio
+from mpsomics.commands.argtypes import integer, number
 from mpsomics.errors import InputError
 from mpsomics.trainio import MAGNETIZATION_FILE
 
@@ -29,37 +30,10 @@ def _methods(text: str) -> tuple[str, ...]:
     return items
 
 
-def _fraction(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 <= v < 1:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {v}")
-    return v
 
 
-def _int_at_least(lo: int):
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if v < lo:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {lo}, got {v}")
-        return v
-
-    return parse
 
 
-def _nonneg_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not v >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {v}")
-    return v
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -70,27 +44,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output TSV results/subcommunities/{community}.tsv")
     parser.add_argument("--curve-out", help="count-vs-threshold curve TSV of the paper method")
     parser.add_argument("--methods", type=_methods, default=d["methods"], help="comma-separated: paper,graph (default both)")
-    parser.add_argument("--threshold", type=_fraction, default=d["threshold"], help="|C| threshold of the paper method (default %(default)s)")
+    parser.add_argument("--threshold", type=number(0, 1, hi_open=True), default=d["threshold"], help="|C| threshold of the paper method (default %(default)s)")
     parser.add_argument(
         "--epoch-window",
-        type=_int_at_least(0),
+        type=integer(0),
         default=d["epoch_window"],
         help="use recorded epochs within transition ± W (default %(default)s)",
     )
-    parser.add_argument("--graph-threshold", type=_fraction, default=d["graph_threshold"], help="edge threshold on mean |C| (default %(default)s)")
+    parser.add_argument("--graph-threshold", type=number(0, 1, hi_open=True), default=d["graph_threshold"], help="edge threshold on mean |C| (default %(default)s)")
     parser.add_argument(
         "--min-contrast",
-        type=_fraction,
+        type=number(0, 1, hi_open=True),
         default=d["min_contrast"],
         help="graph method: keep clusters whose mean magnetization contrast |m_k - m_l|/2 "
         "is at least this (0 keeps all; default %(default)s)",
     )
-    parser.add_argument("--resolution", type=_nonneg_float, default=d["resolution"], help="Leiden resolution (default %(default)s)")
-    parser.add_argument("--min-size", type=_int_at_least(1), default=d["min_size"], help="smallest graph subcommunity (default %(default)s)")
+    parser.add_argument("--resolution", type=number(0), default=d["resolution"], help="Leiden resolution (default %(default)s)")
+    parser.add_argument("--min-size", type=integer(1), default=d["min_size"], help="smallest graph subcommunity (default %(default)s)")
     parser.add_argument("--seed", type=int, default=d["seed"], help="Leiden seed (default %(default)s)")
     parser.add_argument(
         "--magnetization-weight",
-        type=_nonneg_float,
+        type=number(0),
         default=d["magnetization_weight"],
         help="alpha of the graph edge re-weighting by the magnetization contrast between labels "
         "(default %(default)s = off)",

@@ -9,12 +9,27 @@
         [--cutoff 0] [--init-bond-dim 2] [--seed 0] [--dtype float64|float32] \\
         [--threads 1] [--site-sparsity 0] [--identity-l2 0] [--born-smoothing 0] \\
         [--ema-decay 0] [--lr-schedule constant|cosine] [--validation-fraction 0] \\
-        [--early-stopping] [--patience 0] [--observe-every K] [--community NAME]
+        [--early-stopping] [--patience 0] [--observe-every K] [--community NAME] \
+        [--checkpoint-every 10] [--checkpoint-path PATH]
 
 Outputs (all or nothing, see ``docs/outputs.md`` "train"): ``model.npz``,
 ``history.tsv``, ``run_info.json`` and, with ``--observe-every K`` > 0,
 ``entanglement.tsv``, ``magnetization.tsv``, ``correlations.npz`` and (sweep)
 ``singular_values.npz``.
+
+Checkpoints: every ``--checkpoint-every K`` epochs (default 10, 0 = off) the whole
+training state is written atomically to ``<out>.checkpoint.pt`` next to the output
+directory (e.g. ``results/mps/c03.checkpoint.pt``; ``--checkpoint-path`` overrides).
+Rerunning the same command after a kill resumes from it ("resuming from epoch E
+(checkpoint PATH)") and produces the same outputs as an uninterrupted run; the file is
+deleted after a successful run and kept when training diverges. Which settings may
+differ on resume (``--epochs``, ``--lr``) is described in
+:mod:`mpsomics.mps.checkpoint`.
+
+Genes that are constant on the training samples (zero variance) are allowed: such a
+site multiplies every score by the same factor and cannot change a prediction. They are
+listed in a warning; a gene list whose genes are *all* constant on the training samples
+is an error (nothing to learn from).
 """
 
 from __future__ import annotations
@@ -186,6 +201,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--community", default=None, help="name used in messages (default: name of --out)"
     )
+    p.add_argument(
+        "--checkpoint-every",
+        type=_nonneg_int,
+        default=d.checkpoint_every,
+        help="write a resumable checkpoint every K epochs (0 = off); a rerun resumes from it",
+    )
+    p.add_argument(
+        "--checkpoint-path",
+        default=None,
+        help="checkpoint file (default: <out>.checkpoint.pt next to the output directory)",
+    )
 
 
 def read_genes(path: str | Path) -> list[str]:
@@ -297,6 +323,28 @@ def load_training_data(expression: str | Path, genes: list[str], genes_path: str
     }
 
 
+def _check_constant_genes(X_train: np.ndarray, genes: list[str], genes_path) -> None:
+    """Warn about genes constant on the training samples; InputError when all are."""
+    if len(X_train) == 0:
+        return
+    const = np.ptp(X_train, axis=0) == 0
+    if const.all():
+        raise InputError(
+            genes_path,
+            f"all {len(genes)} genes are constant on the training samples "
+            "(zero variance): nothing to learn from",
+        )
+    if const.any():
+        names = [g for g, c in zip(genes, const, strict=True) if c]
+        log.warning(
+            "%d gene(s) constant on the training samples (zero variance; such a site cannot "
+            "change a prediction): %s%s",
+            len(names),
+            ", ".join(names[:10]),
+            " ..." if len(names) > 10 else "",
+        )
+
+
 def _versions() -> dict:
     out = {"python": platform.python_version(), "mpsomics": __version__, "numpy": np.__version__}
     for pkg in ("torch", "scipy", "anndata"):
@@ -385,9 +433,19 @@ def run(args: argparse.Namespace) -> int:
         validation_fraction=args.validation_fraction,
         early_stopping=args.early_stopping,
         patience=args.patience,
+        checkpoint_every=args.checkpoint_every,
     )
     if (config.early_stopping or config.patience) and not config.validation_fraction:
         raise InputError(None, "--early-stopping/--patience need --validation-fraction > 0")
+    _check_constant_genes(data["X_train"], genes, args.genes)
+    from mpsomics.mps.checkpoint import default_checkpoint_path, remove
+
+    ckpt_path = Path(args.checkpoint_path) if args.checkpoint_path else default_checkpoint_path(out)
+    if ckpt_path.resolve() == out.resolve() or out.resolve() in ckpt_path.resolve().parents:
+        raise InputError(
+            ckpt_path,
+            "--checkpoint-path must lie outside --out (the output is replaced as a whole)",
+        )
     log.info(
         "training %s: %d genes, %d train / %d test samples, method %s, chi %d, %d epochs",
         community,
@@ -409,6 +467,7 @@ def run(args: argparse.Namespace) -> int:
         positive=data["positive"],
         observe_every=args.observe_every,
         community=community,
+        checkpoint_path=ckpt_path if config.checkpoint_every > 0 else None,
     )
     run_info = {
         "community": community,
@@ -434,8 +493,13 @@ def run(args: argparse.Namespace) -> int:
             if config.early_stopping
             else int(history["epoch"].iloc[-1])
         )
+    if "resumed_from_epoch" in history.attrs:
+        run_info["resumed_from_epoch"] = int(history.attrs["resumed_from_epoch"])
+        run_info["checkpoint"] = str(ckpt_path)
+        run_info["checkpoint_lr"] = float(history.attrs["resumed_lr"])
     with atomic_dir(out) as tmp:
         write_outputs(tmp, state, history, obs, run_info)
+    remove(ckpt_path)  # only once the outputs are in place
     last = history.iloc[-1]
     log.info(
         "%s: epoch %d, train balanced accuracy %.3f, test balanced accuracy %.3f -> %s",
