@@ -421,3 +421,46 @@ def test_cli_validation_and_regulariser_flags(data):
     assert cfg["born_smoothing"] == 0.05 and cfg["ema_decay"] == 0.9 and cfg["identity_l2"] == 1e-3
     assert cfg["lr_schedule"] == "cosine" and cfg["site_sparsity"] == 0.5
     assert _run(h5, genes, tmp / "mps" / "bad", "--early-stopping") == 2
+
+
+# ----------------------------------------------------------- checkpoints / constant genes
+def test_checkpoint_flags_and_cleanup(data, capsys, caplog):
+    tmp, h5, genes = data
+    out = tmp / "mps" / "c05"
+    ckpt = tmp / "mps" / "c05.checkpoint.pt"
+    assert _run(h5, genes, out, "--epochs", "4", "--bond-dim", "2", "--checkpoint-every", "1") == 0
+    assert not ckpt.exists() and sorted(p.name for p in (tmp / "mps").iterdir()) == ["c05"]
+    info = json.loads((out / "run_info.json").read_text())
+    assert info["config"]["checkpoint_every"] == 1 and "resumed_from_epoch" not in info
+    # an unusable checkpoint at the default path is ignored (warning), then deleted
+    ckpt.write_bytes(b"garbage")
+    assert _run(h5, genes, out, "--epochs", "2", "--bond-dim", "2") == 0
+    assert "ignoring unreadable checkpoint" in caplog.text and not ckpt.exists()
+    # --checkpoint-path overrides the location; inside --out is refused
+    bad = tmp / "x" / "state.pt"
+    _expect_error(capsys, _run(h5, genes, tmp / "x", "--checkpoint-path", str(bad)), tmp / "x",
+                  "--checkpoint-path")  # fmt: skip
+    rc = _run(h5, genes, tmp / "y", "--epochs", "2", "--checkpoint-path", str(tmp / "ck" / "y.pt"))
+    assert rc == 0 and not (tmp / "ck" / "y.pt").exists()
+
+
+def test_constant_genes_warn_but_all_constant_is_an_error(tmp_path, capsys, caplog):
+    genes = tmp_path / "g.txt"
+    genes.write_text("\n".join(GENES))
+    n = 30
+    x = np.random.default_rng(0).random((n, 8))
+    x[: 2 * n // 3, 3] = 0.25  # G3 constant on the training samples (not on test)
+    h5 = make_adata(tmp_path / "a.h5ad", n=n, x=x)
+    for method in ("sweep", "gradient"):
+        out = tmp_path / method
+        assert _run(h5, genes, out, "--method", method, "--epochs", "2", "--bond-dim", "2") == 0
+        assert "1 gene(s) constant on the training samples" in caplog.text and "G3" in caplog.text
+        caplog.clear()
+        hist = pd.read_csv(out / "history.tsv", sep="\t")
+        assert np.isfinite(hist["loss"][1:]).all()
+    x = np.random.default_rng(0).random((n, 8))
+    x[:, :6] = 0.5
+    labels = ["normal", "tumor"] * (n // 2)
+    h5 = make_adata(tmp_path / "b.h5ad", n=n, x=x, labels=labels)
+    out = tmp_path / "const"
+    _expect_error(capsys, _run(h5, genes, out), out, "all 6 genes are constant", "zero variance")

@@ -79,6 +79,10 @@ class TrainConfig:
     patience
         With a validation split: stop when the validation balanced accuracy has not
         improved for this many epochs (0 = run all epochs).
+    checkpoint_every
+        Write a resumable checkpoint every this many epochs when a checkpoint path is
+        given (:func:`mpsomics.mps.train.fit`, ``mpsomics train``; 0 = off). Not part of
+        the checkpoint fingerprint (:mod:`mpsomics.mps.checkpoint`).
     """
 
     method: Method = "sweep"
@@ -101,6 +105,7 @@ class TrainConfig:
     validation_fraction: float = 0.0
     early_stopping: bool = False
     patience: int = 0
+    checkpoint_every: int = 10
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -201,6 +201,8 @@ def train_gradient(
     born_smoothing: float = 0.0,
     ema_decay: float = 0.0,
     return_model: bool = False,
+    on_checkpoint=None,
+    resume: dict | None = None,
 ) -> MPSState:
     """Train an MPS classifier by Adam on minibatches; return the final model as MPSState.
 
@@ -248,6 +250,14 @@ def train_gradient(
         ``config.ema_decay``.
     return_model
         Return ``(state, model)`` instead of ``state`` (benchmarks, tests).
+    on_checkpoint
+        ``on_checkpoint(epoch, get_state)`` after ``on_epoch`` of every trained epoch;
+        ``get_state()`` returns the complete training state: parameters, Adam state,
+        EMA tensors, schedule step, minibatch generator and global torch RNG states.
+    resume
+        A state from ``get_state()``: continue after its epoch (no epoch-0 callback),
+        bit-identically to the uninterrupted run. The learning rate of ``config`` is
+        used from then on (the one stored in the Adam state is replaced).
 
     Raises
     ------
@@ -314,10 +324,43 @@ def train_gradient(
             with _swapped(params, ema):
                 return model.to_state(genes, classes)
 
-        if on_epoch is not None:
-            on_epoch(0, export(), float("nan"))
-        epochs = range(1, config.epochs + 1)
-        if sys.stderr.isatty() and config.epochs > 0:
+        def get_state(epoch: int) -> dict:
+            return {
+                "epoch": int(epoch),
+                "cores": model.cores.detach().clone(),
+                "label_core": model.label_core.detach().clone(),
+                "optimizer": opt.state_dict(),
+                "ema": None if ema is None else [a.clone() for a in ema],
+                "step": int(step),
+                "generator": gen.get_state(),
+                "torch_rng": torch.get_rng_state(),
+            }
+
+        start = 0
+        if resume is None:
+            if on_epoch is not None:
+                on_epoch(0, export(), float("nan"))
+        else:
+            start = int(resume["epoch"])
+            with torch.no_grad():
+                model.cores.copy_(torch.as_tensor(resume["cores"]))
+                model.label_core.copy_(torch.as_tensor(resume["label_core"]))
+            opt.load_state_dict(resume["optimizer"])
+            lrs = [bulk_lr, config.lr]
+            for g, lr_g in zip(opt.param_groups, lrs, strict=True):
+                g["lr"] = lr_g  # a resumed run may use another lr than the checkpoint
+            if config.lr_schedule == "cosine":
+                base_lrs = lrs
+            if (ema is None) != (resume["ema"] is None):
+                raise ValueError("checkpoint EMA state does not match ema_decay")
+            if ema is not None:
+                for a, v in zip(ema, resume["ema"], strict=True):
+                    a.copy_(torch.as_tensor(v))
+            step = int(resume["step"])
+            gen.set_state(resume["generator"])
+            torch.set_rng_state(resume["torch_rng"])
+        epochs = range(start + 1, config.epochs + 1)
+        if sys.stderr.isatty() and config.epochs > start:
             from tqdm.auto import tqdm
 
             epochs = tqdm(epochs, desc="gradient", unit="epoch", leave=False)
@@ -362,6 +405,8 @@ def train_gradient(
                 epochs.set_postfix(loss=f"{mean_loss:.4g}")
             if on_epoch is not None:
                 on_epoch(epoch, export(), mean_loss)
+            if on_checkpoint is not None:
+                on_checkpoint(epoch, lambda epoch=epoch: get_state(epoch))
         if ema is not None:  # the averaged iterate is the trained model
             with torch.no_grad():
                 for a, p in zip(ema, params, strict=False):

@@ -117,6 +117,9 @@ INIT_NOISE = 1e-2
 
 SingularValuesCallback = Callable[[int, list[np.ndarray]], None]
 
+#: ``on_checkpoint(epoch, get_state)``: ``get_state()`` returns the trainer state.
+CheckpointCallback = Callable[[int, Callable[[], dict]], None]
+
 
 def class_weights(y: np.ndarray, n_classes: int, mode: str) -> np.ndarray:
     """Per-sample weights: ``"balanced"`` n / (C * n_class) (mean 1), ``"none"`` ones."""
@@ -245,6 +248,29 @@ class _Sweeper:
     def export(self) -> list[np.ndarray]:
         return [s.copy() for s in self.sites]
 
+    def get_state(self) -> dict:
+        """Everything a continuation needs (sites, label site, cached environments).
+
+        The environments are stored rather than recomputed from the tensors: a
+        recomputation may differ in the last bit, which would break bit-identical
+        resumption (:mod:`mpsomics.mps.checkpoint`).
+        """
+        return {
+            "sites": [s.copy() for s in self.sites],
+            "label_site": int(self.label_site),
+            "L": [None if e is None else e.copy() for e in self.L],
+            "R": [None if e is None else e.copy() for e in self.R],
+        }
+
+    def set_state(self, st: dict) -> None:
+        sites = [np.asarray(s) for s in st["sites"]]
+        if len(sites) != self.N or any(s.dtype != self.dtype for s in sites):
+            raise ValueError("checkpoint does not match this chain (sites or dtype)")
+        self.sites = sites
+        self.label_site = int(st["label_site"])
+        self.L = [None if e is None else np.asarray(e) for e in st["L"]]
+        self.R = [None if e is None else np.asarray(e) for e in st["R"]]
+
     # ------------------------------------------------------------ bond update
     def _truncate(self, s: np.ndarray, shape: tuple[int, int]) -> int:
         if s.size == 0 or not s[0] > 0:
@@ -359,6 +385,8 @@ def train_sweep(
     config: TrainConfig,
     on_epoch: EpochCallback | None = None,
     on_singular_values: SingularValuesCallback | None = None,
+    on_checkpoint: CheckpointCallback | None = None,
+    resume: dict | None = None,
 ) -> MPSState:
     """Train an MPS classifier by two-site sweeps (see the module docstring).
 
@@ -381,6 +409,13 @@ def train_sweep(
         updates of the local loss before each update.
     on_singular_values
         ``on_singular_values(epoch, svs)``: list of N-1 arrays (bond 0..N-2).
+    on_checkpoint
+        ``on_checkpoint(epoch, get_state)`` after ``on_epoch`` of every trained epoch;
+        ``get_state()`` returns the complete trainer state (:meth:`_Sweeper.get_state`
+        plus ``epoch``) for a checkpoint.
+    resume
+        A state from ``get_state()``: continue after its epoch (no epoch-0 callbacks),
+        bit-identically to the uninterrupted run.
 
     Raises
     ------
@@ -402,12 +437,17 @@ def train_sweep(
             sites=sw.export(), label_site=sw.label_site, genes=list(genes), classes=list(classes)
         )
 
-    _, svs = sw.right_to_left(update=False)
-    if on_singular_values is not None:
-        on_singular_values(0, svs)
-    if on_epoch is not None:
-        on_epoch(0, state(), float("nan"))
-    for epoch in range(1, int(config.epochs) + 1):
+    if resume is None:
+        start = 0
+        _, svs = sw.right_to_left(update=False)
+        if on_singular_values is not None:
+            on_singular_values(0, svs)
+        if on_epoch is not None:
+            on_epoch(0, state(), float("nan"))
+    else:
+        start = int(resume["epoch"])
+        sw.set_state(resume)
+    for epoch in range(start + 1, int(config.epochs) + 1):
         losses = sw.left_to_right()
         more, svs = sw.right_to_left(update=True)
         loss = float(np.mean(losses + more))
@@ -417,4 +457,6 @@ def train_sweep(
             on_singular_values(epoch, svs)
         if on_epoch is not None:
             on_epoch(epoch, state(), loss)
+        if on_checkpoint is not None:
+            on_checkpoint(epoch, lambda epoch=epoch: {**sw.get_state(), "epoch": epoch})
     return state()

@@ -16,6 +16,16 @@ the rest, and the held-out samples are evaluated after every epoch
 validation balanced accuracy (ties: the later epoch; ``history.attrs["best_epoch"]``),
 and with ``config.patience`` = P > 0 training stops once it has not improved for P
 epochs. The test samples never influence any of this.
+
+Checkpoints (``checkpoint_path`` given and ``config.checkpoint_every`` = K > 0): after
+every K-th epoch (not the last) the complete training state is written atomically to
+``checkpoint_path``; a later call with the same inputs and settings resumes from it
+(logging ``resuming from epoch E (checkpoint PATH)``) and returns exactly what the
+uninterrupted run would have returned. See :mod:`mpsomics.mps.checkpoint` for what is
+stored and when a checkpoint is used. :func:`fit` never deletes the checkpoint; the
+caller does so once its outputs are safely written (``mpsomics train`` does). When
+training diverges the last good checkpoint stays on disk and
+:class:`TrainingDivergedError` names it.
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ import logging
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -94,15 +105,31 @@ def validation_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndar
 class TrainingDivergedError(InputError):
     """The loss or a tensor became NaN/inf; names the community and the epoch."""
 
-    def __init__(self, community: str | None, epoch: int, detail: str = "") -> None:
+    def __init__(
+        self,
+        community: str | None,
+        epoch: int,
+        detail: str = "",
+        checkpoint: str | None = None,
+        checkpoint_epoch: int | None = None,
+    ) -> None:
         self.community = community
         self.epoch = epoch
+        self.checkpoint = checkpoint
+        self.detail = detail
         who = f"community {community}" if community else "training"
-        extra = f" ({detail})" if detail else ""
+        extra = f" ({' '.join(str(detail).split())})" if detail else ""
+        if checkpoint:
+            hint = (
+                f"last good checkpoint (epoch {checkpoint_epoch}) kept at {checkpoint}: "
+                "rerun with a smaller --lr to resume from it, or --dtype float64"
+            )
+        else:
+            hint = "try a smaller --lr or --dtype float64"
         super().__init__(
             None,
             f"{who}: training diverged at epoch {epoch}: loss or tensors became NaN/inf{extra}; "
-            "try a smaller --lr or --dtype float64",
+            + hint,
         )
 
 
@@ -148,6 +175,7 @@ def fit(
     observe_every: int = 0,
     community: str | None = None,
     progress: bool | None = None,
+    checkpoint_path: str | Path | None = None,
 ) -> tuple[MPSState, pd.DataFrame, Observations]:
     """Train one MPS classifier and record its history.
 
@@ -169,6 +197,10 @@ def fit(
         Name used in error messages and the progress bar.
     progress
         Show a tqdm bar; ``None`` = only when stderr is a terminal.
+    checkpoint_path
+        Write/resume checkpoints here every ``config.checkpoint_every`` epochs
+        (None = off); see the module docstring. ``history.attrs["resumed_from_epoch"]``
+        is the epoch resumed from (absent when not resumed).
 
     Returns
     -------
@@ -183,6 +215,25 @@ def fit(
     X_test = np.asarray(X_test, dtype=np.float64).reshape(-1, X_train.shape[1])
     y_train = np.asarray(y_train, dtype=np.int64)
     y_test = np.asarray(y_test, dtype=np.int64)
+    ckpt_every = int(getattr(config, "checkpoint_every", 0) or 0)
+    if checkpoint_path is None or ckpt_every <= 0:
+        checkpoint_path = None
+    resume = None
+    fprint = None
+    if checkpoint_path is not None:
+        from mpsomics.mps import checkpoint as ckpt_mod
+
+        checkpoint_path = Path(checkpoint_path)
+        fprint = ckpt_mod.fingerprint(
+            config,
+            [X_train, y_train, X_test, y_test],
+            genes=list(genes),
+            classes=list(classes),
+            extra={"positive": int(positive), "observe_every": int(observe_every or 0)},
+        )
+        resume = ckpt_mod.load(
+            checkpoint_path, expected_fingerprint=fprint, max_epoch=int(config.epochs)
+        )
     splits = [("train", None, None), ("test", X_test, y_test)]
     use_val = float(config.validation_fraction or 0.0) > 0
     if use_val:
@@ -212,6 +263,78 @@ def fit(
         )
 
     clock = {"t": time.perf_counter(), "epoch": 0}
+    saved = {"epoch": None}  # epoch of the last checkpoint written or resumed from
+    trainer_resume = None
+    if resume is not None:
+        f = resume["fit"]
+        rows.extend(f["rows"])
+        for e, ent, mag, con in zip(
+            f["obs_epochs"], f["entropy"], f["magnetization"], f["connected"], strict=True
+        ):
+            obs.epochs.append(int(e))
+            obs.entropy.append(ckpt_mod.to_numpy(ent))
+            obs.magnetization.append(ckpt_mod.to_numpy(mag))
+            obs.connected.append(ckpt_mod.to_numpy(con))
+        for e, svs in f["singular_values"].items():
+            obs.singular_values[int(e)] = ckpt_mod.to_numpy(svs)
+        b = f["best"]
+        best.update(epoch=int(b["epoch"]), score=float(b["score"]), since=int(b["since"]))
+        if b["sites"] is not None:
+            best["state"] = MPSState(
+                sites=ckpt_mod.to_numpy(b["sites"]),
+                label_site=int(b["label_site"]),
+                genes=list(genes),
+                classes=list(classes),
+            )
+        trainer_resume = resume["trainer"]
+        if config.method == "sweep":
+            trainer_resume = ckpt_mod.to_numpy(trainer_resume)
+        clock["epoch"] = saved["epoch"] = int(resume["epoch"])
+        log.info("resuming from epoch %d (checkpoint %s)", int(resume["epoch"]), checkpoint_path)
+        if resume.get("lr") is not None and float(resume["lr"]) != float(config.lr):
+            log.warning(
+                "the checkpoint was trained with lr %g, continuing with lr %g",
+                float(resume["lr"]),
+                float(config.lr),
+            )
+        if bar is not None:
+            bar.update(int(resume["epoch"]))
+
+    def on_checkpoint(epoch: int, get_state) -> None:
+        if epoch % ckpt_every != 0 or epoch >= last_epoch:
+            return
+        b = best["state"]
+        payload = {
+            "version": ckpt_mod.VERSION,
+            "fingerprint": fprint,
+            "epoch": int(epoch),
+            "method": config.method,
+            "lr": float(config.lr),
+            "trainer": ckpt_mod.to_saveable(get_state())
+            if config.method == "sweep"
+            else get_state(),
+            "fit": ckpt_mod.to_saveable(
+                {
+                    "rows": rows,
+                    "obs_epochs": list(obs.epochs),
+                    "entropy": obs.entropy,
+                    "magnetization": obs.magnetization,
+                    "connected": obs.connected,
+                    "singular_values": {int(k): v for k, v in obs.singular_values.items()},
+                    "best": {
+                        "epoch": int(best["epoch"]),
+                        "score": float(best["score"]),
+                        "since": int(best["since"]),
+                        "sites": None if b is None else list(b.sites),
+                        "label_site": None if b is None else int(b.label_site),
+                    },
+                }
+            ),
+        }
+        ckpt_mod.save(checkpoint_path, payload)
+        saved["epoch"] = int(epoch)
+        log.debug("checkpoint at epoch %d -> %s", epoch, checkpoint_path)
+        clock["t"] = time.perf_counter()  # the write does not count towards the next epoch
 
     def on_sv(epoch: int, svs: list[np.ndarray]) -> None:
         sv_all[epoch] = [np.asarray(s, dtype=np.float64) for s in svs]
@@ -227,7 +350,7 @@ def fit(
         for split, X, y in splits:
             pred = predict(state, X) if len(X) else np.zeros(0, dtype=np.int64)
             for key, val in classification_metrics(y, pred, positive=positive).items():
-                row[f"{split}_{key}"] = val
+                row[f"{split}_{key}"] = float(val)
         row["seconds"] = seconds
         row["max_bond"] = _max_bond(state)
         rows.append(row)
@@ -258,6 +381,19 @@ def fit(
                 raise _StopTraining
 
     kwargs = dict(genes=list(genes), classes=list(classes), config=config, on_epoch=on_epoch)
+    if checkpoint_path is not None:
+        kwargs.update(on_checkpoint=on_checkpoint, resume=trainer_resume)
+
+    def diverged(epoch: int, detail: str) -> TrainingDivergedError:
+        have = checkpoint_path is not None and saved["epoch"] is not None
+        return TrainingDivergedError(
+            community,
+            epoch,
+            detail,
+            checkpoint=str(checkpoint_path) if have else None,
+            checkpoint_epoch=saved["epoch"] if have else None,
+        )
+
     try:
         with _threads(config.threads):
             if config.method == "sweep":
@@ -272,8 +408,10 @@ def fit(
                 raise ValueError(f"unknown method {config.method!r}")
     except _StopTraining:
         state = best["last"]  # the model of the last epoch run
+    except TrainingDivergedError as exc:
+        raise diverged(exc.epoch, exc.detail) from exc
     except (FloatingPointError, np.linalg.LinAlgError) as exc:
-        raise TrainingDivergedError(community, clock["epoch"] + 1, str(exc)) from exc
+        raise diverged(clock["epoch"] + 1, str(exc)) from exc
     finally:
         if bar is not None:
             bar.close()
@@ -281,6 +419,9 @@ def fit(
     history = pd.DataFrame(rows, columns=columns)
     history["epoch"] = history["epoch"].astype(np.int64)
     history["max_bond"] = history["max_bond"].astype(np.int64)
+    if resume is not None:
+        history.attrs["resumed_from_epoch"] = int(resume["epoch"])
+        history.attrs["resumed_lr"] = float(resume["lr"])
     if use_val:
         history.attrs["best_epoch"] = best["epoch"]
         if config.early_stopping and best["state"] is not None:

@@ -1,0 +1,219 @@
+"""Training checkpoints: resume a killed or diverged ``mpsomics train`` bit-identically.
+
+Where
+-----
+``mpsomics train --out results/mps/c01`` keeps its checkpoint in the single file
+``results/mps/c01.checkpoint.pt``, a *sibling* of the output directory
+(:func:`default_checkpoint_path`; ``--checkpoint-path`` overrides it). It is not a
+declared Snakemake output, so Snakemake neither treats it as a result nor deletes it
+when it reruns the failed job, and it is not inside the output directory, which is
+only created (atomically, as a whole) when training has finished. The file is
+written every ``checkpoint_every`` epochs (``TrainConfig.checkpoint_every``,
+``--checkpoint-every K``, default 10, 0 = off; never after the last epoch) by
+writing a temporary file in the same directory and renaming it over the old one
+(:func:`mpsomics.io.atomic_path`), so a kill during the write leaves the previous
+checkpoint intact. It is deleted once the outputs have been written successfully.
+When training diverges (NaN/inf) the last good checkpoint is kept and the error
+message names it.
+
+What
+----
+One ``torch.save`` file (loaded with ``torch.load(weights_only=True)``: only tensors,
+numbers, strings, lists and dicts; NumPy arrays are stored as tensors with their
+exact bits) holding
+
+* ``version``, ``fingerprint`` (below), ``epoch`` (the last completed epoch E);
+* ``trainer``: the trainer's complete state after epoch E. Sweep: the site tensors,
+  the label site and the cached per-sample left/right environments (stored, not
+  recomputed: recomputing them from the tensors may differ in the last bit).
+  Gradient: the parameters, the Adam state, the EMA tensors, the step counter of the
+  learning-rate schedule and the states of the minibatch ``torch.Generator`` and of
+  torch's global generator;
+* ``fit``: the history rows of epochs 0..E, the observations and singular values
+  recorded so far, and the validation / early-stopping bookkeeping (best epoch,
+  score, epochs since improvement, best model).
+
+Resuming continues from epoch E + 1; the outputs are identical to those of an
+uninterrupted run with the same arguments and thread count (except the measured
+``seconds`` column of ``history.tsv``).
+
+Fingerprint (when a checkpoint is used)
+---------------------------------------
+A checkpoint is only resumed when its fingerprint equals the current run's; otherwise
+(or when the file is unreadable or truncated) a warning is logged, it is ignored and
+overwritten by the next checkpoint. The fingerprint is a SHA-256 of
+
+* the inputs: training and test matrices and labels (exact bytes), gene names (site
+  order), class names, the positive class, ``observe_every``;
+* every :class:`~mpsomics.mps.config.TrainConfig` field **except** ``epochs``,
+  ``lr`` and ``checkpoint_every`` (:data:`EXCLUDED_FIELDS`). That is: ``method``,
+  ``bond_dim``, ``batch_size``, ``loss``, ``class_weights``, ``cutoff``,
+  ``init_bond_dim``, ``seed``, ``dtype``, ``threads``, ``site_sparsity``,
+  ``identity_l2``, ``born_smoothing``, ``ema_decay``, ``lr_schedule``,
+  ``validation_fraction``, ``early_stopping``, ``patience``. With
+  ``method="gradient"`` and ``lr_schedule="cosine"`` ``epochs`` *is* included (the
+  schedule depends on the total number of steps).
+
+So ``--epochs`` may be raised on resume (training continues to the new total; a
+checkpoint at or past the new total is ignored), and ``--lr`` may be changed, e.g. lowered
+after a divergence: training then continues from the checkpoint with the new rate
+(``run_info.json`` records ``resumed_from_epoch``, ``checkpoint`` and
+``checkpoint_lr``, the learning rate the checkpoint was trained with). A run resumed with a different ``lr`` is of course not identical to an
+uninterrupted run with either rate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mpsomics.io import atomic_path
+from mpsomics.mps.config import TrainConfig
+
+log = logging.getLogger(__name__)
+
+#: Format version of the checkpoint file.
+VERSION = 1
+
+#: TrainConfig fields that are not part of the fingerprint.
+EXCLUDED_FIELDS = ("epochs", "lr", "checkpoint_every")
+
+
+def default_checkpoint_path(out: str | Path) -> Path:
+    """``results/mps/c01`` -> ``results/mps/c01.checkpoint.pt`` (a sibling of the output dir)."""
+    out = Path(out)
+    return out.parent / f"{out.name}.checkpoint.pt"
+
+
+def fingerprint_fields(config: TrainConfig) -> dict:
+    """The TrainConfig fields that must match for a checkpoint to be resumed."""
+    d = config.to_dict()
+    for k in EXCLUDED_FIELDS:
+        d.pop(k, None)
+    if config.method == "gradient" and config.lr_schedule == "cosine":
+        d["epochs"] = int(config.epochs)
+    return d
+
+
+def fingerprint(
+    config: TrainConfig,
+    arrays: list[np.ndarray],
+    *,
+    genes: list[str],
+    classes: list[str],
+    extra: dict | None = None,
+) -> str:
+    """SHA-256 over the exact bytes of ``arrays``, the names and :func:`fingerprint_fields`."""
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.tobytes())
+    meta = {
+        "genes": list(map(str, genes)),
+        "classes": list(map(str, classes)),
+        "config": fingerprint_fields(config),
+        "extra": extra or {},
+    }
+    h.update(json.dumps(meta, sort_keys=True, default=str).encode())
+    return h.hexdigest()
+
+
+# ------------------------------------------------------------ numpy <-> torch
+def to_saveable(obj: Any) -> Any:
+    """Recursively turn NumPy arrays/scalars into tensors / Python numbers (weights_only-safe)."""
+    if isinstance(obj, np.ndarray):
+        if obj.dtype.kind in "US":
+            return [str(x) for x in obj.tolist()]
+        return torch.from_numpy(np.array(obj, copy=True, order="K"))
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, dict):
+        return {k: to_saveable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_saveable(v) for v in obj]
+    return obj
+
+
+def to_numpy(obj: Any) -> Any:
+    """Inverse of :func:`to_saveable` for tensors (torch.Generator states stay tensors on request)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.numpy()
+    if isinstance(obj, dict):
+        return {k: to_numpy(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [to_numpy(v) for v in obj]
+    return obj
+
+
+# ----------------------------------------------------------------- read/write
+def save(path: str | Path, payload: dict) -> None:
+    """Write ``payload`` (already weights_only-safe) atomically to ``path``."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            torch.save(payload, fh)
+            fh.flush()
+            try:
+                os.fsync(fh.fileno())
+            except OSError:  # pragma: no cover - e.g. some network file systems
+                pass
+
+
+def load(path: str | Path, *, expected_fingerprint: str, max_epoch: int) -> dict | None:
+    """The checkpoint at ``path`` if it exists, is readable and belongs to this run; else None.
+
+    Unreadable/truncated files, other format versions, fingerprint mismatches and
+    checkpoints at or past ``max_epoch`` are ignored with a warning (the next checkpoint
+    write replaces them).
+    """
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is ignored
+        log.warning(
+            "ignoring unreadable checkpoint %s (truncated or not a checkpoint: %s); "
+            "training starts from scratch and will replace it",
+            path,
+            type(exc).__name__,
+        )
+        return None
+    if not isinstance(ckpt, dict) or ckpt.get("version") != VERSION:
+        log.warning("ignoring checkpoint %s: unknown format; training starts from scratch", path)
+        return None
+    if ckpt.get("fingerprint") != expected_fingerprint:
+        log.warning(
+            "ignoring checkpoint %s: it was written for different inputs or settings "
+            "(fingerprint mismatch); training starts from scratch and will replace it",
+            path,
+        )
+        return None
+    epoch = int(ckpt.get("epoch", -1))
+    if not 0 <= epoch < max_epoch:
+        log.warning(
+            "ignoring checkpoint %s: it is at epoch %d, at or past the requested %d epochs",
+            path,
+            epoch,
+            max_epoch,
+        )
+        return None
+    return ckpt
+
+
+def remove(path: str | Path | None) -> None:
+    """Delete the checkpoint and temporaries of interrupted writes (after a successful run)."""
+    if path is None:
+        return
+    path = Path(path)
+    path.unlink(missing_ok=True)
+    # temporaries of atomic_path: ".{stem}.XXXXXXXX{suffixes}", left by a kill mid-write
+    for tmp in path.parent.glob(f".{path.stem}.*{''.join(path.suffixes)}"):
+        tmp.unlink(missing_ok=True)
