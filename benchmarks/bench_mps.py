@@ -51,7 +51,13 @@ REF_SITES = (10, 30, 50, 70, 90)
 #: (see docs/benchmarks.md "Accuracy on the reference task").
 ACCURACY_SETTINGS = {
     "sweep": dict(
-        method="sweep", bond_dim=2, epochs=12, lr=0.1, site_sparsity=0.03, init_bond_dim=2
+        method="sweep",
+        bond_dim=2,
+        epochs=12,
+        lr=0.1,
+        site_sparsity=0.03,
+        init_bond_dim=2,
+        output_scale="profiled",
     ),
     "gradient": dict(
         method="gradient",

@@ -28,6 +28,7 @@ REFERENCE_SETTINGS = {
     "init_bond_dim": 2,
     "cutoff": 0.0,
     "site_sparsity": 0.03,
+    "output_scale": "profiled",
 }
 
 

@@ -145,6 +145,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dtype", choices=["float64", "float32"], default=d.dtype)
     p.add_argument("--threads", type=_positive_int, default=d.threads)
     p.add_argument(
+        "--output-scale",
+        choices=["fixed", "profiled"],
+        default=d.output_scale,
+        help="sweep + mse: 'fixed' is the paper's update (shows the entanglement transition); "
+        "'profiled' fits a global output scale at every bond (closer fit, entanglement keeps growing)",
+    )
+    p.add_argument(
         "--site-sparsity",
         type=_nonneg_float,
         default=d.site_sparsity,
@@ -426,6 +433,7 @@ def run(args: argparse.Namespace) -> int:
         dtype=args.dtype,
         threads=args.threads,
         site_sparsity=args.site_sparsity,
+        output_scale=args.output_scale,
         identity_l2=args.identity_l2,
         born_smoothing=args.born_smoothing,
         ema_decay=args.ema_decay,

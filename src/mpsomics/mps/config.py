@@ -79,6 +79,13 @@ class TrainConfig:
     patience
         With a validation split: stop when the validation balanced accuracy has not
         improved for this many epochs (0 = run all epochs).
+    output_scale
+        Sweep with MSE: ``"profiled"`` (default: a global output scale kappa
+        profiled out at every bond; a close fit whose class states carry the
+        discriminative gene blocks, but the entanglement keeps growing) or
+        ``"fixed"`` (the paper's update on the normalised state, targets compared
+        with f itself: the state converges to a class-centroid superposition and
+        shows the paper's rise-then-fall of the entanglement).
     checkpoint_every
         Write a resumable checkpoint every this many epochs when a checkpoint path is
         given (:func:`mpsomics.mps.train.fit`, ``mpsomics train``; 0 = off). Not part of
@@ -106,6 +113,7 @@ class TrainConfig:
     early_stopping: bool = False
     patience: int = 0
     checkpoint_every: int = 10
+    output_scale: Literal["fixed", "profiled"] = "profiled"
 
     def to_dict(self) -> dict:
         return asdict(self)
