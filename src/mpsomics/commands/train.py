@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from mpsomics import __version__
+from mpsomics.commands.argtypes import integer, number
 from mpsomics.errors import InputError
 from mpsomics.io import atomic_dir
 from mpsomics.mps.config import TrainConfig
@@ -57,54 +58,14 @@ log = logging.getLogger(__name__)
 DEFAULT_SWEEP_LR = 0.05
 
 
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {v}")
-    return v
 
 
-def _nonneg_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {v}")
-    return v
 
 
-def _pos_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not np.isfinite(v) or v <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return v
 
 
-def _nonneg_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not np.isfinite(v) or v < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return v
 
 
-def _fraction(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not np.isfinite(v) or not 0 <= v < 1:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
-    return v
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -118,32 +79,32 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output directory (replaced as a whole on success)")
     p.add_argument("--method", choices=["sweep", "gradient"], default=d.method)
     p.add_argument(
-        "--bond-dim", type=_positive_int, default=d.bond_dim, help="maximum bond dimension chi"
+        "--bond-dim", type=integer(1), default=d.bond_dim, help="maximum bond dimension chi"
     )
     p.add_argument(
-        "--epochs", type=_nonneg_int, default=d.epochs, help="epochs (sweeps for --method sweep)"
+        "--epochs", type=integer(0), default=d.epochs, help="epochs (sweeps for --method sweep)"
     )
     p.add_argument(
         "--lr",
-        type=_pos_float,
+        type=number(0, lo_open=True),
         default=None,
         help=f"step size alpha (sweep, default {DEFAULT_SWEEP_LR}) or Adam learning rate (gradient, default {d.lr})",
     )
     p.add_argument(
-        "--batch-size", type=_positive_int, default=d.batch_size, help="minibatch size (gradient)"
+        "--batch-size", type=integer(1), default=d.batch_size, help="minibatch size (gradient)"
     )
     p.add_argument("--loss", choices=["mse", "cross_entropy"], default=d.loss)
     p.add_argument("--class-weights", choices=["balanced", "none"], default=d.class_weights)
     p.add_argument(
         "--cutoff",
-        type=_nonneg_float,
+        type=number(0),
         default=d.cutoff,
         help="drop singular values < cutoff * s_max (sweep)",
     )
-    p.add_argument("--init-bond-dim", type=_positive_int, default=d.init_bond_dim)
+    p.add_argument("--init-bond-dim", type=integer(1), default=d.init_bond_dim)
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--dtype", choices=["float64", "float32"], default=d.dtype)
-    p.add_argument("--threads", type=_positive_int, default=d.threads)
+    p.add_argument("--threads", type=integer(1), default=d.threads)
     p.add_argument(
         "--output-scale",
         choices=["fixed", "profiled"],
@@ -153,25 +114,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--site-sparsity",
-        type=_nonneg_float,
+        type=number(0),
         default=d.site_sparsity,
         help="group-sparsity prox pulling sites towards neutral (0 = off; sweep: ~0.03 at --lr 0.1)",
     )
     p.add_argument(
         "--identity-l2",
-        type=_nonneg_float,
+        type=number(0),
         default=d.identity_l2,
         help="gradient: L2 pull of the bulk tensors towards pass-through sites (0 = off)",
     )
     p.add_argument(
         "--born-smoothing",
-        type=_fraction,
+        type=number(0, 1, hi_open=True),
         default=d.born_smoothing,
         help="gradient, cross_entropy: mix Born probabilities with uniform, weight eta in [0, 1)",
     )
     p.add_argument(
         "--ema-decay",
-        type=_fraction,
+        type=number(0, 1, hi_open=True),
         default=d.ema_decay,
         help="gradient: Polyak (EMA) averaging of the iterates per step, decay in [0, 1) (0 = off)",
     )
@@ -183,7 +144,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--validation-fraction",
-        type=_fraction,
+        type=number(0, 1, hi_open=True),
         default=d.validation_fraction,
         help="hold out this stratified fraction of the training samples for validation (0 = off)",
     )
@@ -195,13 +156,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--patience",
-        type=_nonneg_int,
+        type=integer(0),
         default=d.patience,
         help="stop after this many epochs without validation improvement (0 = off)",
     )
     p.add_argument(
         "--observe-every",
-        type=_nonneg_int,
+        type=integer(0),
         default=0,
         help="record entanglement/magnetization/correlations every K epochs (0 = off)",
     )
@@ -210,7 +171,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--checkpoint-every",
-        type=_nonneg_int,
+        type=integer(0),
         default=d.checkpoint_every,
         help="write a resumable checkpoint every K epochs (0 = off); a rerun resumes from it",
     )
