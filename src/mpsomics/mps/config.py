@@ -140,3 +140,23 @@ class Trainer(Protocol):
     ) -> MPSState:
         """Train on ``X`` (n_samples, n_sites) in [0, 1] with integer labels ``y``; return the final model."""
         ...
+
+
+def class_weights(y: np.ndarray, n_classes: int, mode: str) -> np.ndarray:
+    """Per-sample weights for ``TrainConfig.class_weights``.
+
+    ``"balanced"`` weighs a sample of class k by n / (K * n_k), K the number of
+    classes present (mean weight 1; TCGA-LIHC is 158 tumor / 21 normal);
+    ``"none"`` gives 1.
+    """
+    y = np.asarray(y)
+    if mode == "none":
+        return np.ones(len(y))
+    if mode != "balanced":
+        raise ValueError(f"class_weights must be 'balanced' or 'none', got {mode!r}")
+    counts = np.bincount(y, minlength=n_classes).astype(float)
+    present = counts > 0
+    w = np.zeros(n_classes)
+    w[present] = len(y) / (present.sum() * counts[present])
+    return w[y]
+

@@ -28,8 +28,8 @@ import torch
 import torch.nn.functional as F
 
 from mpsomics.errors import InputError
-from mpsomics.mps.config import EpochCallback, TrainConfig
-from mpsomics.mps.feature_map import feature_map
+from mpsomics.mps.config import EpochCallback, TrainConfig, class_weights
+from mpsomics.mps.contract import scores as contract_scores
 from mpsomics.mps.state import MPSState
 from mpsomics.mps.torch_model import MPSClassifier, as_torch_dtype, embed
 
@@ -43,16 +43,6 @@ __all__ = [
 ]
 
 
-def class_weights(y: np.ndarray, n_classes: int, mode: str) -> np.ndarray:
-    """Per-sample weights: ``"balanced"`` gives n / (C * n_class(y_i)); ``"none"`` gives 1."""
-    y = np.asarray(y)
-    if mode == "none":
-        return np.ones(len(y))
-    if mode != "balanced":
-        raise ValueError(f"class_weights must be 'balanced' or 'none', got {mode!r}")
-    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
-    w_class = np.where(counts > 0, len(y) / (n_classes * np.maximum(counts, 1)), 0.0)
-    return w_class[y]
 
 
 def sample_losses(
@@ -93,30 +83,13 @@ def sample_losses(
 def predict_scores(model_or_state: MPSClassifier | MPSState, X: np.ndarray) -> np.ndarray:
     """Scores f (n, C) of a torch model or an exported :class:`MPSState` on inputs X (n, N).
 
-    The argmax over |f^l| is the predicted class. For an ``MPSState`` this is a direct
-    NumPy contraction from the left with per-sample renormalisation (exact up to
-    rounding; the log-norm is restored at the end).
+    The argmax over |f^l| is the predicted class. For an ``MPSState`` this is
+    :func:`mpsomics.mps.contract.scores` (NumPy, per-site renormalised).
     """
     X = np.asarray(X, dtype=np.float64)
     if isinstance(model_or_state, MPSClassifier):
         return model_or_state.scores(X)
-    state = model_or_state
-    phi = feature_map(X)  # (n, N, 2)
-    n = X.shape[0]
-    v = np.ones((n, 1))  # (n, chi) before the label site, (n, C, chi) after
-    log_norm = np.zeros(n)
-    for i, t in enumerate(state.sites):
-        if i == state.label_site:
-            v = np.einsum("na,ns,asec->nec", v, phi[:, i], t)
-        elif v.ndim == 2:
-            v = np.einsum("na,ns,asc->nc", v, phi[:, i], t)
-        else:
-            v = np.einsum("nea,ns,asc->nec", v, phi[:, i], t)
-        norm = np.sqrt((v.reshape(n, -1) ** 2).sum(axis=1))
-        norm = np.where(norm > 0, norm, 1.0)
-        v = v / norm.reshape((n,) + (1,) * (v.ndim - 1))
-        log_norm += np.log(norm)
-    return v[..., 0] * np.exp(log_norm)[:, None]
+    return contract_scores(model_or_state, X)
 
 
 def make_adam(params, lr: float = 1e-3) -> torch.optim.Adam:

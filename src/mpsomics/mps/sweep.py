@@ -113,7 +113,7 @@ from collections.abc import Callable
 import numpy as np
 import scipy.linalg
 
-from mpsomics.mps.config import EpochCallback, TrainConfig
+from mpsomics.mps.config import EpochCallback, TrainConfig, class_weights
 from mpsomics.mps.feature_map import feature_map
 from mpsomics.mps.state import MPSState
 
@@ -128,18 +128,6 @@ SingularValuesCallback = Callable[[int, list[np.ndarray]], None]
 CheckpointCallback = Callable[[int, Callable[[], dict]], None]
 
 
-def class_weights(y: np.ndarray, n_classes: int, mode: str) -> np.ndarray:
-    """Per-sample weights: ``"balanced"`` n / (C * n_class) (mean 1), ``"none"`` ones."""
-    y = np.asarray(y)
-    if mode == "none":
-        return np.ones(len(y))
-    if mode != "balanced":
-        raise ValueError(f"unknown class_weights {mode!r}")
-    counts = np.bincount(y, minlength=n_classes).astype(float)
-    present = counts > 0
-    w = np.zeros(n_classes)
-    w[present] = len(y) / (present.sum() * counts[present])
-    return w[y]
 
 
 def _svd(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
