@@ -340,9 +340,11 @@ def test_duplicated_genes_aggregated_and_logged(tmp_path):
     adata, log = run_prepare_ok(tmp_path, "duplicated_genes.tsv")
     assert "1 duplicated gene symbols (1 extra rows) aggregated with rule 'most_variable'" in log
     assert list(adata.var_names) == ["TP53", "MYC", "EGFR", "ALB", "GPC3", "APOA1", "CYP3A4"]
-    raw = pd.read_csv(BAD / "duplicated_genes.tsv", sep="\t")
-    rows = raw[raw["gene"] == "TP53"].iloc[:, 1:].to_numpy(dtype=float)
-    expected = rows[int(np.argmax(rows.var(axis=1)))]
+    raw = pd.read_csv(BAD / "duplicated_genes.tsv", sep="\t").set_index("gene")
+    rows = raw.loc["TP53"].to_numpy(dtype=float)
+    # the more variable row on the TRAIN samples (test samples never choose a gene)
+    train = raw.columns.get_indexer(adata.obs_names[adata.obs["split"] == "train"])
+    expected = rows[int(np.argmax(rows[:, train].var(axis=1)))][raw.columns.get_indexer(adata.obs_names)]
     np.testing.assert_allclose(adata[:, "TP53"].layers["log"].ravel(), expected)
     assert adata.uns["prepare"]["n_duplicate_symbols"] == 1
 

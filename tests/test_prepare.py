@@ -531,29 +531,28 @@ def test_nan_impute_train_median(synthetic_expression):
         assert adata.layers["log"][list(adata.obs_names).index(s), g] == pytest.approx(med)
 
 
-def test_low_expression_and_constant_genes(synthetic_expression):
+def test_low_expression_and_constant_genes_judged_on_train_only(synthetic_expression):
     d = synthetic_expression()
+    expr, sheet = _expr_sheet(d)
+    split = grouped_split(sheet["label"], sheet["group"], 0.25, 0)
+    train_samples = list(sheet.index[split == "train"])
+    test_samples = list(sheet.index[split == "test"])
     e = d.expr.copy()
     e.loc["G010"] = 0.2  # never expressed
     e.loc["G011"] = 0.2
-    e.loc["G011", ["S000_0", "S001_0", "S002_0"]] = 3.0  # 3/24 = 12.5 % >= 10 %: kept
+    e.loc["G011", train_samples[:3]] = 3.0  # 3 of the train samples >= 10 %: kept
     e.loc["G012"] = 4.0  # constant
-    d.write(expr=e)
-    expr, sheet = _expr_sheet(d)
-    split = grouped_split(sheet["label"], sheet["group"], 0.25, 0)
-    test_samples = list(sheet.index[split == "test"])
     e.loc["G013"] = 4.0
-    e.loc["G013", test_samples] = 6.0  # varies only on test samples
+    e.loc["G013", test_samples] = 6.0  # varies only on test samples: dropped
+    e.loc["G014"] = 0.2
+    e.loc["G014", test_samples] = 3.0  # expressed only in test samples: dropped
     d.write(expr=e)
     adata = prepare(*_expr_sheet(d))
     info = adata.uns["prepare"]
-    assert "G010" not in adata.var_names and "G011" in adata.var_names
-    assert (
-        info["n_dropped_low_expression"],
-        info["n_dropped_zero_variance"],
-        info["n_dropped_constant_train"],
-    ) == (1, 1, 1)
-    assert adata.n_vars == 27
+    assert "G011" in adata.var_names
+    assert not {"G010", "G012", "G013", "G014"} & set(adata.var_names)
+    assert (info["n_dropped_low_expression"], info["n_dropped_zero_variance"]) == (2, 2)
+    assert adata.n_vars == 26
 
 
 def test_train_only_scaling(synthetic_expression):

@@ -44,9 +44,11 @@ Pipeline, in this order
    across samples, ``max`` keeps the row with the largest mean (the rule used to
    build the bundled TCGA matrix), ``first`` the first occurrence, and ``mean``
    averages the rows element-wise.
-7. **Gene filters** (label-free, on all samples): keep genes whose log value is
-   ``>= min_expression`` in at least ``min_fraction`` of the samples, then drop
-   genes with zero variance; then drop genes constant on the train samples.
+7. **Gene filters** (on **train** samples only, so test samples never influence
+   which genes are kept): keep genes whose log value is ``>= min_expression`` in
+   at least ``min_fraction`` of the train samples, then drop genes with zero
+   variance on the train samples. Duplicate aggregation (step 6) likewise picks
+   the row on train samples.
 8. **Min-max scaling** (:func:`minmax_fit_transform`) per gene, fitted on train
    samples; test values clipped to [0, 1].
 
@@ -465,12 +467,15 @@ def detect_scale(x: np.ndarray) -> tuple[str, str]:
 
 
 def _aggregate_duplicates(
-    x: np.ndarray, genes: list[str], rule: str
+    x: np.ndarray, genes: list[str], rule: str, train: np.ndarray | None = None
 ) -> tuple[np.ndarray, list[str], int, int]:
     """Collapse duplicated gene columns at their first position.
 
+    Which row ``most_variable``/``max`` keep is decided on the ``train`` rows only
+    (all rows when ``train`` is None), so test samples never choose a gene.
     Returns ``(x, genes, n_duplicated_symbols, n_columns_removed)``.
     """
+    fit = x if train is None else x[train]
     if rule not in DUPLICATE_RULES:
         raise ValueError(f"duplicates must be one of {DUPLICATE_RULES}, got {rule!r}")
     dups = set(duplicated(genes))
@@ -486,9 +491,9 @@ def _aggregate_duplicates(
             continue
         block = x[:, idx]
         if rule == "most_variable":
-            out[:, j] = block[:, int(np.argmax(block.var(axis=0)))]
+            out[:, j] = block[:, int(np.argmax(fit[:, idx].var(axis=0)))]
         elif rule == "max":
-            out[:, j] = block[:, int(np.argmax(block.mean(axis=0)))]
+            out[:, j] = block[:, int(np.argmax(fit[:, idx].mean(axis=0)))]
         else:  # mean
             out[:, j] = block.mean(axis=1)
     return out, list(positions), len(dups), x.shape[1] - len(positions)
@@ -734,7 +739,7 @@ def prepare(
         genes = [g for g, k in zip(genes, keep, strict=True) if k]
 
     # 6. duplicates -----------------------------------------------------------------
-    x, genes, n_dup_symbols, n_dup_removed = _aggregate_duplicates(x, genes, duplicates)
+    x, genes, n_dup_symbols, n_dup_removed = _aggregate_duplicates(x, genes, duplicates, train)
     if n_dup_symbols:
         log.warning(
             "%s: %d duplicated gene symbols (%d extra rows) aggregated with rule %r",
@@ -745,16 +750,16 @@ def prepare(
         )
 
     # 7. gene filters -----------------------------------------------------------------
-    n = x.shape[0]
-    expressed = (x >= min_expression).sum(axis=0) >= min_fraction * n
+    # On train samples only: test samples never influence which genes are kept.
+    xt = x[train]
+    expressed = (xt >= min_expression).sum(axis=0) >= min_fraction * xt.shape[0]
     n_low = int((~expressed).sum())
     x, genes = x[:, expressed], [g for g, k in zip(genes, expressed, strict=True) if k]
-    varying = x.max(axis=0) > x.min(axis=0) if x.shape[1] else np.zeros(0, bool)
+    xt = x[train]
+    varying = xt.max(axis=0) > xt.min(axis=0) if x.shape[1] else np.zeros(0, bool)
     n_zero_var = int((~varying).sum())
     x, genes = x[:, varying], [g for g, k in zip(genes, varying, strict=True) if k]
-    varying_train = x[train].max(axis=0) > x[train].min(axis=0) if x.shape[1] else np.zeros(0, bool)
-    n_const_train = int((~varying_train).sum())
-    x, genes = x[:, varying_train], [g for g, k in zip(genes, varying_train, strict=True) if k]
+    n_const_train = 0  # zero variance is now judged on train samples already
     log.info(
         "%s: dropped %d low-expression genes (log value >= %g in < %g of samples), %d zero-variance "
         "genes, %d genes constant on train",
@@ -794,7 +799,7 @@ def prepare(
         "min_samples_per_class": int(min_samples_per_class),
         "min_expression": float(min_expression),
         "min_fraction": float(min_fraction),
-        "n_samples": int(n),
+        "n_samples": int(x.shape[0]),
         "n_groups": int(len(set(groups))),
         "n_genes_in": int(expr.attrs.get("n_genes_read", n_genes_in)),
         "n_excel_repaired": len(expr.attrs.get("excel_repairs", {})),
@@ -830,7 +835,7 @@ def prepare(
     adata.uns["prepare"] = summary
     log.info(
         "prepared %d samples x %d genes (of %d read); train %s, test %s",
-        n,
+        x.shape[0],
         len(genes),
         summary["n_genes_in"],
         per_split["train"],
