@@ -95,3 +95,37 @@ def synthetic_expression(tmp_path):
         return data
 
     return make
+
+
+@pytest.fixture(scope="session")
+def make_prepared(tmp_path_factory):
+    """Factory for a small prepared AnnData (``prepare``'s output format) and its gene list.
+
+    ``make(name, n_samples, n_genes, n_train)`` writes ``<dir>/expression.h5ad`` (.X in
+    [0, 1], the label planted as ``x_2 + x_5 > 1``) and ``<dir>/genes.txt``; returns
+    both paths.
+    """
+    import anndata
+
+    def make(name: str, n_samples: int, n_genes: int, n_train: int, seed: int = 4):
+        d = tmp_path_factory.mktemp(name)
+        rng = np.random.default_rng(seed)
+        genes = [f"G{i}" for i in range(n_genes)]
+        X = rng.random((n_samples, n_genes))
+        y = (X[:, 2] + X[:, 5] > 1.0).astype(int)
+        obs = pd.DataFrame(
+            {
+                "label": np.array(["normal", "tumor"])[y],
+                "group": [f"p{i}" for i in range(n_samples)],
+                "split": np.where(np.arange(n_samples) < n_train, "train", "test"),
+            },
+            index=[f"s{i}" for i in range(n_samples)],
+        )
+        ad = anndata.AnnData(X=X, obs=obs, var=pd.DataFrame(index=genes))
+        ad.uns["classes"] = ["normal", "tumor"]
+        ad.uns["positive_label"] = "tumor"
+        ad.write_h5ad(d / "expression.h5ad")
+        (d / "genes.txt").write_text("\n".join(genes) + "\n")
+        return d / "expression.h5ad", d / "genes.txt"
+
+    return make

@@ -28,23 +28,8 @@ TRAIN_FILES = ["model.npz", "entanglement.tsv", "magnetization.tsv", "correlatio
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory) -> tuple[Path, Path]:
-    d = tmp_path_factory.mktemp("ckpt")
-    rng = np.random.default_rng(4)
-    n = 150
-    X = rng.random((n, len(GENES)))
-    y = (X[:, 2] + X[:, 5] > 1.0).astype(int)
-    obs = pd.DataFrame(
-        {"label": np.array(["normal", "tumor"])[y], "group": [f"p{i}" for i in range(n)],
-         "split": np.where(np.arange(n) < 100, "train", "test")},
-        index=[f"s{i}" for i in range(n)],
-    )  # fmt: skip
-    ad = anndata.AnnData(X=X, obs=obs, var=pd.DataFrame(index=GENES))
-    ad.uns["classes"] = ["normal", "tumor"]
-    ad.uns["positive_label"] = "tumor"
-    ad.write_h5ad(d / "expression.h5ad")
-    (d / "genes.txt").write_text("\n".join(GENES) + "\n")
-    return d / "expression.h5ad", d / "genes.txt"
+def inputs(make_prepared) -> tuple[Path, Path]:
+    return make_prepared("ckpt", n_samples=150, n_genes=12, n_train=100)
 
 
 def _cmd(inputs, out: Path, method: str) -> list[str]:

@@ -25,23 +25,8 @@ OBSERVE_FILES = ["magnetization.tsv", "entanglement.tsv", "schmidt.npz", "label_
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory) -> tuple[Path, Path]:
-    d = tmp_path_factory.mktemp("repro")
-    rng = np.random.default_rng(4)
-    n = 90
-    X = rng.random((n, len(GENES)))
-    y = (X[:, 2] + X[:, 5] > 1.0).astype(int)
-    obs = pd.DataFrame(
-        {"label": np.array(["normal", "tumor"])[y], "group": [f"p{i}" for i in range(n)],
-         "split": np.where(np.arange(n) < 60, "train", "test")},
-        index=[f"s{i}" for i in range(n)],
-    )  # fmt: skip
-    ad = anndata.AnnData(X=X, obs=obs, var=pd.DataFrame(index=GENES))
-    ad.uns["classes"] = ["normal", "tumor"]
-    ad.uns["positive_label"] = "tumor"
-    ad.write_h5ad(d / "expression.h5ad")
-    (d / "genes.txt").write_text("\n".join(GENES) + "\n")
-    return d / "expression.h5ad", d / "genes.txt"
+def inputs(make_prepared) -> tuple[Path, Path]:
+    return make_prepared("repro", n_samples=90, n_genes=8, n_train=60)
 
 
 def mpsomics(*args: str) -> None:
