@@ -34,15 +34,15 @@ def cli_options(section, rename=None, skip=()):
     return " ".join(parts)
 
 
+# Used when config `resources` names neither the rule nor `default`.
+FALLBACK_RESOURCES = {"threads": 1, "mem_mb": 2000, "runtime": 15}
+
+
 def resource(rule_name, key):
-    """A resource of `rule_name` from config `resources`, falling back to `resources.default`."""
+    """A resource of `rule_name` from config `resources`, else `resources.default`, else the fallback."""
     res = config.get("resources", {})
-    return res.get(rule_name, {}).get(
-        key,
-        res.get("default", {}).get(
-            key, {"threads": 1, "mem_mb": 2000, "runtime": 15}[key]
-        ),
-    )
+    default = res.get("default", {}).get(key, FALLBACK_RESOURCES[key])
+    return res.get(rule_name, {}).get(key, default)
 
 
 def n_lines(path):
