@@ -302,3 +302,34 @@ def test_single_site_model_cli(tmp_path):
     assert len(ent) == 0
     mag = pd.read_csv(tmp_path / "o" / "magnetization.tsv", sep="\t")
     np.testing.assert_allclose(mag["magnetization"], [(1 - 0.04) / 1.04, (0.25 - 4) / 4.25])
+
+
+@pytest.mark.parametrize(
+    "method, epochs",
+    # a sweep epoch ends with the label on site 0, gradient keeps it in the middle;
+    # random_state tests above cover the right end
+    [("sweep", 1), ("sweep", 2), ("gradient", 2)],
+)
+def test_trained_models_against_dense(method, epochs):
+    """Observables of a *trained* model (wherever training left the label) match the dense state."""
+    from mpsomics.mps.config import TrainConfig
+    from mpsomics.mps.gradient import train_gradient
+    from mpsomics.mps.sweep import train_sweep
+
+    rng = np.random.default_rng(0)
+    n = 9
+    X = rng.random((120, n))
+    y = (X[:, 3] + X[:, 6] > 1.0).astype(int)
+    cfg = TrainConfig(method=method, bond_dim=6, epochs=epochs, lr=0.05 if method == "sweep" else 1e-2,
+                      checkpoint_every=0)  # fmt: skip
+    trainer = train_sweep if method == "sweep" else train_gradient
+    state = trainer(X, y, genes=[f"g{i}" for i in range(n)], classes=["normal", "tumor"], config=cfg)
+    np.testing.assert_allclose(ob.label_density(state), dense_label_density(state), atol=TOL)
+    allobs = ob.observe_all(state)
+    for label in range(state.n_classes):
+        psi = dense_class_state(state, label)
+        ent = np.array([dense_entropy(psi, n, b) for b in range(n - 1)])
+        assert ent.max() > 1e-3, "training should have entangled the state"
+        np.testing.assert_allclose(allobs["entropy"][label], ent, atol=TOL)
+        np.testing.assert_allclose(allobs["magnetization"][label], dense_magnetization(psi, n), atol=TOL)
+        np.testing.assert_allclose(allobs["connected"][label], dense_correlation(psi, n), atol=TOL)
