@@ -30,19 +30,15 @@ ENTANGLEMENT_FILE = "entanglement.tsv"
 MAGNETIZATION_FILE = "magnetization.tsv"
 CORRELATIONS_FILE = "correlations.npz"
 
+_METRICS = ("accuracy", "balanced_accuracy", "sensitivity", "specificity")
 #: metric columns of history.tsv that must lie in [0, 1] when present
-HISTORY_METRICS = (
-    "train_accuracy",
-    "train_balanced_accuracy",
-    "train_sensitivity",
-    "train_specificity",
-    "test_accuracy",
-    "test_balanced_accuracy",
-    "test_sensitivity",
-    "test_specificity",
-)
+HISTORY_METRICS = tuple(f"{split}_{m}" for split in ("train", "test") for m in _METRICS)
 #: other numeric columns of history.tsv
 HISTORY_NUMERIC = ("loss", "seconds", "max_bond")
+#: column order of history.tsv (the single definition; the writer uses it too)
+HISTORY_COLUMNS = ("epoch", "loss", *HISTORY_METRICS, "seconds", "max_bond")
+#: extra history.tsv columns written when a validation split is used
+VALIDATION_COLUMNS = tuple(f"validation_{m}" for m in _METRICS)
 
 # |C| of +-1 spins is bounded by 1 (Cauchy-Schwarz); allow float32 / normalisation slop.
 _CORR_BOUND = 1.05

@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mpsomics import trainio
 from mpsomics.errors import InputError
 from mpsomics.metrics import classification_metrics
 from mpsomics.mps.config import TrainConfig
@@ -48,30 +49,10 @@ from mpsomics.mps.state import MPSState
 
 log = logging.getLogger(__name__)
 
-#: Column order of ``history.tsv``.
-HISTORY_COLUMNS = [
-    "epoch",
-    "loss",
-    "train_accuracy",
-    "train_balanced_accuracy",
-    "train_sensitivity",
-    "train_specificity",
-    "test_accuracy",
-    "test_balanced_accuracy",
-    "test_sensitivity",
-    "test_specificity",
-    "seconds",
-    "max_bond",
-]
-
-
-#: Extra history columns written when a validation split is used.
-VALIDATION_COLUMNS = [
-    "validation_accuracy",
-    "validation_balanced_accuracy",
-    "validation_sensitivity",
-    "validation_specificity",
-]
+#: Column order of ``history.tsv``, and the extra columns of a validation split
+#: (defined once, with the reader, in :mod:`mpsomics.trainio`).
+HISTORY_COLUMNS = list(trainio.HISTORY_COLUMNS)
+VALIDATION_COLUMNS = list(trainio.VALIDATION_COLUMNS)
 
 
 class _StopTraining(Exception):
