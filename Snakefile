@@ -19,6 +19,7 @@ include: "workflow/rules/grokking.smk"
 include: "workflow/rules/subcommunities.smk"
 include: "workflow/rules/enrichment.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/fashion.smk"
 
 
 rule all:

@@ -27,6 +27,7 @@ STAGES: dict[str, str] = {
     "subcommunities": "gene subcommunities from MPS correlations and magnetization",
     "enrichment": "offline over-representation analysis of communities and subcommunities",
     "report": "one self-contained HTML report",
+    "fashion-grokking": "the paper's Fashion-MNIST grokking experiment (runs, summary, report)",
 }
 
 

@@ -362,3 +362,104 @@ def enrichment_dotplot(df: pd.DataFrame, title: str = "", max_label: int = 60) -
         ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def training_entropy_figure(
+    history: pd.DataFrame,
+    entanglement: pd.DataFrame,
+    *,
+    transition_epoch: float | None = None,
+    jump_epoch: float | None = None,
+    title: str = "",
+) -> Figure:
+    """Accuracy, sensitivity, specificity and the entropy along the lattice vs epoch (sweep).
+
+    Top: train/test accuracy and test sensitivity/specificity. Below, one panel per
+    label: the von Neumann entropy (nats) at every bond (y) and epoch (x) as a
+    heat map, so the dip of the entanglement along the whole lattice is visible.
+    """
+    labels = list(dict.fromkeys(entanglement["label"].astype(str)))
+    fig, axes = plt.subplots(
+        1 + len(labels), 1, figsize=(9, 2.8 + 1.9 * len(labels)), sharex=True,
+        gridspec_kw={"height_ratios": [3] + [2] * len(labels)},
+    )
+    ax = axes[0]
+    for col, name, color, ls in (
+        ("train_accuracy", "train accuracy", "#555555", "-"),
+        ("test_accuracy", "test accuracy", "#d62728", "-"),
+        ("test_sensitivity", "test sensitivity", "#2ca02c", "--"),
+        ("test_specificity", "test specificity", "#1f77b4", ":"),
+    ):
+        if col in history:
+            ax.plot(history["epoch"], history[col], color=color, ls=ls, lw=1.6, label=name)
+    ax.set_ylim(-0.02, 1.02)
+    ax.axhline(0.5, color="grey", lw=0.8, ls=":")
+    ax.set_ylabel("fraction")
+    marks = {"transition": transition_epoch, "jump": jump_epoch}
+    _mark_epochs(ax, marks)
+    ax.legend(fontsize=7, loc="lower right", framealpha=0.8, ncol=2)
+    ax.grid(alpha=0.3)
+    vmax = float(entanglement["entropy"].max()) or 1.0
+    for k, (ax, lab) in enumerate(zip(axes[1:], labels, strict=True)):
+        wide = entanglement[entanglement["label"].astype(str) == lab].pivot(index="bond", columns="epoch", values="entropy")
+        ep = wide.columns.to_numpy(dtype=float)
+        im = ax.imshow(
+            wide.to_numpy(), aspect="auto", origin="lower", cmap="magma", vmin=0, vmax=vmax,
+            extent=(ep.min() - 0.5, ep.max() + 0.5, -0.5, wide.shape[0] - 0.5), interpolation="nearest",
+        )
+        ax.set_ylabel(f"bond\nlabel {lab}", color=CLASS_COLORS[k % len(CLASS_COLORS)])
+        for name, e in marks.items():
+            if e is not None and not (isinstance(e, float) and np.isnan(e)):
+                ax.axvline(e, color="white", ls="--" if name == "transition" else ":", lw=1.2)
+        fig.colorbar(im, ax=ax, pad=0.01, label="entropy (nats)")
+    axes[-1].set_xlabel("epoch (sweep)")
+    if title:
+        axes[0].set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def spectrum_figure(spectrum: pd.DataFrame, *, transition_epoch: float | None = None, title: str = "") -> Figure:
+    """Half-chain reduced-density-matrix eigenvalues vs epoch, one panel per ``state``.
+
+    ``spectrum`` is the long table ``epoch, state, rank, eigenvalue``; eigenvalues
+    are drawn as dots on a log axis, so detached large eigenvalues and the bulk they
+    later merge into are both visible.
+    """
+    states = list(dict.fromkeys(spectrum["state"].astype(str)))
+    fig, axes = plt.subplots(1, len(states), figsize=(4.2 * len(states), 3.6), sharey=True, squeeze=False)
+    for ax, st in zip(axes[0], states, strict=True):
+        d = spectrum[spectrum["state"].astype(str) == st]
+        ax.scatter(d["epoch"], d["eigenvalue"], s=3, c=np.minimum(d["rank"], 9), cmap="viridis", alpha=0.7, lw=0)
+        ax.set_yscale("log")
+        ax.set_ylim(1e-6, 1.5)
+        ax.set_title("both labels (label-carrying state)" if st == "all" else f"label {st}", fontsize=9)
+        ax.set_xlabel("epoch (sweep)")
+        ax.grid(alpha=0.3)
+        _mark_epochs(ax, {"transition": transition_epoch})
+    axes[0, 0].set_ylabel("half-chain eigenvalue λ²")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def task_accuracy_figure(comparison: pd.DataFrame) -> Figure:
+    """Final test accuracy per task, mean ± standard deviation over seeds, with the paper's values."""
+    fig, ax = plt.subplots(figsize=(9, 3.6))
+    x = np.arange(len(comparison))
+    mean = comparison["final_test_accuracy_mean"].to_numpy(dtype=float)
+    sd = np.nan_to_num(comparison["final_test_accuracy_sd"].to_numpy(dtype=float))
+    ax.bar(x, mean, yerr=sd, color="#9ecae1", edgecolor="#3182bd", capsize=3, label="mpsomics (mean ± sd over seeds)")
+    paper = pd.to_numeric(comparison["paper_final_test_accuracy"], errors="coerce").to_numpy(dtype=float)
+    ok = np.isfinite(paper)
+    ax.scatter(x[ok], paper[ok], marker="D", color="#d62728", zorder=3, label="paper")
+    ax.axhline(0.5, color="grey", lw=0.8, ls=":")
+    ax.set_xticks(x)
+    ax.set_xticklabels([t.replace("sneaker_vs_", "vs ") for t in comparison["task"]], rotation=30, ha="right")
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("final test accuracy")
+    ax.legend(fontsize=8, loc="lower left")
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig

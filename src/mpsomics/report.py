@@ -544,8 +544,8 @@ def build_context(paths: ReportPaths, communities: Sequence[str] | None = None, 
     }
 
 
-def render(context: dict[str, Any]) -> str:
-    """Render ``templates/index.html``."""
+def render(context: dict[str, Any], template: str = "index.html") -> str:
+    """Render ``templates/{template}`` (``index.html``: the pipeline report)."""
     import jinja2
 
     env = jinja2.Environment(
@@ -556,7 +556,7 @@ def render(context: dict[str, Any]) -> str:
         lstrip_blocks=True,
     )
     env.filters["fmt"] = _fmt
-    return env.get_template("index.html").render(**context)
+    return env.get_template(template).render(**context)
 
 
 def readable_mode() -> int:

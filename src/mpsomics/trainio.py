@@ -12,10 +12,12 @@ Public API
 ``load_entanglement(dir)`` -> DataFrame (``epoch``, ``label``, ``bond``, ``entropy``)
 ``load_magnetization(dir)`` -> DataFrame (``epoch``, ``label``, ``site``, ``gene``, ``magnetization``)
 ``load_correlations(dir)`` -> ``(epochs, classes, genes, connected)``
+``write_train_dir(dir, state, history, obs, run_info)`` writes them all
 """
 
 from __future__ import annotations
 
+import json
 import os
 import zipfile
 from pathlib import Path
@@ -257,3 +259,52 @@ def load_correlations(train_dir: str | os.PathLike) -> tuple[np.ndarray, list[st
         raise InputError(path, "'epochs' contains duplicates")
     order = np.argsort(epochs, kind="stable")
     return epochs[order], [str(c) for c in classes], [str(g) for g in genes], connected[order]
+
+
+def write_train_dir(out_dir: Path, state, history: pd.DataFrame, obs, run_info: dict) -> None:
+    """Write a training run into ``out_dir`` (an existing, empty directory).
+
+    ``model.npz``, ``history.tsv``, ``run_info.json`` and, when observables were
+    recorded (:class:`mpsomics.mps.train.Observations`), ``entanglement.tsv``,
+    ``magnetization.tsv``, ``correlations.npz`` (only if correlations were recorded)
+    and ``singular_values.npz`` (sweep), in the formats the readers above check.
+    """
+    from mpsomics.mps.state import save_model
+
+    save_model(state, out_dir / "model.npz")
+    history.to_csv(out_dir / HISTORY_FILE, sep="\t", index=False, na_rep="NaN")
+    if obs.epochs:
+        genes, classes = list(state.genes), list(state.classes)
+        ent_rows, mag_rows = [], []
+        for e, ent, mag in zip(obs.epochs, obs.entropy, obs.magnetization, strict=True):
+            for li, lab in enumerate(classes):
+                for b in range(ent.shape[1]):
+                    ent_rows.append((e, lab, b, float(ent[li, b])))
+                for s in range(mag.shape[1]):
+                    mag_rows.append((e, lab, s, genes[s], float(mag[li, s])))
+        pd.DataFrame(ent_rows, columns=["epoch", "label", "bond", "entropy"]).to_csv(
+            out_dir / ENTANGLEMENT_FILE, sep="\t", index=False
+        )
+        pd.DataFrame(mag_rows, columns=["epoch", "label", "site", "gene", "magnetization"]).to_csv(
+            out_dir / MAGNETIZATION_FILE, sep="\t", index=False
+        )
+        if obs.connected:
+            with open(out_dir / CORRELATIONS_FILE, "wb") as fh:
+                np.savez(
+                    fh,
+                    epochs=np.asarray(obs.epochs, dtype=np.int64),
+                    classes=np.asarray(classes, dtype=str),
+                    genes=np.asarray(genes, dtype=str),
+                    connected=np.stack(obs.connected).astype(np.float32),
+                )
+        if obs.singular_values:
+            epochs = sorted(obs.singular_values)
+            arrays = {"epochs": np.asarray(epochs, dtype=np.int64)}
+            for e in epochs:
+                for b, s in enumerate(obs.singular_values[e]):
+                    arrays[f"sv_{e}_{b}"] = np.asarray(s, dtype=np.float64)
+            with open(out_dir / "singular_values.npz", "wb") as fh:
+                np.savez(fh, **arrays)
+    (out_dir / "run_info.json").write_text(
+        json.dumps(run_info, indent=2, sort_keys=True, default=str) + "\n"
+    )

@@ -84,3 +84,35 @@ def per_community(pattern):
         return expand(pattern, community=selected_communities())
 
     return inputs
+
+
+# --- Fashion-MNIST grokking experiment (target `fashion_grokking`) ---------------------
+FASHION_TASKS = [
+    f"sneaker_vs_{c}"
+    for c in (
+        "tshirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "bag", "boot", "sneaker"
+    )
+]  # fmt: skip
+FASHION = {
+    "data": "data/fashion_mnist",
+    "tasks": FASHION_TASKS,
+    "seeds": [0, 1, 2],
+    **config.get("fashion", {}),
+}
+
+
+def fashion_options():
+    """The experiment settings of config `fashion` as `mpsomics fashion-grokking` options."""
+    return cli_options(FASHION, skip=("data", "tasks", "seeds"))
+
+
+def fashion_runs(pattern):
+    """`pattern` expanded over the configured tasks and seeds."""
+    return expand(pattern, task=FASHION["tasks"], seed=FASHION["seeds"])
+
+
+def fashion_runtime(wildcards, attempt):
+    # Minutes: a sweep of the 36-site chain costs ~0.2 s + 1e-4 s * chi^2 (docs/reproduction.md).
+    per_sweep_s = 0.2 + 1e-4 * FASHION.get("bond_dim", 32) ** 2
+    minutes = FASHION.get("epochs", 100) * per_sweep_s / 60
+    return int((resource("fashion_run", "runtime") + math.ceil(2 * minutes)) * attempt)

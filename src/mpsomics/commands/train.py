@@ -35,7 +35,6 @@ is an error (nothing to learn from).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import platform
 import time
@@ -45,7 +44,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mpsomics import __version__
+from mpsomics import __version__, trainio
 from mpsomics.commands.argtypes import integer, number
 from mpsomics.errors import InputError
 from mpsomics.io import atomic_dir
@@ -102,6 +101,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="drop singular values < cutoff * s_max (sweep)",
     )
     p.add_argument("--init-bond-dim", type=integer(1), default=d.init_bond_dim)
+    p.add_argument(
+        "--init",
+        choices=["uniform", "random"],
+        default=d.init,
+        help="sweep: initial state, near-uniform product state (default) or Gaussian random "
+        "tensors at --init-bond-dim (the paper's Fashion-MNIST start)",
+    )
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--dtype", choices=["float64", "float32"], default=d.dtype)
     p.add_argument("--threads", type=integer(1), default=d.threads)
@@ -323,48 +329,6 @@ def _versions() -> dict:
     return out
 
 
-def write_outputs(out_dir: Path, state, history: pd.DataFrame, obs, run_info: dict) -> None:
-    """Write every ``train`` output into ``out_dir`` (an existing, empty directory)."""
-    from mpsomics.mps.state import save_model
-
-    save_model(state, out_dir / "model.npz")
-    history.to_csv(out_dir / "history.tsv", sep="\t", index=False, na_rep="NaN")
-    if obs.epochs:
-        genes, classes = list(state.genes), list(state.classes)
-        ent_rows, mag_rows = [], []
-        for e, ent, mag in zip(obs.epochs, obs.entropy, obs.magnetization, strict=True):
-            for li, lab in enumerate(classes):
-                for b in range(ent.shape[1]):
-                    ent_rows.append((e, lab, b, float(ent[li, b])))
-                for s in range(mag.shape[1]):
-                    mag_rows.append((e, lab, s, genes[s], float(mag[li, s])))
-        pd.DataFrame(ent_rows, columns=["epoch", "label", "bond", "entropy"]).to_csv(
-            out_dir / "entanglement.tsv", sep="\t", index=False
-        )
-        pd.DataFrame(mag_rows, columns=["epoch", "label", "site", "gene", "magnetization"]).to_csv(
-            out_dir / "magnetization.tsv", sep="\t", index=False
-        )
-        with open(out_dir / "correlations.npz", "wb") as fh:
-            np.savez(
-                fh,
-                epochs=np.asarray(obs.epochs, dtype=np.int64),
-                classes=np.asarray(classes, dtype=str),
-                genes=np.asarray(genes, dtype=str),
-                connected=np.stack(obs.connected).astype(np.float32),
-            )
-        if obs.singular_values:
-            epochs = sorted(obs.singular_values)
-            arrays = {"epochs": np.asarray(epochs, dtype=np.int64)}
-            for e in epochs:
-                for b, s in enumerate(obs.singular_values[e]):
-                    arrays[f"sv_{e}_{b}"] = np.asarray(s, dtype=np.float64)
-            with open(out_dir / "singular_values.npz", "wb") as fh:
-                np.savez(fh, **arrays)
-    (out_dir / "run_info.json").write_text(
-        json.dumps(run_info, indent=2, sort_keys=True, default=str) + "\n"
-    )
-
-
 def run(args: argparse.Namespace) -> int:
     from mpsomics.mps.train import fit
 
@@ -390,6 +354,7 @@ def run(args: argparse.Namespace) -> int:
         class_weights=args.class_weights,
         cutoff=args.cutoff,
         init_bond_dim=args.init_bond_dim,
+        init=args.init,
         seed=args.seed,
         dtype=args.dtype,
         threads=args.threads,
@@ -467,7 +432,7 @@ def run(args: argparse.Namespace) -> int:
         run_info["checkpoint"] = str(ckpt_path)
         run_info["checkpoint_lr"] = float(history.attrs["resumed_lr"])
     with atomic_dir(out) as tmp:
-        write_outputs(tmp, state, history, obs, run_info)
+        trainio.write_train_dir(tmp, state, history, obs, run_info)
     remove(ckpt_path)  # only once the outputs are in place
     last = history.iloc[-1]
     log.info(

@@ -86,6 +86,12 @@ class TrainConfig:
         ``"fixed"`` (the paper's update on the normalised state, targets compared
         with f itself: the state converges to a class-centroid superposition and
         shows the paper's rise-then-fall of the entanglement).
+    init
+        Sweep: initial state. ``"uniform"`` (default): the uniform product state plus
+        Gaussian noise of relative scale ``INIT_NOISE`` (sites start neutral).
+        ``"random"``: i.i.d. standard Gaussian entries in every tensor at bond
+        dimension ``init_bond_dim`` (the paper's Fashion-MNIST initialisation;
+        starts entangled). Both are normalised and brought to canonical form.
     checkpoint_every
         Write a resumable checkpoint every this many epochs when a checkpoint path is
         given (:func:`mpsomics.mps.train.fit`, ``mpsomics train``; 0 = off). Not part of
@@ -114,6 +120,7 @@ class TrainConfig:
     patience: int = 0
     checkpoint_every: int = 10
     output_scale: Literal["fixed", "profiled"] = "profiled"
+    init: Literal["uniform", "random"] = "uniform"
 
     def to_dict(self) -> dict:
         return asdict(self)

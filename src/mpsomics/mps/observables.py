@@ -58,6 +58,7 @@ __all__ = [
     "half_chain_bond",
     "half_chain_summary",
     "label_density",
+    "label_schmidt_values",
     "magnetization",
     "observe_all",
     "renyi2",
@@ -362,6 +363,45 @@ def correlation(state: MPSState, label: int, connected: bool = True) -> np.ndarr
     label = _check_label(state, label)
     obs = _observe_mixed(_mixed(state, label), correlations=True)
     return _connected(obs["zz"], obs["magnetization"]) if connected else obs["zz"]
+
+
+def label_schmidt_values(state: MPSState, bond: int) -> np.ndarray:
+    """Schmidt values of the normalised *label-carrying* state across ``bond``.
+
+    The state is |Psi> = sum_l |psi_l~>|l> with all classes together (unnormalised
+    class states, as :func:`label_density`); the label index belongs to the block
+    that contains the label site. Unlike :func:`schmidt_values` (one class at a
+    time) this spectrum sees the classes as orthogonal sectors: two class states
+    that are each a product state give two Schmidt values (the class weights).
+
+    Returns
+    -------
+    Singular values across ``bond`` (descending, sum of squares 1).
+    """
+    n = state.n_sites
+    if not 0 <= int(bond) < n - 1:
+        raise IndexError(f"bond {bond} outside 0..{n - 2}")
+    bond = int(bond)
+    lc = label_centered(state)
+    ls = lc.label_site
+    chi_l, d, n_classes, chi_r = lc.center.shape
+    if bond >= ls:  # label in the left block: move the centre right
+        c = lc.center.reshape(chi_l * d * n_classes, chi_r)
+        for b in range(ls, bond + 1):
+            _, s, vh = np.linalg.svd(c, full_matrices=False)
+            if b == bond:
+                break
+            nxt = np.tensordot(s[:, None] * vh, lc.right[b - ls], axes=(1, 0))
+            c = nxt.reshape(-1, nxt.shape[-1])
+    else:  # label in the right block: move the centre left
+        c = lc.center.reshape(chi_l, d * n_classes * chi_r)
+        for b in range(ls - 1, bond - 1, -1):
+            u, s, _ = np.linalg.svd(c, full_matrices=False)
+            if b == bond:
+                break
+            nxt = np.tensordot(lc.left[b], u * s[None, :], axes=(2, 0))
+            c = nxt.reshape(nxt.shape[0], -1)
+    return s / np.linalg.norm(s)
 
 
 def label_density(state: MPSState) -> np.ndarray:

@@ -34,6 +34,7 @@ import contextlib
 import logging
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -157,6 +158,8 @@ def fit(
     community: str | None = None,
     progress: bool | None = None,
     checkpoint_path: str | Path | None = None,
+    correlations: bool = True,
+    on_state: Callable[[int, MPSState], None] | None = None,
 ) -> tuple[MPSState, pd.DataFrame, Observations]:
     """Train one MPS classifier and record its history.
 
@@ -182,6 +185,13 @@ def fit(
         Write/resume checkpoints here every ``config.checkpoint_every`` epochs
         (None = off); see the module docstring. ``history.attrs["resumed_from_epoch"]``
         is the epoch resumed from (absent when not resumed).
+    correlations
+        Record the connected correlations (O(N^2 chi^3) per observed epoch); with
+        False ``Observations.connected`` stays empty and only entropies and
+        magnetizations are recorded.
+    on_state
+        ``on_state(epoch, model)`` after every epoch's record (epoch 0 included; not
+        for the epochs restored from a checkpoint), for extra per-epoch measurements.
 
     Returns
     -------
@@ -210,7 +220,11 @@ def fit(
             [X_train, y_train, X_test, y_test],
             genes=list(genes),
             classes=list(classes),
-            extra={"positive": int(positive), "observe_every": int(observe_every or 0)},
+            extra={
+                "positive": int(positive),
+                "observe_every": int(observe_every or 0),
+                **({} if correlations else {"correlations": False}),
+            },
         )
         resume = ckpt_mod.load(
             checkpoint_path, expected_fingerprint=fprint, max_epoch=int(config.epochs)
@@ -249,13 +263,11 @@ def fit(
     if resume is not None:
         f = resume["fit"]
         rows.extend(f["rows"])
-        for e, ent, mag, con in zip(
-            f["obs_epochs"], f["entropy"], f["magnetization"], f["connected"], strict=True
-        ):
+        for e, ent, mag in zip(f["obs_epochs"], f["entropy"], f["magnetization"], strict=True):
             obs.epochs.append(int(e))
             obs.entropy.append(ckpt_mod.to_numpy(ent))
             obs.magnetization.append(ckpt_mod.to_numpy(mag))
-            obs.connected.append(ckpt_mod.to_numpy(con))
+        obs.connected.extend(ckpt_mod.to_numpy(con) for con in f["connected"])
         for e, svs in f["singular_values"].items():
             obs.singular_values[int(e)] = ckpt_mod.to_numpy(svs)
         b = f["best"]
@@ -336,14 +348,17 @@ def fit(
         row["max_bond"] = _max_bond(state)
         rows.append(row)
         if observe_all is not None and (epoch % observe_every == 0 or epoch == last_epoch):
-            o = observe_all(state)
+            o = observe_all(state, correlations=correlations)
             obs.epochs.append(int(epoch))
             obs.entropy.append(np.asarray(o["entropy"], dtype=np.float64))
             obs.magnetization.append(np.asarray(o["magnetization"], dtype=np.float64))
-            obs.connected.append(np.asarray(o["connected"], dtype=np.float64))
+            if correlations:
+                obs.connected.append(np.asarray(o["connected"], dtype=np.float64))
             if epoch in sv_all:
                 obs.singular_values[epoch] = sv_all[epoch]
         sv_all.pop(epoch, None)
+        if on_state is not None:
+            on_state(int(epoch), state)
         if bar is not None and epoch > 0:
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.4g}", test_bacc=f"{row['test_balanced_accuracy']:.3f}")
