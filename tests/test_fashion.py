@@ -180,6 +180,26 @@ def test_sneaker_vs_dress_learns_and_the_control_does_not(bundled, tmp_path):
     assert tot.iloc[-1] < 0.8 * tot.iloc[0]
 
 
+def test_raw_environments_generalise_late_at_the_entanglement_collapse(bundled, tmp_path):
+    """The paper's picture with the textbook update (the experiment's default): test accuracy sits
+    near chance for tens of sweeps, then jumps in the sweep where the entanglement collapses."""
+    images, labels = bundled
+    X = fashion.features(images)
+    cfg = TrainConfig(method="sweep", bond_dim=32, init_bond_dim=32, epochs=60, lr=1.0, class_weights="none",
+                      output_scale="fixed", init="random", environments="raw")
+    row = fx.run_one(X, labels, fashion.task_by_name("sneaker_vs_dress"), 1, tmp_path / "run", n_per_label=60,
+                     config=cfg)
+    h = pd.read_csv(tmp_path / "run" / "history.tsv", sep="\t")
+    ent = pd.read_csv(tmp_path / "run" / "entanglement.tsv", sep="\t").groupby("epoch")["entropy"].sum()
+    assert h["test_accuracy"].iloc[:30].max() <= 0.75  # a long plateau near chance
+    assert h["test_accuracy"].iloc[-1] >= 0.9  # then generalisation
+    gen = int(h["epoch"][h["test_accuracy"] >= 0.9].iloc[0])
+    assert gen >= 30
+    assert ent.iloc[-1] < 0.3 * ent.iloc[0]  # the entanglement collapsed ...
+    assert abs(int(row["transition_epoch"]) - gen) <= 2  # ... at the sweep of generalisation
+    assert ent.loc[gen - 3] > 0.8 * ent.iloc[0]  # and not before
+
+
 # ----------------------------------------------------------------------------- end to end
 
 

@@ -345,3 +345,25 @@ def test_output_scale_fixed_is_the_papers_update_and_learns():
         states[scale] = _train(X, y, genes=genes, classes=classes, config=cfg)
         assert np.mean(_predict(states[scale], X) == y) > 0.85, scale
     assert not np.allclose(states["fixed"].sites[0], states["profiled"].sites[0])
+
+
+def test_raw_environments_give_the_textbook_update():
+    """environments="raw": cached environments are the plain contractions and the local
+    scores at a bond are the model's true scores f(x), so the loss is the dense one."""
+    X, y = planted(24, 6, [1, 3], seed=4)
+    config = cfg(bond_dim=4, environments="raw", output_scale="fixed", class_weights="none", lr=1.0)
+    sw = _Sweeper(X, y, n_classes=2, config=config)
+    sw.right_to_left(update=False)
+    phi = feature_map(X)
+    for j in range(4):
+        state = MPSState(sw.export(), sw.label_site, GENES[:6], ["a", "b"])
+        f = dense_scores(state, X)
+        expected = 0.5 * np.mean(np.sum((np.eye(2)[y] - f) ** 2, axis=1))
+        loss, _ = sw.bond(j, right=True, update=True)
+        np.testing.assert_allclose(loss, expected, rtol=1e-10)
+        env = np.ones((24, 1))
+        for i in range(j + 1):
+            env = np.einsum("na,ns,asb->nb", env, phi[:, i], sw.sites[i])
+        np.testing.assert_allclose(sw.L[j + 1], env, atol=1e-12)  # not normalised
+    # the default normalises them
+    assert TrainConfig().environments == "normalized"

@@ -17,7 +17,11 @@ class's normalised state. Eigenvalues below :data:`SPECTRUM_FLOOR` are not writt
 
 :func:`summarize` collects runs into ``summary.tsv`` (one row per run) and
 ``comparison.tsv`` (one row per task: mean and standard deviation over seeds beside
-the paper's values, :data:`PAPER`).
+the paper's values, :data:`PAPER`). ``transition_found`` marks runs whose transition
+sweep lies before the last sweep and whose summed entropy fell to at most
+``1 - MIN_DROP`` of its initial value: a minimum at the last sweep only says the entropy
+is still falling, and a minimum of a flat curve is noise. The comparison's transition
+statistics use these runs only.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from mpsomics import fashion, grokking, trainio
 from mpsomics.errors import InputError
 from mpsomics.io import atomic_dir, atomic_path
 from mpsomics.mps.config import TrainConfig
-from mpsomics.mps.observables import half_chain_bond, label_schmidt_values, schmidt_values
+from mpsomics.mps.observables import half_chain_bond, half_chain_summary, label_schmidt_values
 from mpsomics.mps.state import MPSState
 
 log = logging.getLogger(__name__)
@@ -60,6 +64,12 @@ PAPER_NOTES = {
     "sneaker_vs_sneaker": "control: cannot generalise (chance, 0.5)",
 }
 
+#: final test accuracy from which a run counts as generalising (``generalization_epoch``)
+GENERALIZED = 0.6
+
+#: least relative drop of the summed entropy (initial -> minimum) for a transition to count
+MIN_DROP = 0.5
+
 #: Defaults of the fast setting (the paper's are in config/paper.yaml).
 DEFAULTS: dict[str, object] = {
     "n_per_label": 60,
@@ -67,8 +77,9 @@ DEFAULTS: dict[str, object] = {
     "bond_dim": 32,
     "init_bond_dim": 32,
     "epochs": 100,
-    "lr": 0.01,
+    "lr": 1.0,
     "init": "random",
+    "environments": "raw",
     "output_scale": "fixed",
     "loss": "mse",
     "cutoff": 0.0,
@@ -86,7 +97,7 @@ def spectrum_rows(epoch: int, state: MPSState) -> list[tuple[int, str, int, floa
     bond = half_chain_bond(state.n_sites)
     rows = []
     spectra = [("all", label_schmidt_values(state, bond))]
-    spectra += [(name, schmidt_values(state, k)[bond]) for k, name in enumerate(state.classes)]
+    spectra += [(name, half_chain_summary(state, k)["schmidt_values"]) for k, name in enumerate(state.classes)]
     for name, s in spectra:
         ev = np.sort(np.asarray(s, dtype=np.float64) ** 2)[::-1]
         for r, v in enumerate(ev[ev >= SPECTRUM_FLOOR]):
@@ -236,6 +247,14 @@ def _final_metrics(run: Path) -> dict[str, float]:
         v = h[k].to_numpy(dtype=float)
         hit = np.flatnonzero(v >= 0.9 * np.nanmax(v)) if np.isfinite(v).any() else []
         out[f"{k}_90_epoch"] = float(h["epoch"].iloc[hit[0]]) if len(hit) else float("nan")
+    # generalisation sweep: first sweep 90 % of the way from chance (0.5) to the final test accuracy
+    test = h["test_accuracy"].to_numpy(dtype=float)
+    final = float(test[-1])
+    gen = float("nan")
+    if final >= GENERALIZED:
+        hit = np.flatnonzero(test >= 0.5 + 0.9 * (final - 0.5))
+        gen = float(h["epoch"].iloc[hit[0]])
+    out["generalization_epoch"] = gen
     ent = trainio.load_entanglement(run)
     tot = ent.groupby("epoch")["entropy"].sum()
     out["min_entropy_epoch"] = float(tot.idxmin())
@@ -255,6 +274,12 @@ def summarize(run_dirs: Sequence[str | os.PathLike]) -> tuple[pd.DataFrame, pd.D
     if not rows:
         raise InputError(None, "no Fashion-MNIST runs to summarize")
     summary = pd.DataFrame(rows)
+    # A minimum at the last sweep means the entropy is still falling, and a minimum on a flat
+    # curve is noise: a transition counts only before the last sweep and after a real drop.
+    last = pd.to_numeric(summary["n_epochs"], errors="coerce") - 1
+    trans = pd.to_numeric(summary["transition_epoch"], errors="coerce")
+    summary["entropy_drop"] = 1.0 - summary["min_entropy"] / summary["initial_entropy"]
+    summary["transition_found"] = trans.notna() & (trans < last) & (summary["entropy_drop"] >= MIN_DROP)
     order = [t.name for t in fashion.all_tasks()]
     summary["_o"] = summary["task"].map({t: i for i, t in enumerate(order)})
     summary = summary.sort_values(["_o", "seed"]).drop(columns="_o").reset_index(drop=True)
@@ -269,9 +294,11 @@ def summarize(run_dirs: Sequence[str | os.PathLike]) -> tuple[pd.DataFrame, pd.D
             "paper_final_test_accuracy": paper.get("final_test_accuracy"),
             "n_grokking": int(grok.sum()),
         }
+        found = g["transition_found"].astype(bool)
         for col, name in (
             ("transition_epoch", "transition_sweep"),
             ("jump_epoch", "jump_sweep"),
+            ("generalization_epoch", "generalization_sweep"),
             ("min_entropy_epoch", "min_entropy_sweep"),
             ("final_test_accuracy", "final_test_accuracy"),
             ("final_test_sensitivity", "final_test_sensitivity"),
@@ -279,6 +306,8 @@ def summarize(run_dirs: Sequence[str | os.PathLike]) -> tuple[pd.DataFrame, pd.D
             ("final_train_accuracy", "final_train_accuracy"),
         ):
             v = pd.to_numeric(g[col], errors="coerce")
+            if col == "transition_epoch":
+                v = v.where(found)
             r[f"{name}_mean"] = float(v.mean()) if v.notna().any() else float("nan")
             r[f"{name}_sd"] = float(v.std(ddof=1)) if v.notna().sum() > 1 else float("nan")
             r[f"{name}_n"] = int(v.notna().sum())

@@ -55,6 +55,8 @@ def comparison_rows(comparison: pd.DataFrame) -> list[dict[str, str]]:
                 "transition": _pm(r["transition_sweep_mean"], r["transition_sweep_sd"], integer=True)
                 + f" ({r['transition_sweep_n']}/{r['n_seeds']})",
                 "jump": _pm(r["jump_sweep_mean"], r["jump_sweep_sd"], integer=True) + f" ({r['jump_sweep_n']}/{r['n_seeds']})",
+                "generalization": _pm(r["generalization_sweep_mean"], r["generalization_sweep_sd"], integer=True)
+                + f" ({r['generalization_sweep_n']}/{r['n_seeds']})",
                 "grokking": f"{r['n_grokking']}/{r['n_seeds']}",
                 "paper_accuracy": "—" if pa is None else (f"~{pa:.2f}" if r["task"] != "sneaker_vs_sneaker" else "chance"),
                 "accuracy": _pm(r["final_test_accuracy_mean"], r["final_test_accuracy_sd"]),
@@ -118,7 +120,7 @@ def build_context(summary: pd.DataFrame, comparison: pd.DataFrame, run_dirs: Seq
             "figures": figures,
             "runs": [
                 {k: ("—" if _num(v) is None and k not in ("task", "seed", "grokking") else v) for k, v in r.items()}
-                for r in runs[["seed", "transition_epoch", "min_entropy_epoch", "jump_epoch", "train_saturated_epoch",
+                for r in runs[["seed", "transition_epoch", "max_rate_epoch", "generalization_epoch", "jump_epoch", "train_saturated_epoch",
                                "grokking", "final_test_accuracy", "final_test_sensitivity",
                                "final_test_specificity", "final_train_accuracy"]].to_dict("records")
             ],

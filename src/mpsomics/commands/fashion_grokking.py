@@ -69,6 +69,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--epochs", type=integer(1), default=D["epochs"], help="sweeps (default %(default)s, as the paper)")
     g.add_argument("--lr", type=number(0, lo_open=True), default=D["lr"], help="sweep step alpha on the mean loss (default %(default)s)")
     g.add_argument("--init", choices=["random", "uniform"], default=D["init"], help="initial tensors (default %(default)s: Gaussian, as the paper)")
+    g.add_argument("--environments", choices=["raw", "normalized"], default=D["environments"], help="sweep environments (default %(default)s: the textbook update)")
     g.add_argument("--output-scale", choices=["fixed", "profiled"], default=D["output_scale"], help="default %(default)s (the paper's update)")
     g.add_argument("--loss", choices=["mse", "cross_entropy"], default=D["loss"], help="default %(default)s (the paper's)")
     g.add_argument("--cutoff", type=number(0), default=D["cutoff"], help="drop singular values < cutoff * s_max (default %(default)s)")
@@ -99,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
             threads=args.threads,
             output_scale=args.output_scale,
             init=args.init,
+            environments=args.environments,
         )
         info = {"data": str(args.data), "size": int(args.size)}
         for task in args.tasks:

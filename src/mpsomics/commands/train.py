@@ -108,6 +108,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="sweep: initial state, near-uniform product state (default) or Gaussian random "
         "tensors at --init-bond-dim (the paper's Fashion-MNIST start)",
     )
+    p.add_argument(
+        "--environments",
+        choices=["normalized", "raw"],
+        default=d.environments,
+        help="sweep: per-sample unit-norm environments (default) or the raw ones "
+        "(needs a ~100x larger --lr; short chains only)",
+    )
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--dtype", choices=["float64", "float32"], default=d.dtype)
     p.add_argument("--threads", type=integer(1), default=d.threads)
@@ -355,6 +362,7 @@ def run(args: argparse.Namespace) -> int:
         cutoff=args.cutoff,
         init_bond_dim=args.init_bond_dim,
         init=args.init,
+        environments=args.environments,
         seed=args.seed,
         dtype=args.dtype,
         threads=args.threads,

@@ -92,6 +92,11 @@ class TrainConfig:
         ``"random"``: i.i.d. standard Gaussian entries in every tensor at bond
         dimension ``init_bond_dim`` (the paper's Fashion-MNIST initialisation;
         starts entangled). Both are normalised and brought to canonical form.
+    environments
+        Sweep: ``"normalized"`` (default) per-sample unit-norm environments, so every
+        sample weighs the same in a bond update; ``"raw"``: the plain environments of
+        Stoudenmire & Schwab (needs a ~100x larger ``lr``; only for short chains).
+        See :mod:`mpsomics.mps.sweep`.
     checkpoint_every
         Write a resumable checkpoint every this many epochs when a checkpoint path is
         given (:func:`mpsomics.mps.train.fit`, ``mpsomics train``; 0 = off). Not part of
@@ -121,6 +126,7 @@ class TrainConfig:
     checkpoint_every: int = 10
     output_scale: Literal["fixed", "profiled"] = "profiled"
     init: Literal["uniform", "random"] = "uniform"
+    environments: Literal["normalized", "raw"] = "normalized"
 
     def to_dict(self) -> dict:
         return asdict(self)

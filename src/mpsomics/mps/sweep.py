@@ -56,6 +56,16 @@ argmax over classes, i.e. predictions. Together with step 4 the update is
 projected gradient descent on the unit sphere ||B|| = 1: its fixed points are
 the stationary points of the loss under the paper's normalisation constraint.
 
+``config.environments = "raw"`` keeps the plain environments instead (the textbook
+update of Stoudenmire & Schwab). Then the step on sample n is weighted by
+(|L_n| |R_n|)^2, so a few samples dominate, and its overall size is of order
+2^(-N) times smaller, so ``lr`` must be ~100x larger (about 1 for N = 36). Only
+for short chains: environments underflow for N of a few hundred. On the paper's
+Fashion-MNIST tasks (36 pixels, :mod:`mpsomics.fashion`) it gives the paper's
+picture: train and test accuracy sit on a plateau for tens of sweeps, then jump
+together while the entanglement collapses; with normalised environments both
+generalise within the first sweeps (docs/reproduction.md).
+
 Environments are cached per sample and updated incrementally as the centre
 moves, so one sweep costs O(N * n * chi^2 * 4 * C) plus the 2(N-1) SVDs of
 (2 chi) x (2 C chi) matrices.
@@ -273,6 +283,9 @@ class _Sweeper:
         self.R = [None if e is None else np.asarray(e) for e in st["R"]]
 
     # ------------------------------------------------------------ bond update
+    def _env(self, env: np.ndarray) -> np.ndarray:
+        return env if self.cfg.environments == "raw" else _normalise_rows(env)
+
     def _truncate(self, s: np.ndarray, shape: tuple[int, int]) -> int:
         if s.size == 0 or not s[0] > 0:
             return 1
@@ -355,7 +368,7 @@ class _Sweeper:
             self.sites[j] = np.ascontiguousarray(u.reshape(cl, 2, k))
             self.sites[j + 1] = np.ascontiguousarray((s[:, None] * vt).reshape(k, 2, C, cr))
             self.label_site = j + 1
-            self.L[j + 1] = _normalise_rows(Lphi @ u)
+            self.L[j + 1] = self._env(Lphi @ u)
         else:  # label goes to site j
             M = B.transpose(0, 1, 3, 2, 4).reshape(cl * 2 * C, 2 * cr)
             u, s, vt = self._decompose(M)
@@ -365,7 +378,7 @@ class _Sweeper:
             self.sites[j] = np.ascontiguousarray((u * s).reshape(cl, 2, C, k))
             self.sites[j + 1] = np.ascontiguousarray(vt.reshape(k, 2, cr))
             self.label_site = j
-            self.R[j] = _normalise_rows(Rphi.reshape(self.n, 2 * cr) @ vt.T)
+            self.R[j] = self._env(Rphi.reshape(self.n, 2 * cr) @ vt.T)
         return loss, s.astype(np.float64)
 
     def right_to_left(self, update: bool) -> tuple[list[float], list[np.ndarray]]:
