@@ -105,19 +105,23 @@ def spectrum_rows(epoch: int, state: MPSState) -> list[tuple[int, str, int, floa
     return rows
 
 
-def load_spectrum(path: str | os.PathLike) -> pd.DataFrame:
-    """Read ``spectrum.tsv``; InputError naming the file when unusable."""
-    path = Path(path)
+def _read_table(path: Path, required: Sequence[str], missing_hint: str) -> pd.DataFrame:
     if not path.is_file():
-        raise InputError(path, "missing file (run `mpsomics fashion-grokking` first)")
+        raise InputError(path, f"missing file ({missing_hint})")
     try:
-        df = pd.read_csv(path, sep="\t", dtype={"state": str})
+        df = pd.read_csv(path, sep="\t", dtype={"state": str, "task": str})
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise InputError(path, f"not a readable TSV: {exc}") from None
-    missing = {"epoch", "state", "rank", "eigenvalue"} - set(df.columns)
+    missing = [c for c in required if c not in df.columns]
     if missing:
-        raise InputError(path, f"missing column(s) {', '.join(sorted(missing))}")
+        raise InputError(path, f"missing column(s) {', '.join(missing)}")
     return df
+
+
+def load_spectrum(run: str | os.PathLike) -> pd.DataFrame:
+    """``spectrum.tsv`` of a run directory; InputError naming the file when unusable."""
+    return _read_table(Path(run) / SPECTRUM_FILE, ("epoch", "state", "rank", "eigenvalue"),
+                       "run `mpsomics fashion-grokking` first")
 
 
 def run_one(
@@ -170,7 +174,7 @@ def run_one(
         correlations=False,
         on_state=lambda epoch, st: spec.extend(spectrum_rows(epoch, st)),
     )
-    row = grokking.analyze(history, _entanglement_frame(obs, task.classes), community=task.name)
+    row = grokking.analyze(history, trainio.entanglement_frame(obs, task.classes), community=task.name)
     row = {"task": task.name, "seed": int(seed), **{k: v for k, v in row.items() if k != "community"}}
     info = {
         "task": task.name,
@@ -204,16 +208,6 @@ def run_one(
     return row
 
 
-def _entanglement_frame(obs, classes: Sequence[str]) -> pd.DataFrame:
-    rows = [
-        (e, lab, b, float(ent[k, b]))
-        for e, ent in zip(obs.epochs, obs.entropy, strict=True)
-        for k, lab in enumerate(classes)
-        for b in range(ent.shape[1])
-    ]
-    return pd.DataFrame(rows, columns=["epoch", "label", "bond", "entropy"])
-
-
 def _grokking_frame(rows: Sequence[dict[str, object]]) -> pd.DataFrame:
     """Grokking rows keyed by task and seed (the analysis' ``community`` column is the task)."""
     df = grokking.to_frame([{"community": r["task"], **r} for r in rows])
@@ -224,17 +218,8 @@ def _grokking_frame(rows: Sequence[dict[str, object]]) -> pd.DataFrame:
 
 def read_run(path: str | os.PathLike) -> pd.DataFrame:
     """``grokking.tsv`` of one run directory."""
-    f = Path(path) / GROKKING_FILE
-    if not f.is_file():
-        raise InputError(f, "missing file (the run did not finish; rerun `mpsomics fashion-grokking`)")
-    try:
-        df = pd.read_csv(f, sep="\t")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(f, f"not a readable TSV: {exc}") from None
-    for col in ("task", "seed", "transition_epoch", "jump_epoch", "grokking"):
-        if col not in df.columns:
-            raise InputError(f, f"missing column {col!r}")
-    return df
+    return _read_table(Path(path) / GROKKING_FILE, ("task", "seed", "transition_epoch", "jump_epoch", "grokking"),
+                       "the run did not finish; rerun `mpsomics fashion-grokking`")
 
 
 def _final_metrics(run: Path) -> dict[str, float]:

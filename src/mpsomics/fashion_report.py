@@ -107,7 +107,7 @@ def build_context(summary: pd.DataFrame, comparison: pd.DataFrame, run_dirs: Seq
             "(bond b separates pixels 0..b from the rest, pixels unrolled row by row). "
             "Dashed: transition sweep (entropy minimum after the initial peak); dotted: generalisation jump.")}]
         if task == SPECTRUM_TASK:
-            fig = plots.spectrum_figure(pd.read_csv(run / fx.SPECTRUM_FILE, sep="\t", dtype={"state": str}),
+            fig = plots.spectrum_figure(fx.load_spectrum(run),
                                         transition_epoch=t_ep, title=f"{task}, {run.name}: half-chain spectrum")
             figures.append({"src": "data:image/png;base64," + plots.png_base64(fig), "caption": (
                 f"Half-chain spectrum: eigenvalues λ² of the reduced density matrix of the first {n_sites // 2} "

@@ -261,6 +261,28 @@ def load_correlations(train_dir: str | os.PathLike) -> tuple[np.ndarray, list[st
     return epochs[order], [str(c) for c in classes], [str(g) for g in genes], connected[order]
 
 
+def entanglement_frame(obs, classes: list[str]) -> pd.DataFrame:
+    """``entanglement.tsv`` rows of recorded :class:`~mpsomics.mps.train.Observations`."""
+    rows = [
+        (e, lab, b, float(ent[k, b]))
+        for e, ent in zip(obs.epochs, obs.entropy, strict=True)
+        for k, lab in enumerate(classes)
+        for b in range(ent.shape[1])
+    ]
+    return pd.DataFrame(rows, columns=["epoch", "label", "bond", "entropy"])
+
+
+def magnetization_frame(obs, genes: list[str], classes: list[str]) -> pd.DataFrame:
+    """``magnetization.tsv`` rows of recorded observations."""
+    rows = [
+        (e, lab, s, genes[s], float(mag[k, s]))
+        for e, mag in zip(obs.epochs, obs.magnetization, strict=True)
+        for k, lab in enumerate(classes)
+        for s in range(mag.shape[1])
+    ]
+    return pd.DataFrame(rows, columns=["epoch", "label", "site", "gene", "magnetization"])
+
+
 def write_train_dir(out_dir: Path, state, history: pd.DataFrame, obs, run_info: dict) -> None:
     """Write a training run into ``out_dir`` (an existing, empty directory).
 
@@ -275,19 +297,8 @@ def write_train_dir(out_dir: Path, state, history: pd.DataFrame, obs, run_info: 
     history.to_csv(out_dir / HISTORY_FILE, sep="\t", index=False, na_rep="NaN")
     if obs.epochs:
         genes, classes = list(state.genes), list(state.classes)
-        ent_rows, mag_rows = [], []
-        for e, ent, mag in zip(obs.epochs, obs.entropy, obs.magnetization, strict=True):
-            for li, lab in enumerate(classes):
-                for b in range(ent.shape[1]):
-                    ent_rows.append((e, lab, b, float(ent[li, b])))
-                for s in range(mag.shape[1]):
-                    mag_rows.append((e, lab, s, genes[s], float(mag[li, s])))
-        pd.DataFrame(ent_rows, columns=["epoch", "label", "bond", "entropy"]).to_csv(
-            out_dir / ENTANGLEMENT_FILE, sep="\t", index=False
-        )
-        pd.DataFrame(mag_rows, columns=["epoch", "label", "site", "gene", "magnetization"]).to_csv(
-            out_dir / MAGNETIZATION_FILE, sep="\t", index=False
-        )
+        entanglement_frame(obs, classes).to_csv(out_dir / ENTANGLEMENT_FILE, sep="\t", index=False)
+        magnetization_frame(obs, genes, classes).to_csv(out_dir / MAGNETIZATION_FILE, sep="\t", index=False)
         if obs.connected:
             with open(out_dir / CORRELATIONS_FILE, "wb") as fh:
                 np.savez(
