@@ -379,9 +379,10 @@ def training_entropy_figure(
     heat map, so the dip of the entanglement along the whole lattice is visible.
     """
     labels = list(dict.fromkeys(entanglement["label"].astype(str)))
+    # constrained layout + one colorbar for all panels keeps the epoch axes aligned
     fig, axes = plt.subplots(
         1 + len(labels), 1, figsize=(9, 2.8 + 1.9 * len(labels)), sharex=True,
-        gridspec_kw={"height_ratios": [3] + [2] * len(labels)},
+        gridspec_kw={"height_ratios": [3] + [2] * len(labels)}, layout="constrained",
     )
     ax = axes[0]
     for col, name, color, ls in (
@@ -411,11 +412,10 @@ def training_entropy_figure(
         for name, e in marks.items():
             if e is not None and not (isinstance(e, float) and np.isnan(e)):
                 ax.axvline(e, color="white", ls="--" if name == "transition" else ":", lw=1.2)
-        fig.colorbar(im, ax=ax, pad=0.01, label="entropy (nats)")
+    fig.colorbar(im, ax=list(axes), pad=0.01, shrink=0.5, anchor=(0.0, 0.0), label="entropy (nats)")
     axes[-1].set_xlabel("epoch (sweep)")
     if title:
         axes[0].set_title(title)
-    fig.tight_layout()
     return fig
 
 
