@@ -75,7 +75,7 @@ def _settings(run: Path) -> dict[str, str]:
     except (OSError, ValueError):
         return {}
     cfg = info.get("config", {})
-    keys = ("bond_dim", "init_bond_dim", "epochs", "lr", "init", "output_scale", "loss", "cutoff", "dtype")
+    keys = ("bond_dim", "init_bond_dim", "epochs", "lr", "init", "environments", "output_scale", "loss", "cutoff", "dtype")
     out = {k: str(cfg[k]) for k in keys if k in cfg}
     out["images per label"] = str(info.get("n_per_label", ""))
     out["image size"] = f"{info.get('size', '')} x {info.get('size', '')}"
