@@ -57,10 +57,11 @@ projected gradient descent on the unit sphere ||B|| = 1: its fixed points are
 the stationary points of the loss under the paper's normalisation constraint.
 
 ``config.environments = "raw"`` keeps the plain environments instead (the textbook
-update of Stoudenmire & Schwab). Then the step on sample n is weighted by
-(|L_n| |R_n|)^2, so a few samples dominate, and its overall size is of order
-2^(-N) times smaller, so ``lr`` must be ~100x larger (about 1 for N = 36). Only
-for short chains: environments underflow for N of a few hundred. On the paper's
+update of Stoudenmire & Schwab). Then sample n pulls with a weight |L_n| |R_n| (the
+norm of its projection onto the bond's effective space), so the samples best
+represented by the current state dominate, and the whole step is much smaller:
+``lr`` must be ~100x larger (about 1 for N = 36 and chi = 32). Only for short
+chains: the plain environments underflow for N of a few hundred. On the paper's
 Fashion-MNIST tasks (36 pixels, :mod:`mpsomics.fashion`) it gives the paper's
 picture: train and test accuracy sit on a plateau for tens of sweeps, then jump
 together while the entanglement collapses; with normalised environments both
