@@ -129,29 +129,35 @@ def class_state(state: MPSState, label: int) -> list[np.ndarray]:
     return [*lc.left, center, *lc.right]
 
 
-def _schmidt_sweep(lc: LabelCentered, label: int) -> list[np.ndarray]:
-    """Schmidt values at every bond by moving the centre with SVDs both ways."""
-    n = lc.n_sites
-    ls = lc.label_site
+def _sweep_center(
+    left: list[np.ndarray], center: np.ndarray, right: list[np.ndarray], lo: int = 0, hi: int | None = None
+) -> list[np.ndarray | None]:
+    """Schmidt values at bonds ``lo..hi`` by moving the centre with SVDs both ways.
+
+    ``center`` (chi_l, d, chi_r) sits between the left-orthonormal ``left`` and the
+    right-orthonormal ``right`` tensors; ``d`` may include the label (label-carrying
+    state), which then travels with the centre's physical index. Entries outside
+    ``lo..hi`` are None.
+    """
+    ls = len(left)
+    n = ls + 1 + len(right)
+    hi = n - 2 if hi is None else hi
     out: list[np.ndarray | None] = [None] * max(n - 1, 0)
-    center, _ = class_center(lc, label)
-    # Rightwards: bonds ls .. n-2.
-    c = center
-    for b in range(ls, n - 1):
+    c = center  # rightwards: bonds ls .. hi
+    for b in range(ls, hi + 1):
         chi_l, d, chi_r = c.shape
-        u, s, vh = np.linalg.svd(c.reshape(chi_l * d, chi_r), full_matrices=False)
-        s = s / np.linalg.norm(s)
-        out[b] = s
-        c = np.tensordot(s[:, None] * vh, lc.right[b - ls], axes=(1, 0))
-    # Leftwards: bonds ls-1 .. 0.
-    c = center
-    for b in range(ls - 1, -1, -1):
+        _, s, vh = np.linalg.svd(c.reshape(chi_l * d, chi_r), full_matrices=False)
+        out[b] = s = s / np.linalg.norm(s)
+        if b < hi:
+            c = np.tensordot(s[:, None] * vh, right[b - ls], axes=(1, 0))
+    c = center  # leftwards: bonds ls-1 .. lo
+    for b in range(ls - 1, lo - 1, -1):
         chi_l, d, chi_r = c.shape
-        u, s, vh = np.linalg.svd(c.reshape(chi_l, d * chi_r), full_matrices=False)
-        s = s / np.linalg.norm(s)
-        out[b] = s
-        c = np.tensordot(lc.left[b], u * s[None, :], axes=(2, 0))
-    return out  # type: ignore[return-value]
+        u, s, _ = np.linalg.svd(c.reshape(chi_l, d * chi_r), full_matrices=False)
+        out[b] = s = s / np.linalg.norm(s)
+        if b > lo:
+            c = np.tensordot(left[b], u * s[None, :], axes=(2, 0))
+    return out
 
 
 def schmidt_values(state: MPSState, label: int) -> list[np.ndarray]:
@@ -165,7 +171,9 @@ def schmidt_values(state: MPSState, label: int) -> list[np.ndarray]:
     machine precision are kept (as ~1e-17 or 0).
     """
     label = _check_label(state, label)
-    return _schmidt_sweep(label_centered(state), label)
+    lc = label_centered(state)
+    center, _ = class_center(lc, label)
+    return _sweep_center(lc.left, center, lc.right)  # type: ignore[return-value]
 
 
 def entropy(state: MPSState, label: int) -> np.ndarray:
@@ -381,27 +389,10 @@ def label_schmidt_values(state: MPSState, bond: int) -> np.ndarray:
     n = state.n_sites
     if not 0 <= int(bond) < n - 1:
         raise IndexError(f"bond {bond} outside 0..{n - 2}")
-    bond = int(bond)
     lc = label_centered(state)
-    ls = lc.label_site
     chi_l, d, n_classes, chi_r = lc.center.shape
-    if bond >= ls:  # label in the left block: move the centre right
-        c = lc.center.reshape(chi_l * d * n_classes, chi_r)
-        for b in range(ls, bond + 1):
-            _, s, vh = np.linalg.svd(c, full_matrices=False)
-            if b == bond:
-                break
-            nxt = np.tensordot(s[:, None] * vh, lc.right[b - ls], axes=(1, 0))
-            c = nxt.reshape(-1, nxt.shape[-1])
-    else:  # label in the right block: move the centre left
-        c = lc.center.reshape(chi_l, d * n_classes * chi_r)
-        for b in range(ls - 1, bond - 1, -1):
-            u, s, _ = np.linalg.svd(c, full_matrices=False)
-            if b == bond:
-                break
-            nxt = np.tensordot(lc.left[b], u * s[None, :], axes=(2, 0))
-            c = nxt.reshape(nxt.shape[0], -1)
-    return s / np.linalg.norm(s)
+    center = lc.center.reshape(chi_l, d * n_classes, chi_r)  # the label rides with the site
+    return _sweep_center(lc.left, center, lc.right, lo=int(bond), hi=int(bond))[int(bond)]
 
 
 def label_density(state: MPSState) -> np.ndarray:
