@@ -30,6 +30,7 @@ import logging
 import math
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -150,8 +151,6 @@ def run_one(
     -------
     The grokking row (:func:`mpsomics.grokking.analyze`) with ``task`` and ``seed``.
     """
-    from dataclasses import replace
-
     from mpsomics.mps.train import fit
 
     config = replace(config, seed=int(seed), checkpoint_every=0)
@@ -209,9 +208,8 @@ def run_one(
 
 
 def _grokking_frame(rows: Sequence[dict[str, object]]) -> pd.DataFrame:
-    """Grokking rows keyed by task and seed (the analysis' ``community`` column is the task)."""
-    df = grokking.to_frame([{"community": r["task"], **r} for r in rows])
-    df = df.drop(columns=["community"])
+    """Grokking rows keyed by task and seed (in place of the analysis' ``community``)."""
+    df = grokking.to_frame(rows)
     lead = ["task", "seed"]
     return df[lead + [c for c in df.columns if c not in lead]]
 

@@ -84,7 +84,13 @@ def run(args: argparse.Namespace) -> int:
 
     out = Path(args.outdir)
     dirs = [fx.run_dir(out, t, s) for t in args.tasks for s in args.seeds]
-    if not args.summarize:
+    todo = [] if args.summarize else [
+        (t, s) for t in args.tasks for s in args.seeds
+        if args.force or not (fx.run_dir(out, t, s) / fx.GROKKING_FILE).is_file()
+    ]
+    if len(todo) < len(dirs) and not args.summarize:
+        log.info("%d of %d runs already complete in %s (use --force to retrain)", len(dirs) - len(todo), len(dirs), out)
+    if todo:
         images, labels = fashion.load(args.data)
         X = fashion.features(images, args.size)
         config = TrainConfig(
@@ -103,15 +109,11 @@ def run(args: argparse.Namespace) -> int:
             environments=args.environments,
         )
         info = {"data": str(args.data), "size": int(args.size)}
-        for task in args.tasks:
-            for seed in args.seeds:
-                d = fx.run_dir(out, task, seed)
-                if (d / fx.GROKKING_FILE).is_file() and not args.force:
-                    log.info("%s seed %d: already complete in %s (use --force to retrain)", task, seed, d)
-                    continue
-                t0 = time.perf_counter()
-                fx.run_one(X, labels, fashion.task_by_name(task), seed, d, n_per_label=args.n_per_label, config=config, run_info=info)
-                log.info("%s seed %d: %.1f s", task, seed, time.perf_counter() - t0)
+        for task, seed in todo:
+            t0 = time.perf_counter()
+            fx.run_one(X, labels, fashion.task_by_name(task), seed, fx.run_dir(out, task, seed),
+                       n_per_label=args.n_per_label, config=config, run_info=info)
+            log.info("%s seed %d: %.1f s", task, seed, time.perf_counter() - t0)
     if args.no_summary:
         return 0
     missing = [d for d in dirs if not (d / fx.GROKKING_FILE).is_file()]
