@@ -335,14 +335,14 @@ def bench_gradient(args) -> dict:
 def bench_accuracy(args) -> dict:
     """Both methods on the reference task, per data seed, with ACCURACY_SETTINGS.
 
-    Each run goes through the training driver :func:`mpsomics.mps.train.fit`; the test
+    Each run goes through the training driver :func:`mpsomics.mps.fit.fit`; the test
     samples are only evaluated (never used for any choice). Variant ``full`` trains on
     all 400 training samples and returns the last epoch; variant ``validation`` holds
     out a stratified 20 % of the *training* samples and returns the epoch with the best
     validation balanced accuracy.
     """
     from mpsomics.mps.contract import predict
-    from mpsomics.mps.train import fit
+    from mpsomics.mps.fit import fit
 
     out: dict = {"machine": machine_info(), "data_seeds": list(args.data_seeds), "runs": []}
     genes = [f"g{i}" for i in range(args.sites)]

@@ -15,7 +15,7 @@ import os
 import sys
 
 from mpsomics import __version__
-from mpsomics.errors import InputError
+from mpsomics.core.errors import EXIT_INPUT, EXIT_NUMERICAL, InputError, NumericalError
 
 #: stage name -> one-line help. Order is the pipeline order.
 STAGES: dict[str, str] = {
@@ -69,9 +69,12 @@ def main(argv: list[str] | None = None) -> int:
         status = int(_command_module(args.stage).run(args) or 0)
     except InputError as exc:
         print(f"mpsomics {args.stage}: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_INPUT
+    except NumericalError as exc:
+        print(f"mpsomics {args.stage}: numerical error: {exc}", file=sys.stderr)
+        return EXIT_NUMERICAL
     if status == 0:
-        from mpsomics.runinfo import record
+        from mpsomics.core.provenance import record
 
         record(args.stage, args, argv)
     return status

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Single-node SLURM "cluster" on this machine, for testing mpsomics under a real
-# scheduler (tests/test_slurm.py, CI).  See tests/hpc/README.md.
+# scheduler (tests/workflow/test_slurm.py, CI).  See tests/hpc/README.md.
 #
 #   tests/hpc/local_slurm.sh install   # apt packages: munge slurmctld slurmd slurm-client
 #   tests/hpc/local_slurm.sh start     # write config, start munged/slurmctld/slurmd, wait for idle node

@@ -23,8 +23,8 @@ from pathlib import Path
 import anndata as ad
 import pandas as pd
 
-from mpsomics.errors import InputError
-from mpsomics.io import atomic_dir, atomic_path
+from mpsomics.core.errors import InputError
+from mpsomics.core.files import atomic_dir, atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -80,11 +80,10 @@ def _check_args(args: argparse.Namespace) -> None:
 
 def compute(adata: ad.AnnData, args: argparse.Namespace, path: str | None = None) -> dict:
     """All tables of the stage, in memory (nothing is written)."""
-    from mpsomics import baseline, network
-    from mpsomics import communities as cm
-
+    from mpsomics.omics import baselines, coexpression
+    from mpsomics.omics import communities as cm
     t0 = time.perf_counter()
-    graph = network.coexpression_graph(
+    graph = coexpression.coexpression_graph(
         adata, n_genes=args.n_genes, correlation=args.correlation, edges=args.edges,
         threshold=args.threshold, knn=args.knn, path=path,
     )
@@ -109,23 +108,23 @@ def compute(adata: ad.AnnData, args: argparse.Namespace, path: str | None = None
     ordered: dict[str, list[str]] = {}
     rows = []
     for cid, comm in labelled:
-        corr = network.gene_correlation(adata, list(comm.genes), args.correlation)
+        corr = coexpression.gene_correlation(adata, list(comm.genes), args.correlation)
         ordered[cid] = cm.order_genes(corr)
         rows += [{"gene": g, "community": cid, "degree": int(degree[g]), "path": comm.path}
                  for g in ordered[cid]]
     comm_table = pd.DataFrame(rows, columns=["gene", "community", "degree", "path"])
 
     t1 = time.perf_counter()
-    y, groups = baseline.train_labels(adata)
+    y, groups = baselines.train_labels(adata)
     try:
-        baseline.cv_splits(y, groups, args.folds, args.seed)
+        baselines.cv_splits(y, groups, args.folds, args.seed)
     except ValueError as exc:
         raise InputError(path, str(exc)) from None
-    base = baseline.baseline_table(
+    base = baselines.baseline_table(
         adata, ordered, folds=args.folds, seed=args.seed, n_estimators=args.n_estimators,
         threads=args.threads,
     )
-    selected = baseline.select(base, args.min_accuracy, args.max_communities, args.selection_model)
+    selected = baselines.select(base, args.min_accuracy, args.max_communities, args.selection_model)
     base["selected"] = base["community"].isin(selected)
     log.info("baselines of %d communities in %.1f s; %d selected (balanced accuracy >= %g, at most %d)",
              len(ordered), time.perf_counter() - t1, len(selected), args.min_accuracy, args.max_communities)
@@ -140,7 +139,7 @@ def compute(adata: ad.AnnData, args: argparse.Namespace, path: str | None = None
         "baseline": base,
         "selected": selected,
         "genes": {cid: ordered[cid] for cid in selected},
-        "network": network.edge_table(graph, kept),
+        "network": coexpression.edge_table(graph, kept),
     }
 
 
@@ -161,11 +160,10 @@ def write(outdir: str | Path, tables: dict) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the stage; bad input raises :class:`InputError`."""
-    from mpsomics import network
-
+    from mpsomics.omics import coexpression
     _check_args(args)
     t0 = time.perf_counter()
-    adata = network.read_expression(args.expression)
+    adata = coexpression.read_expression(args.expression)
     tables = compute(adata, args, path=args.expression)
     write(args.outdir, tables)
     log.info("wrote %s (%d communities, %d selected) in %.1f s", args.outdir,

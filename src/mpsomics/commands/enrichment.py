@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 from pathlib import Path
 
-from mpsomics.errors import InputError
+from mpsomics.core.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +54,7 @@ def _text_input(path: str | None, reader, *args, **kwargs):
 
     The gene list, subcommunities and background readers expect UTF-8 text; a
     gzipped, UTF-16, Excel or other binary file would otherwise end in a
-    ``UnicodeDecodeError`` traceback. :func:`mpsomics.readers.read_text` names
+    ``UnicodeDecodeError`` traceback. :func:`mpsomics.core.readers.read_text` names
     the actual problem (gzip, zip/Excel, HDF5, binary); if it can decode the
     file (e.g. UTF-16, Latin-1), the user is asked to save it as UTF-8.
     """
@@ -64,7 +63,7 @@ def _text_input(path: str | None, reader, *args, **kwargs):
     except UnicodeDecodeError as exc:
         if path is None:
             raise
-        from mpsomics.readers import read_text
+        from mpsomics.core.readers import read_text
 
         read_text(path)  # raises the specific InputError for gzip/zip/HDF5/binary content
         raise InputError(
@@ -73,11 +72,10 @@ def _text_input(path: str | None, reader, *args, **kwargs):
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the stage; see :mod:`mpsomics.enrichment`."""
-    from mpsomics import enrichment as enr
-    from mpsomics.gmt import read_gmt
-    from mpsomics.io import atomic_path
-    from mpsomics.report import readable_mode
+    """Run the stage; see :mod:`mpsomics.omics.enrichment`."""
+    from mpsomics.core.files import atomic_path
+    from mpsomics.core.gmt import read_gmt
+    from mpsomics.omics import enrichment as enr
 
     params = enr.EnrichmentParams(args.fdr, args.min_set_size, args.max_set_size).validate()
     if not args.library and not args.online:
@@ -107,5 +105,4 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     with atomic_path(out) as tmp:
         table.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
-        os.chmod(tmp, readable_mode())  # mkstemp's 0600 would hide results from the group
     return 0

@@ -20,15 +20,14 @@ import time
 from pathlib import Path
 
 from mpsomics.commands.argtypes import integer, number
-from mpsomics.errors import InputError
+from mpsomics.core.errors import InputError
 
 log = logging.getLogger(__name__)
 
 
 def _tasks(text: str) -> list[str]:
-    from mpsomics import fashion
-
-    names = [t.name for t in fashion.all_tasks()]
+    from mpsomics.experiments.fashion_mnist import data
+    names = [t.name for t in data.all_tasks()]
     if text.strip() == "all":
         return names
     out = [t.strip() for t in text.split(",") if t.strip()]
@@ -51,7 +50,7 @@ def _seeds(text: str) -> list[int]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from mpsomics.fashion_experiment import DEFAULTS as D
+    from mpsomics.experiments.fashion_mnist.runs import DEFAULTS as D
 
     p.add_argument("--data", default="data/fashion_mnist", help="folder with the IDX files (default %(default)s)")
     p.add_argument("--out-dir", dest="outdir", required=True, help="output folder (runs/, summary.tsv, comparison.tsv, report.html)")
@@ -78,8 +77,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mpsomics import fashion
-    from mpsomics import fashion_experiment as fx
+    from mpsomics.experiments.fashion_mnist import data
+    from mpsomics.experiments.fashion_mnist import runs as fx
     from mpsomics.mps.config import TrainConfig
 
     out = Path(args.outdir)
@@ -91,8 +90,8 @@ def run(args: argparse.Namespace) -> int:
     if len(todo) < len(dirs) and not args.summarize:
         log.info("%d of %d runs already complete in %s (use --force to retrain)", len(dirs) - len(todo), len(dirs), out)
     if todo:
-        images, labels = fashion.load(args.data)
-        X = fashion.features(images, args.size)
+        images, labels = data.load(args.data)
+        X = data.features(images, args.size)
         config = TrainConfig(
             method="sweep",
             bond_dim=args.bond_dim,
@@ -111,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         info = {"data": str(args.data), "size": int(args.size)}
         for task, seed in todo:
             t0 = time.perf_counter()
-            fx.run_one(X, labels, fashion.task_by_name(task), seed, fx.run_dir(out, task, seed),
+            fx.run_one(X, labels, data.task_by_name(task), seed, fx.run_dir(out, task, seed),
                        n_per_label=args.n_per_label, config=config, run_info=info)
             log.info("%s seed %d: %.1f s", task, seed, time.perf_counter() - t0)
     if args.no_summary:
@@ -119,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
     missing = [d for d in dirs if not (d / fx.GROKKING_FILE).is_file()]
     if missing:
         raise InputError(missing[0], f"run missing ({len(missing)} of {len(dirs)}); run without --summarize first")
-    from mpsomics.fashion_report import write_report
+    from mpsomics.experiments.fashion_mnist.report import write_report
 
     summary, comparison = fx.summarize(dirs)
     fx.write_table(summary, out / "summary.tsv")

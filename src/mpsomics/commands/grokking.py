@@ -6,16 +6,16 @@ Two modes::
     mpsomics grokking --summarize results/grokking/c01.tsv results/grokking/c03.tsv \\
         --out results/grokking/summary.tsv
 
-Definitions are in :mod:`mpsomics.grokking`.
+Definitions are in :mod:`mpsomics.dynamics.grokking`.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from mpsomics import grokking, trainio
 from mpsomics.commands.argtypes import integer, number
-from mpsomics.errors import InputError
+from mpsomics.core.errors import InputError
+from mpsomics.dynamics import grokking, training_run
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -68,8 +68,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.train_dir or not args.community:
         raise InputError(None, "give --train-dir and --community (or --summarize TSV ...)")
-    history = trainio.load_history(args.train_dir)
-    entanglement = trainio.load_entanglement(args.train_dir)
+    history = training_run.load_history(args.train_dir)
+    entanglement = training_run.load_entanglement(args.train_dir)
     row = grokking.analyze(
         history,
         entanglement,

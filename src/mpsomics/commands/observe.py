@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 
 from mpsomics.commands.argtypes import integer
-from mpsomics.errors import InputError
-from mpsomics.io import atomic_dir
+from mpsomics.core.errors import InputError
+from mpsomics.core.files import atomic_dir
 from mpsomics.mps import observables as obs
 from mpsomics.mps.state import MPSState, load_model
 

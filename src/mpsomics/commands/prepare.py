@@ -1,6 +1,6 @@
 """``mpsomics prepare``: expression table + sample sheet -> prepared AnnData (.h5ad).
 
-Behaviour and validation rules: :mod:`mpsomics.prepare` and :mod:`mpsomics.readers`;
+Behaviour and validation rules: :mod:`mpsomics.omics.prepare` and :mod:`mpsomics.core.readers`;
 output format: ``docs/outputs.md``. The output is written atomically: on any error
 nothing is written and the one-line error names the file and the problem.
 """
@@ -12,7 +12,7 @@ import logging
 import time
 
 from mpsomics.commands.argtypes import number
-from mpsomics.errors import InputError
+from mpsomics.core.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the ``prepare`` options (defaults fit the bundled TCGA-LIHC data)."""
-    from mpsomics.prepare import DUPLICATE_RULES, NAN_RULES, ORIENTATIONS, SCALES
+    from mpsomics.omics.prepare import DUPLICATE_RULES, NAN_RULES, ORIENTATIONS, SCALES
 
     parser.add_argument(
         "--expression",
@@ -118,8 +118,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the stage; :class:`InputError` propagates to :func:`mpsomics.cli.main`."""
-    from mpsomics.io import atomic_path
-    from mpsomics.prepare import prepare, read_expression, read_sample_sheet
+    from mpsomics.core.files import atomic_path
+    from mpsomics.omics.prepare import prepare, read_expression, read_sample_sheet
 
     t0 = time.perf_counter()
     expr = read_expression(

@@ -26,9 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the stage; see :mod:`mpsomics.report`."""
-    from mpsomics.errors import InputError
-    from mpsomics.report import ReportPaths, write_report
+    """Run the stage; see :mod:`mpsomics.report.html`."""
+    from mpsomics.core.errors import InputError
+    from mpsomics.report.html import ReportPaths, write_report
 
     if args.top_terms < 1:
         raise InputError(None, f"--top-terms must be >= 1, got {args.top_terms}")

@@ -6,7 +6,7 @@
         --community c03 --out results/subcommunities/c03.tsv \\
         --curve-out results/subcommunities/c03_curve.tsv
 
-Methods and definitions are in :mod:`mpsomics.subcommunities`. Only train-stage
+Methods and definitions are in :mod:`mpsomics.omics.subcommunities`. Only train-stage
 correlations and the entropy-based transition epoch are used: no test data.
 """
 
@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import argparse
 
-from mpsomics import grokking, subcommunities, trainio
 from mpsomics.commands.argtypes import integer, number
-from mpsomics.errors import InputError
-from mpsomics.trainio import MAGNETIZATION_FILE
+from mpsomics.core.errors import InputError
+from mpsomics.dynamics import grokking, training_run
+from mpsomics.dynamics.training_run import MAGNETIZATION_FILE
+from mpsomics.omics import subcommunities
 
 
 def _methods(text: str) -> tuple[str, ...]:
@@ -72,8 +73,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    epochs, classes, genes, connected = trainio.load_correlations(args.train_dir)
-    magnetization = trainio.load_magnetization(args.train_dir)
+    epochs, classes, genes, connected = training_run.load_correlations(args.train_dir)
+    magnetization = training_run.load_magnetization(args.train_dir)
     subcommunities.check_consistent(magnetization, classes, genes, f"{args.train_dir}/{MAGNETIZATION_FILE}")
     grok = grokking.load_grokking(args.grokking)
     if str(grok["community"]) != args.community:

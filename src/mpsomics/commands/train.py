@@ -44,10 +44,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mpsomics import __version__, trainio
+from mpsomics import __version__
 from mpsomics.commands.argtypes import integer, number
-from mpsomics.errors import InputError
-from mpsomics.io import atomic_dir
+from mpsomics.core.errors import InputError
+from mpsomics.core.files import atomic_dir
+from mpsomics.dynamics import training_run
 from mpsomics.mps.config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -337,7 +338,7 @@ def _versions() -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mpsomics.mps.train import fit
+    from mpsomics.mps.fit import fit
 
     t0 = time.perf_counter()
     out = Path(args.out)
@@ -440,7 +441,7 @@ def run(args: argparse.Namespace) -> int:
         run_info["checkpoint"] = str(ckpt_path)
         run_info["checkpoint_lr"] = float(history.attrs["resumed_lr"])
     with atomic_dir(out) as tmp:
-        trainio.write_train_dir(tmp, state, history, obs, run_info)
+        training_run.write_train_dir(tmp, state, history, obs, run_info)
     remove(ckpt_path)  # only once the outputs are in place
     last = history.iloc[-1]
     log.info(

@@ -1,4 +1,13 @@
-"""Matrix Product State classifiers: model, training, exact observables."""
+"""The Matrix Product State engine: sites and bonds, never genes or communities.
+
+Owns the state and its file format (:mod:`~mpsomics.mps.state`), the feature map,
+contraction, canonical forms, exact observables (natural-log entropies, σᶻ
+magnetization and connected correlations of the normalised class states), the
+two-site sweep and gradient trainers, checkpoints, and the fit driver
+(:mod:`~mpsomics.mps.fit`).
+
+May import: :mod:`mpsomics.core` only (checked by ``lint-imports``).
+"""
 
 from mpsomics.mps.feature_map import FEATURE_MAP_NAME, feature_map
 from mpsomics.mps.state import MPSState, load_model, save_model

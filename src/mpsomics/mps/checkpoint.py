@@ -11,7 +11,7 @@ only created (atomically, as a whole) when training has finished. The file is
 written every ``checkpoint_every`` epochs (``TrainConfig.checkpoint_every``,
 ``--checkpoint-every K``, default 10, 0 = off; never after the last epoch) by
 writing a temporary file in the same directory and renaming it over the old one
-(:func:`mpsomics.io.atomic_path`), so a kill during the write leaves the previous
+(:func:`mpsomics.core.files.atomic_path`), so a kill during the write leaves the previous
 checkpoint intact. It is deleted once the outputs have been written successfully.
 When training diverges (NaN/inf) the last good checkpoint is kept and the error
 message names it.
@@ -74,7 +74,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mpsomics.io import atomic_path
+from mpsomics.core.files import atomic_path
 from mpsomics.mps.config import TrainConfig
 
 log = logging.getLogger(__name__)

@@ -72,7 +72,7 @@ class TrainConfig:
     validation_fraction
         Fraction of the *training* samples held out (stratified by class, chosen by
         ``seed``) and used only to monitor validation accuracy (0 = off); the model is
-        trained on the rest. See :func:`mpsomics.mps.train.fit`.
+        trained on the rest. See :func:`mpsomics.mps.fit.fit`.
     early_stopping
         With a validation split: return the model of the epoch with the best validation
         balanced accuracy (ties: the later epoch) instead of the last one.
@@ -99,7 +99,7 @@ class TrainConfig:
         See :mod:`mpsomics.mps.sweep`.
     checkpoint_every
         Write a resumable checkpoint every this many epochs when a checkpoint path is
-        given (:func:`mpsomics.mps.train.fit`, ``mpsomics train``; 0 = off). Not part of
+        given (:func:`mpsomics.mps.fit.fit`, ``mpsomics train``; 0 = off). Not part of
         the checkpoint fingerprint (:mod:`mpsomics.mps.checkpoint`).
     """
 

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mpsomics.errors import InputError
+from mpsomics.core.errors import InputError
 from mpsomics.mps.config import EpochCallback, TrainConfig, class_weights
 from mpsomics.mps.contract import scores as contract_scores
 from mpsomics.mps.state import MPSState

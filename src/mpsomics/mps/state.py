@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mpsomics.errors import InputError
-from mpsomics.io import atomic_path
+from mpsomics.core.errors import InputError
+from mpsomics.core.files import atomic_path
 from mpsomics.mps.feature_map import FEATURE_MAP_NAME
 
 

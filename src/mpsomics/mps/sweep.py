@@ -62,7 +62,7 @@ norm of its projection onto the bond's effective space), so the samples best
 represented by the current state dominate, and the whole step is much smaller:
 ``lr`` must be ~100x larger (about 1 for N = 36 and chi = 32). Only for short
 chains: the plain environments underflow for N of a few hundred. On the paper's
-Fashion-MNIST tasks (36 pixels, :mod:`mpsomics.fashion`) it gives the paper's
+Fashion-MNIST tasks (36 pixels, :mod:`mpsomics.experiments.fashion_mnist.data`) it gives the paper's
 picture: train and test accuracy sit on a plateau for tens of sweeps, then jump
 together while the entanglement collapses; with normalised environments both
 generalise within the first sweeps (docs/reproduction.md).
@@ -81,7 +81,7 @@ sites without signal close to neutral; a fully random start (noise of order 1)
 often fails to learn for N of ~100 (test accuracy stays at chance).
 ``config.init = "random"`` starts instead from i.i.d. standard Gaussian tensors
 (same shapes, same canonicalisation): the paper's initialisation for its
-Fashion-MNIST experiment (:mod:`mpsomics.fashion`), which starts highly entangled.
+Fashion-MNIST experiment (:mod:`mpsomics.experiments.fashion_mnist.data`), which starts highly entangled.
 
 Choosing settings: ``cutoff`` must stay small (<< 0.1): early in training the
 label dependence lives in small singular values, and cutting them stops learning.
@@ -420,7 +420,7 @@ def train_sweep(
         ``bond_dim``, ``epochs``, ``lr`` (alpha), ``loss``, ``class_weights``,
         ``cutoff``, ``init_bond_dim``, ``seed``, ``dtype`` are used;
         ``batch_size`` is not (every bond update uses all samples); ``threads``
-        is applied by the caller (:func:`mpsomics.mps.train.fit`).
+        is applied by the caller (:func:`mpsomics.mps.fit.fit`).
     on_epoch
         ``on_epoch(epoch, state, loss)`` after initialisation (epoch 0, loss NaN)
         and after every sweep; ``loss`` is the mean over the epoch's 2(N-1) bond

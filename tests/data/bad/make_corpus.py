@@ -3,7 +3,7 @@
     python tests/data/bad/make_corpus.py
 
 The files are committed; this script documents exactly how each one was made.
-Every case is listed in README.md and exercised by tests/test_bad_inputs.py.
+Every case is listed in README.md and exercised by tests/cli/test_bad_inputs.py.
 """
 
 from __future__ import annotations

@@ -1,0 +1,11 @@
+"""Core: what every layer may use, and nothing that knows about genes or tensors.
+
+Owns the two exception types and their exit codes (:mod:`~mpsomics.core.errors`),
+atomic writes (:mod:`~mpsomics.core.files`), the readers of the project's file
+contracts (:mod:`~mpsomics.core.readers`, :mod:`~mpsomics.core.gmt`), classification
+metrics (:mod:`~mpsomics.core.metrics`) and run provenance
+(:mod:`~mpsomics.core.provenance`).
+
+May import: the standard library and third-party packages only -- no other
+``mpsomics`` layer (checked by ``lint-imports``).
+"""

@@ -1,0 +1,131 @@
+"""Reader for gene set libraries in GMT format, with validation.
+
+A GMT line is ``term<TAB>description<TAB>gene1<TAB>gene2 ...``. Real-world files are
+messy in a few well-known ways that we accept silently or with a logged count:
+
+* trailing tabs / empty gene fields (Enrichr exports end every line with a tab);
+* duplicated genes within one set (kept once, in first-seen order);
+* sets with no genes at all (skipped, counted in one warning: libraries built by
+  annotation tools contain them and users expect them to be ignored);
+* blank lines and ``#`` comment lines.
+
+Everything else is an error a user must fix, reported as one :class:`InputError`
+line naming the file and line number: a line with fewer than three tab-separated
+fields (usually a space-separated file or a broken export), a duplicated term name
+(two different sets under one name would make results ambiguous), and a file with
+no usable set at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from mpsomics.core.errors import InputError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GeneSetLibrary:
+    """A parsed GMT library.
+
+    Attributes
+    ----------
+    path
+        Source file.
+    sets
+        Term name -> tuple of gene symbols (unique, file order).
+    n_empty_skipped
+        Number of sets skipped because they listed no gene.
+    """
+
+    path: str
+    sets: dict[str, tuple[str, ...]]
+    n_empty_skipped: int = 0
+
+    def __len__(self) -> int:
+        return len(self.sets)
+
+
+# Parsed libraries by (absolute path, mtime, size): one process (one enrichment
+# job) tests many gene lists against the same few large files.
+_CACHE: dict[tuple[str, float, int], GeneSetLibrary] = {}
+
+
+def read_gmt(path: str | os.PathLike, *, use_cache: bool = True) -> GeneSetLibrary:
+    """Read and validate a GMT file.
+
+    Parameters
+    ----------
+    path
+        GMT file (tab-separated; UTF-8).
+    use_cache
+        Re-use a previous parse of the same unchanged file within this process.
+
+    Returns
+    -------
+    GeneSetLibrary
+
+    Raises
+    ------
+    InputError
+        If the file is missing or unreadable, a line has fewer than three
+        tab-separated fields, a term name is empty or repeated, or no set has genes.
+    """
+    p = Path(path)
+    try:
+        st = p.stat()
+    except OSError as exc:
+        raise InputError(p, f"cannot read gene set library: {exc.strerror or exc}") from None
+    key = (str(p.resolve()), st.st_mtime, st.st_size)
+    if use_cache and key in _CACHE:
+        return _CACHE[key]
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(p, f"not UTF-8 text (byte {exc.start}); is this a GMT file?") from None
+    except OSError as exc:
+        raise InputError(p, f"cannot read gene set library: {exc.strerror or exc}") from None
+
+    sets: dict[str, tuple[str, ...]] = {}
+    first_line: dict[str, int] = {}
+    n_empty = 0
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = raw.rstrip("\r\n")
+        if not line.strip() or line.startswith("#"):
+            continue
+        fields = line.split("\t")
+        if len(fields) < 3:
+            hint = " (fields look space-separated; GMT needs tabs)" if " " in line.strip() and len(fields) == 1 else ""
+            raise InputError(
+                p,
+                f"line {lineno}: expected 'term<TAB>description<TAB>gene ...' (at least 3 tab-separated fields), found {len(fields)}{hint}",
+            )
+        term = fields[0].strip()
+        if not term:
+            raise InputError(p, f"line {lineno}: empty term name")
+        if term in first_line:
+            raise InputError(
+                p, f"line {lineno}: duplicated term name {term!r} (first defined on line {first_line[term]})"
+            )
+        first_line[term] = lineno
+        genes = tuple(dict.fromkeys(g.strip() for g in fields[2:] if g.strip()))
+        if not genes:
+            n_empty += 1
+            continue
+        sets[term] = genes
+    if not sets:
+        raise InputError(
+            p,
+            "no gene set with at least one gene"
+            + (f" ({n_empty} empty sets)" if n_empty else " (empty file)"),
+        )
+    if n_empty:
+        log.warning("%s: skipped %d gene sets without genes", p, n_empty)
+    lib = GeneSetLibrary(path=str(p), sets=sets, n_empty_skipped=n_empty)
+    if use_cache:
+        _CACHE[key] = lib
+    return lib

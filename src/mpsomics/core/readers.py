@@ -1,0 +1,419 @@
+"""Robust readers for the tables users actually produce.
+
+Every problem is reported as an :class:`~mpsomics.core.errors.InputError` whose one-line
+message names the file and, where possible, the line / row / column at fault; a
+reader never lets a pandas or gzip traceback escape.
+
+Behaviour (documented contract)
+-------------------------------
+* **Compression** is detected from the gzip magic bytes, not the file name. A
+  truncated or corrupt gzip stream is an error ("truncated or corrupt gzip").
+* **Encoding**: UTF-8, with or without a byte-order mark (BOM); UTF-16 with a BOM
+  (Excel's "Unicode Text" export) is converted. Text that is not
+  valid UTF-8 is decoded as Latin-1 (cp1252-style exports from Excel) with a
+  warning. Binary content (NUL bytes, ``.xlsx`` zip archives, HDF5) is an error.
+* **Line endings**: ``\\r\\n`` (Windows) and ``\\r`` (old Mac) are normalised.
+* **Delimiter** is sniffed from the first lines: tab, comma or semicolon, the
+  candidate that gives the same, non-zero number of fields on every sampled line.
+  A ``.tsv`` that is really comma-separated (or vice versa) is read correctly and
+  a warning is logged. A file with a single column where a table is expected is
+  an error.
+* **Header** rows may lack the row-name column (R ``write.table`` style); the
+  first column is then unnamed. A trailing delimiter at the end of every data
+  line and/or of the header line (an empty, unnamed last column) is ignored with
+  a warning; an unnamed column *with* data is never shifted silently. Blank lines
+  are skipped (line numbers in messages still refer to the file).
+* **Missing values**: empty cells and ``NA``, ``N/A``, ``NaN``, ``nan``,
+  ``NULL``, ``null``, ``#N/A``, ``None`` are NaN in numeric columns. Identifier
+  columns keep their text.
+* **Non-numeric** cells in a numeric matrix are an error naming the row, the
+  column and the value (with a hint when it looks like a decimal comma).
+* ``inf`` / ``-inf`` are an error naming the row and column.
+* **Empty** files and **header-only** files are errors; so are ragged rows
+  (a line with a different number of fields than the header).
+* **Excel-mangled gene symbols** (Excel turns ``MARCH1``, ``SEPT2``, ``DEC1``
+  into dates) are repaired by :func:`repair_excel_gene_symbols` to the *current*
+  HGNC symbols ``MARCHF1``, ``SEPTIN2``, ``DELEC1`` (the convention of the bundled
+  TCGA data and of recent gene-set libraries). Recognised forms, case-insensitive:
+  ``1-Mar``, ``01-Mar``, ``Mar-1``, ``Mar-01``, ``1-Mar-2019`` and ISO dates such as
+  ``2019-03-01`` (optionally followed by `` 00:00:00``). Only day numbers of genes
+  that exist are repaired (MARCHF1-11, SEPTIN1-14, DELEC1); slash dates
+  (``3/1/2019``) are ambiguous and left alone. Every repair is logged.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import logging
+import os
+import re
+import zlib
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mpsomics.core.errors import InputError
+
+log = logging.getLogger(__name__)
+
+#: Cell values read as NaN in numeric columns.
+NA_VALUES: tuple[str, ...] = (
+    "",
+    "NA",
+    "N/A",
+    "NaN",
+    "nan",
+    "NAN",
+    "NULL",
+    "null",
+    "#N/A",
+    "None",
+    "na",
+)
+
+_DELIMITERS = {"\t": "tab", ",": "comma", ";": "semicolon"}
+_SNIFF_LINES = 50
+
+
+def short_list(items: Sequence[object], n: int = 5) -> str:
+    """Format the first ``n`` items and a count of the rest, for error messages."""
+    items = [str(i) for i in items]
+    head = ", ".join(repr(i) for i in items[:n])
+    return head if len(items) <= n else f"{head} ... ({len(items)} in total)"
+
+
+# ----------------------------------------------------------------------------- raw text
+
+
+def read_text(path: str | os.PathLike) -> str:
+    """Read a (possibly gzipped) text file into one normalised string.
+
+    Parameters
+    ----------
+    path
+        File to read. Gzip is detected from the magic bytes.
+
+    Returns
+    -------
+    str
+        The decoded text, BOM removed, line endings normalised to ``\\n``.
+
+    Raises
+    ------
+    InputError
+        Missing/unreadable/empty/binary file or truncated gzip.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(path, "file not found") from None
+    except IsADirectoryError:
+        raise InputError(path, "is a directory, expected a file") from None
+    except OSError as exc:
+        raise InputError(path, f"cannot read file: {exc.strerror or exc}") from None
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (EOFError, OSError, zlib.error) as exc:
+            raise InputError(
+                path,
+                f"truncated or corrupt gzip stream ({exc}); re-download or re-compress the file",
+            ) from None
+    elif path.suffix.lower() == ".gz" and raw:
+        log.warning("%s: .gz extension but not gzip-compressed; reading it as plain text", path)
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 with BOM: Excel "Unicode Text"
+        try:
+            raw = raw.decode("utf-16").encode("utf-8")
+            log.info("%s: UTF-16 text (Excel 'Unicode Text' export) converted to UTF-8", path)
+        except UnicodeDecodeError:
+            raise InputError(
+                path, "starts with a UTF-16 byte-order mark but is not valid UTF-16"
+            ) from None
+    if raw[:4] == b"PK\x03\x04":
+        raise InputError(path, "looks like an Excel/zip file; save it as tab-separated text (TSV)")
+    if raw[:8] == b"\x89HDF\r\n\x1a\n":
+        raise InputError(
+            path, "is an HDF5 file; only .h5ad AnnData files are read as HDF5 (rename it to .h5ad)"
+        )
+    if b"\x00" in raw[:8192]:
+        raise InputError(path, "looks like a binary file, expected tab- or comma-separated text")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        log.warning("%s: not valid UTF-8 (byte %d); decoding as Latin-1", path, exc.start)
+        text = raw.decode("latin-1")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not text.strip():
+        raise InputError(path, "file is empty")
+    return text
+
+
+def sniff_delimiter(path: str | os.PathLike, lines: Sequence[str]) -> str:
+    """Choose the delimiter (tab, comma, semicolon) of a table from its first lines.
+
+    The winner is the candidate that splits every sampled line into the same number
+    (> 1) of fields (the header may have one field fewer: R-style row names). Ties
+    are broken by the file extension, then tab > comma > semicolon.
+
+    Raises
+    ------
+    InputError
+        No candidate gives at least two columns.
+    """
+    path = Path(path)
+    sample = [ln for ln in lines[: _SNIFF_LINES + 1] if ln.strip()]
+    ext = (
+        path.suffixes[-2]
+        if path.suffix.lower() == ".gz" and len(path.suffixes) > 1
+        else path.suffix
+    )
+    preferred = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".txt": "\t"}.get(ext.lower(), "\t")
+    scores: dict[str, tuple[int, int, int]] = {}
+    for delim in _DELIMITERS:
+        counts = [len(next(csv.reader([ln], delimiter=delim))) for ln in sample]
+        body = counts[1:] or counts
+        consistent = len(set(body)) == 1 and counts[0] in (body[0], body[0] - 1)
+        if body[0] > 1:
+            scores[delim] = (int(consistent), int(delim == preferred), body[0])
+    if not scores:
+        raise InputError(
+            path,
+            "has a single column: expected a tab-, comma- or semicolon-separated table",
+        )
+    delim = max(scores, key=lambda d: scores[d])
+    if delim != preferred and ext.lower() in (".csv", ".tsv", ".tab"):
+        log.warning(
+            "%s: extension %s but the content is %s-separated; reading it as %s-separated",
+            path,
+            ext,
+            _DELIMITERS[delim],
+            _DELIMITERS[delim],
+        )
+    return delim
+
+
+def read_table(
+    path: str | os.PathLike,
+    *,
+    numeric_except: int | str | None = None,
+    row_kind: str = "row",
+    col_kind: str = "column",
+) -> pd.DataFrame:
+    """Read a delimited text table robustly.
+
+    Parameters
+    ----------
+    path
+        TSV/CSV file, optionally gzipped.
+    numeric_except
+        ``None``: every column is kept as stripped text. Otherwise the one identifier
+        column (a header name, or a position) stays text and every other column is
+        parsed as float (``NA_VALUES`` are NaN; other non-numeric cells and
+        infinities are an error naming the row and column).
+    row_kind, col_kind
+        What rows and columns are (e.g. ``"gene"``, ``"sample"``), for messages.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Default integer index; column labels are the stripped header fields (may be
+        duplicated: callers decide whether that is an error).
+
+    Raises
+    ------
+    InputError
+        For any problem listed in the module docstring.
+    """
+    path = Path(path)
+    text = read_text(path)
+    all_lines = text.split("\n")
+    numbered = [(n, ln) for n, ln in enumerate(all_lines, start=1) if ln.strip()]
+    lines = [ln for _, ln in numbered]
+    delim = sniff_delimiter(path, lines)
+    header = [h.strip() for h in next(csv.reader([lines[0]], delimiter=delim))]
+    body = lines[1:]
+    linenos = [n for n, _ in numbered[1:]]
+    if not body:
+        raise InputError(path, "has a header but no data rows")
+    quoted = '"' in text
+    if not quoted:
+        # A trailing delimiter (an empty, unnamed last column) on every data line
+        # and/or on the header line, possibly with an R-style header.
+        n_body = body[0].count(delim) + 1
+        trailing_body = all(ln.endswith(delim) for ln in body)
+        trailing_header = len(header) > 1 and header[-1] == ""
+        if trailing_body and trailing_header and len(header) in (n_body, n_body - 1):
+            header, body = header[:-1], [ln[:-1] for ln in body]
+        elif trailing_body and len(header) in (n_body - 1, n_body - 2):
+            body = [ln[:-1] for ln in body]
+        elif trailing_header and len(header) == n_body + 1:
+            header = header[:-1]
+        else:
+            trailing_body = trailing_header = False
+        if trailing_body or trailing_header:
+            log.warning(
+                "%s: ignoring a trailing %s at the end of the lines", path, _DELIMITERS[delim]
+            )
+    n_fields = len(next(csv.reader([body[0]], delimiter=delim)))
+    if n_fields == len(header) + 1:
+        header = [""] + header  # R write.table style: no header for the row names
+    if not quoted:  # cheap exact check of field counts (quoted fields may hold delimiters)
+        for lineno, ln in zip(linenos, body, strict=True):
+            k = ln.count(delim) + 1
+            if k != len(header):
+                raise InputError(
+                    path, f"line {lineno} has {k} fields but the header has {len(header)}"
+                )
+    ncol = len(header)
+    kwargs: dict = dict(sep=delim, header=None, quotechar='"')
+    id_pos = None
+    if numeric_except is None:
+        kwargs.update(dtype=str, keep_default_na=False, na_filter=False)
+    else:
+        if isinstance(numeric_except, str):
+            if numeric_except not in header:
+                raise InputError(
+                    path, f"column {numeric_except!r} not found; columns are {short_list(header)}"
+                )
+            id_pos = header.index(numeric_except)
+        else:
+            id_pos = int(numeric_except)
+        kwargs.update(
+            dtype={id_pos: str},
+            keep_default_na=False,
+            na_values={i: list(NA_VALUES) for i in range(ncol) if i != id_pos},
+        )
+    try:
+        df = pd.read_csv(io.StringIO("\n".join(body)), **kwargs)
+    except (pd.errors.ParserError, ValueError) as exc:
+        msg = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise InputError(
+            path, f"cannot parse as a {_DELIMITERS[delim]}-separated table: {msg}"
+        ) from None
+    if df.shape != (len(body), ncol):
+        raise InputError(
+            path,
+            f"parsed {df.shape[0]} rows x {df.shape[1]} fields, expected {len(body)} rows x {ncol} (check quoting)",
+        )
+    df.columns = header
+    for i in range(ncol) if id_pos is None else [id_pos]:
+        df.isetitem(i, df.iloc[:, i].astype(str).str.strip())
+    if id_pos is not None:
+        df = _coerce_numeric(path, df, id_pos, linenos, (row_kind, col_kind))
+    return df
+
+
+def _coerce_numeric(
+    path: Path, df: pd.DataFrame, id_pos: int, linenos: Sequence[int], kinds: tuple[str, str]
+) -> pd.DataFrame:
+    """Make every column but ``id_pos`` float64, naming the first bad cell on failure."""
+    row_names = df.iloc[:, id_pos].astype(str)
+    cols = [i for i in range(df.shape[1]) if i != id_pos]
+    for i in cols:
+        col = df.iloc[:, i]
+        if col.dtype.kind in "fiub":
+            if col.dtype.kind != "f":
+                df.isetitem(i, col.astype(float))
+            continue
+        stripped = col.astype(str).str.strip()
+        na = col.isna() | stripped.isin(NA_VALUES)
+        num = pd.to_numeric(stripped.where(~na), errors="coerce")
+        bad = num.isna() & ~na
+        if bad.any():
+            r = int(np.flatnonzero(bad.to_numpy())[0])
+            value = stripped.iloc[r]
+            hint = (
+                " (decimal comma? use '.' as decimal separator)"
+                if re.fullmatch(r"-?\d+,\d+", value)
+                else ""
+            )
+            raise InputError(
+                path,
+                f"non-numeric value {value!r} for {kinds[0]} {row_names.iloc[r]!r}, {kinds[1]} "
+                f"{df.columns[i]!r} (line {linenos[r]}){hint}",
+            )
+        df.isetitem(i, num.astype(float))
+    values = df.iloc[:, cols].to_numpy(dtype=float)
+    inf = np.isinf(values)
+    if inf.any():
+        r, c = (int(v[0]) for v in np.nonzero(inf))
+        raise InputError(
+            path,
+            f"infinite value {values[r, c]} for {kinds[0]} {row_names.iloc[r]!r}, {kinds[1]} "
+            f"{df.columns[cols[c]]!r} (line {linenos[r]}); replace it by a finite value or NA",
+        )
+    return df
+
+
+# ----------------------------------------------------------------------- gene symbols
+
+_MONTHS = {"mar": ("MARCHF", 11), "sep": ("SEPTIN", 14), "dec": ("DELEC", 1)}
+_MONTH_NUM = {"03": "mar", "3": "mar", "09": "sep", "9": "sep", "12": "dec"}
+_RE_DAY_MON = re.compile(r"^(\d{1,2})-(mar|sep|dec)(?:-\d{2,4})?$", re.I)
+_RE_MON_DAY = re.compile(r"^(mar|sep|dec)-(\d{1,2})$", re.I)
+_RE_ISO = re.compile(r"^\d{4}-(0?3|0?9|12)-(\d{1,2})(?:[ T]00:00(?::00)?)?$")
+
+
+def excel_symbol_repair(symbol: str) -> str | None:
+    """Return the HGNC symbol an Excel-mangled date stands for, or ``None``.
+
+    >>> excel_symbol_repair("1-Mar"), excel_symbol_repair("2019-09-02"), excel_symbol_repair("TP53")
+    ('MARCHF1', 'SEPTIN2', None)
+    """
+    s = symbol.strip()
+    month = day = None
+    if m := _RE_DAY_MON.match(s):
+        day, month = m.group(1), m.group(2).lower()
+    elif m := _RE_MON_DAY.match(s):
+        month, day = m.group(1).lower(), m.group(2)
+    elif m := _RE_ISO.match(s):
+        month, day = _MONTH_NUM.get(m.group(1)), m.group(2)
+    if month is None or day is None:
+        return None
+    prefix, max_day = _MONTHS[month]
+    d = int(day)
+    if not 1 <= d <= max_day:
+        return None
+    return f"{prefix}{d}"
+
+
+def repair_excel_gene_symbols(
+    symbols: Sequence[str], path: str | os.PathLike | None = None
+) -> tuple[list[str], dict[str, str]]:
+    """Repair gene symbols that Excel converted to dates; log each repair.
+
+    Parameters
+    ----------
+    symbols
+        Gene symbols as read.
+    path
+        File name used in the log lines.
+
+    Returns
+    -------
+    tuple
+        The repaired symbols (same order) and the ``{mangled: repaired}`` map.
+    """
+    out: list[str] = []
+    repairs: dict[str, str] = {}
+    for s in symbols:
+        fixed = excel_symbol_repair(str(s))
+        if fixed is None:
+            out.append(s)
+        else:
+            out.append(fixed)
+            repairs[str(s)] = fixed
+            log.warning("%s: gene symbol %r looks Excel-mangled; restored to %s", path, s, fixed)
+    return out, repairs
+
+
+def duplicated(items: Sequence[object]) -> list[str]:
+    """Return the items occurring more than once, in first-occurrence order."""
+    counts = Counter(str(i) for i in items)
+    return [k for k, v in counts.items() if v > 1]

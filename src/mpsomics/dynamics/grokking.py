@@ -1,0 +1,512 @@
+"""Grokking analysis of one MPS training run: entanglement transition and generalisation jump.
+
+Following Pomarico et al. 2025 (arXiv:2503.10483), grokking of an MPS classifier shows
+up as an *entanglement transition*: the entanglement entropy summed along the chain
+first grows while the model fits the training set, then drops to a minimum when the
+model generalises. This module finds that transition from ``entanglement.tsv`` and the
+generalisation jump from ``history.tsv``.
+
+Definitions (all epochs are the ``epoch`` values in the files; epoch 0 = untrained)
+-----------------------------------------------------------------------------------
+Total entropy
+    ``S_ℓ(e) = Σ_b S_ℓ(e, b)`` (sum over bonds) per label ℓ, and the combined
+    ``S_total(e) = Σ_ℓ S_ℓ(e)`` (sum over labels; the mean over labels has the same
+    argmin, argmax and rate epochs). Only epochs recorded in ``entanglement.tsv``
+    (every ``--observe-every`` epochs) are used.
+Initial phase
+    With ``initial_epochs=n``: epochs ``< n``. Otherwise (default, automatic): the
+    epochs before the *peak* = the first argmax of ``S_total`` among the recorded
+    epochs in the first half of training (``e <= e_first + (e_last - e_first)/2``);
+    entanglement typically grows first and drops at the transition.
+``transition_epoch``
+    The first argmin of ``S_total`` over recorded epochs ``>=`` the end of the initial
+    phase (peak included). In the automatic mode, if that argmin is the peak itself
+    (the entropy never drops below its initial maximum), there is no transition: NaN.
+``max_rate_epoch``
+    Rate ``r_i = (S[i+1] - S[i]) / (e[i+1] - e[i])`` between consecutive recorded
+    epochs, smoothed (signed) by a centred moving average over ``rate_smooth``
+    intervals; the interval with the largest ``|r|`` among the intervals starting at or
+    after the end of the initial phase (so that the initial growth does not win) is
+    reported by its end epoch ``e[i+1]``; ``max_rate`` is its signed smoothed rate.
+Per label
+    The same two quantities on ``S_ℓ`` in ``transition_epoch_<label>`` and
+    ``max_rate_epoch_<label>`` (each label has its own automatic peak).
+Generalisation jump (test balanced accuracy ``a``; history epochs)
+    A jump with onset ``j`` is an epoch such that (i) *plateau*: the ``plateau`` epochs
+    ``j-plateau+1 .. j`` are all present with ``max(a) - min(a) < delta/2``; and (ii)
+    *rise*: some epoch ``k`` with ``j < k <= j + window`` has ``a(k) - a(j) >= delta``.
+    Scanning ``j`` left to right, the jump epoch is the first such ``k`` for the first
+    such ``j``; the reported onset (``plateau_end_epoch``) is then moved to the last
+    epoch ``j' < k`` that still satisfies (i) and ``a(k) - a(j') >= delta`` (for a step
+    at 30 after a long plateau: onset 29, jump 30). After a jump at ``k`` the next
+    onset is searched from ``k`` on (a new plateau must form). Note that a steady slow
+    rise of r per epoch with ``delta/window <= r < delta/(2 (plateau-1))`` (defaults:
+    0.02 <= r < 0.025) also counts as a jump.
+``train_saturated_epoch``
+    The first epoch where ``train_balanced_accuracy >= saturation``.
+``grokking``
+    True iff there is a jump whose onset ``j >= train_saturated_epoch`` (the model
+    already fitted the training set while the test accuracy was still on a plateau:
+    delayed generalisation). ``jump_epoch`` is the first such jump if any, else the
+    first jump at all (then grokking is False); empty if none (grokking False). If the
+    test metric is missing, jump and grokking are empty; if the train metric is missing
+    and there is a jump, grokking is empty.
+``lag``
+    ``jump_epoch - transition_epoch`` (empty if either is empty).
+``best_train_epoch``
+    First epoch with the maximal ``train_balanced_accuracy``.
+
+Leakage
+-------
+Test metrics are only *described* here (grokking is by definition about test
+accuracy); they are never used to choose a model, an epoch or a threshold for other
+stages. ``transition_epoch``, which the subcommunities stage uses, is computed from
+the entanglement entropies of the trained states only (``entanglement.tsv`` does not
+depend on test data).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mpsomics.core.errors import InputError
+from mpsomics.core.files import atomic_path
+
+log = logging.getLogger(__name__)
+
+#: default parameters (CLI defaults too)
+DEFAULTS: dict[str, object] = {
+    "initial_epochs": None,
+    "delta": 0.1,
+    "window": 5,
+    "plateau": 3,
+    "saturation": 0.99,
+    "rate_smooth": 3,
+}
+
+#: leading columns of ``{community}.tsv`` (contract of docs/outputs.md), then extras
+MAIN_COLUMNS = [
+    "community",
+    "transition_epoch",
+    "max_rate_epoch",
+    "jump_epoch",
+    "train_saturated_epoch",
+    "grokking",
+    "lag",
+    "final_test_balanced_accuracy",
+    "final_train_balanced_accuracy",
+    "best_train_epoch",
+]
+EXTRA_COLUMNS = [
+    "initial_phase_end_epoch",
+    "entropy_at_transition",
+    "max_rate",
+    "plateau_end_epoch",
+    "first_jump_epoch",
+    "n_jumps",
+    "n_epochs",
+    "n_observed_epochs",
+]
+PARAM_COLUMNS = list(DEFAULTS)
+#: columns holding epochs / counts (written as integers, empty when undefined)
+_INT_PREFIXES = ("transition_epoch", "max_rate_epoch")
+_INT_COLUMNS = {
+    "jump_epoch",
+    "train_saturated_epoch",
+    "lag",
+    "best_train_epoch",
+    "initial_phase_end_epoch",
+    "plateau_end_epoch",
+    "first_jump_epoch",
+    "n_jumps",
+    "n_epochs",
+    "n_observed_epochs",
+    "initial_epochs",
+    "window",
+    "plateau",
+    "rate_smooth",
+}
+
+_NAN = float("nan")
+
+
+def _is_nan(x: object) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x))
+
+
+# --------------------------------------------------------------------------- entropy
+
+
+def total_entropy(entanglement: pd.DataFrame) -> pd.DataFrame:
+    """Entropy summed over bonds: one row per recorded epoch, one column per label.
+
+    Labels keep their order of first appearance in ``entanglement`` (the trainer's
+    class order). A column ``total`` holds the sum over labels (``S_total``).
+    """
+    labels = list(dict.fromkeys(entanglement["label"].astype(str)))
+    wide = entanglement.pivot_table(index="epoch", columns="label", values="entropy", aggfunc="sum")
+    wide = wide[labels].sort_index()
+    wide.columns = [str(c) for c in wide.columns]
+    # An epoch missing a label would silently lower S_total: keep complete epochs only.
+    wide = wide.dropna(how="any")
+    wide["total"] = wide[labels].sum(axis=1)
+    return wide
+
+
+def _moving_average(x: np.ndarray, width: int) -> np.ndarray:
+    """Centred moving average; the window shrinks at the ends (no padding bias)."""
+    width = max(1, int(width))
+    if width == 1 or x.size == 0:
+        return x.astype(float)
+    half = width // 2
+    kernel = np.ones(2 * half + 1)
+    num = np.convolve(x, kernel, mode="same")
+    den = np.convolve(np.ones_like(x, dtype=float), kernel, mode="same")
+    return num / den
+
+
+def entropy_transition(
+    epochs: Sequence[int] | np.ndarray,
+    entropy: Sequence[float] | np.ndarray,
+    *,
+    initial_epochs: int | None = None,
+    rate_smooth: int = 3,
+) -> dict[str, float]:
+    """Transition epoch (argmin after the initial phase) and epoch of the largest rate.
+
+    Parameters
+    ----------
+    epochs
+        Recorded epochs, strictly increasing.
+    entropy
+        Total entropy at those epochs.
+    initial_epochs
+        End of the initial phase (epochs ``< initial_epochs`` are excluded); ``None``
+        = automatic (after the first maximum within the first half of training).
+    rate_smooth
+        Width (in recorded intervals) of the centred moving average of the rate.
+
+    Returns
+    -------
+    dict with ``transition_epoch``, ``max_rate_epoch``, ``max_rate``,
+    ``initial_phase_end_epoch``, ``entropy_at_transition`` (NaN where undefined) and
+    ``notes`` (list of str explaining every NaN).
+    """
+    e = np.asarray(epochs, dtype=float)
+    s = np.asarray(entropy, dtype=float)
+    out: dict = {
+        "transition_epoch": _NAN,
+        "max_rate_epoch": _NAN,
+        "max_rate": _NAN,
+        "initial_phase_end_epoch": _NAN,
+        "entropy_at_transition": _NAN,
+        "notes": [],
+    }
+    if e.size < 3:
+        out["notes"].append(f"only {e.size} observed epoch(s): need >= 3 for a transition")
+        return out
+    scale = max(1.0, float(np.max(np.abs(s))))
+    if float(np.ptp(s)) <= 1e-10 * scale:
+        out["notes"].append("entropy is constant over training: no transition")
+        return out
+
+    if initial_epochs is not None:
+        after = np.flatnonzero(e >= initial_epochs)
+        if after.size == 0:
+            out["notes"].append(f"no observed epoch >= initial_epochs={initial_epochs}")
+            return out
+        start = int(after[0])
+    else:
+        half = e[0] + (e[-1] - e[0]) / 2.0
+        first_half = np.flatnonzero(e <= half)
+        start = int(first_half[np.argmax(s[first_half])])
+    out["initial_phase_end_epoch"] = e[start]
+
+    t = start + int(np.argmin(s[start:]))
+    if initial_epochs is None and t == start:
+        out["notes"].append("entropy never drops below its initial maximum: no transition")
+    else:
+        out["transition_epoch"] = e[t]
+        out["entropy_at_transition"] = float(s[t])
+
+    rate = np.diff(s) / np.diff(e)
+    smooth = _moving_average(rate, rate_smooth)
+    cand = np.arange(start, rate.size)
+    if cand.size:
+        i = int(cand[np.argmax(np.abs(smooth[cand]))])
+        out["max_rate_epoch"] = e[i + 1]
+        out["max_rate"] = float(smooth[i])
+    return out
+
+
+# --------------------------------------------------------------------------- accuracy
+
+
+def find_jumps(
+    epochs: Sequence[int] | np.ndarray,
+    accuracy: Sequence[float] | np.ndarray,
+    *,
+    delta: float = 0.1,
+    window: int = 5,
+    plateau: int = 3,
+) -> list[tuple[int, int]]:
+    """All generalisation jumps as ``(onset_epoch, jump_epoch)`` pairs, left to right.
+
+    See the module docstring for the definition (plateau of ``plateau`` epochs varying
+    by less than ``delta/2``, then a rise of at least ``delta`` within ``window`` epochs).
+    NaN accuracies break plateaus and cannot be jump targets.
+    """
+    e = np.asarray(epochs, dtype=np.int64)
+    a = np.asarray(accuracy, dtype=float)
+    pos = {int(x): i for i, x in enumerate(e)}
+    tol = 1e-9  # accuracies are ratios of counts: 0.6 - 0.5 must count as a 0.1 rise
+
+    def on_plateau(j: int) -> bool:
+        idx = [pos.get(x) for x in range(int(e[j]) - plateau + 1, int(e[j]) + 1)]
+        return None not in idx and bool(np.isfinite(a[idx]).all()) and np.ptp(a[idx]) < delta / 2
+
+    jumps: list[tuple[int, int]] = []
+    j = 0
+    while j < e.size:
+        ej = int(e[j])
+        if on_plateau(j):
+            ahead = np.flatnonzero((e > ej) & (e <= ej + window) & np.isfinite(a) & (a - a[j] >= delta - tol))
+            if ahead.size:
+                k = int(ahead[0])
+                # Report the onset as the *last* plateau epoch before the rise to k (a step
+                # at 30 after a long plateau has onset 29, not the first epoch within reach).
+                while j + 1 < k and on_plateau(j + 1) and a[k] - a[j + 1] >= delta - tol:
+                    j += 1
+                jumps.append((int(e[j]), int(e[k])))
+                j = k  # a new plateau has to form after this jump
+                continue
+        j += 1
+    return jumps
+
+
+def _first_reach(epochs: np.ndarray, values: np.ndarray, level: float) -> float:
+    hit = np.flatnonzero(np.isfinite(values) & (values >= level - 1e-12))
+    return float(epochs[hit[0]]) if hit.size else _NAN
+
+
+def _column(history: pd.DataFrame, col: str, notes: list[str]) -> np.ndarray | None:
+    if col not in history.columns or history[col].isna().all():
+        notes.append(f"history has no {col}")
+        return None
+    return history[col].to_numpy(dtype=float)
+
+
+# --------------------------------------------------------------------------- analysis
+
+
+def analyze(
+    history: pd.DataFrame,
+    entanglement: pd.DataFrame,
+    *,
+    community: str | None = None,
+    initial_epochs: int | None = None,
+    delta: float = 0.1,
+    window: int = 5,
+    plateau: int = 3,
+    saturation: float = 0.99,
+    rate_smooth: int = 3,
+) -> dict[str, object]:
+    """Grokking summary of one training run (one output row).
+
+    Parameters
+    ----------
+    history
+        ``history.tsv`` as returned by :func:`mpsomics.dynamics.training_run.load_history`.
+    entanglement
+        ``entanglement.tsv`` as returned by :func:`mpsomics.dynamics.training_run.load_entanglement`.
+    community
+        Community id written in the ``community`` column.
+    initial_epochs, rate_smooth
+        See :func:`entropy_transition`.
+    delta, window, plateau
+        See :func:`find_jumps`.
+    saturation
+        Train balanced accuracy at which the train set counts as fitted.
+
+    Returns
+    -------
+    dict with the columns of ``results/grokking/{community}.tsv`` (see module
+    docstring): NaN for undefined epochs/values, ``None`` for an undefined
+    ``grokking``; ``notes`` is a "; "-joined explanation of every undefined value
+    (each note is also logged as a warning).
+    """
+    notes: list[str] = []
+    row: dict[str, object] = {"community": community}
+
+    # --- entanglement transition (train-state entropies only: no test data involved)
+    wide = total_entropy(entanglement)
+    labels = [c for c in wide.columns if c != "total"]
+    ep = wide.index.to_numpy()
+    main = entropy_transition(ep, wide["total"].to_numpy(), initial_epochs=initial_epochs, rate_smooth=rate_smooth)
+    notes += [f"S_total: {n}" for n in main.pop("notes")]
+    per_label = {}
+    for lab in labels:
+        res = entropy_transition(ep, wide[lab].to_numpy(), initial_epochs=initial_epochs, rate_smooth=rate_smooth)
+        notes += [f"S_{lab}: {n}" for n in res["notes"]]
+        per_label[f"transition_epoch_{lab}"] = res["transition_epoch"]
+        per_label[f"max_rate_epoch_{lab}"] = res["max_rate_epoch"]
+
+    # --- generalisation jump (test metric: described, never used for selection)
+    hist = history.sort_values("epoch")
+    he = hist["epoch"].to_numpy(dtype=np.int64)
+    train = _column(hist, "train_balanced_accuracy", notes)
+    test = _column(hist, "test_balanced_accuracy", notes)
+    saturated = _first_reach(he, train, saturation) if train is not None else _NAN
+    if train is not None and _is_nan(saturated):
+        notes.append(f"train balanced accuracy never reaches {saturation}")
+    jumps = find_jumps(he, test, delta=delta, window=window, plateau=plateau) if test is not None else []
+    grokking: bool | None
+    if test is None:
+        jump = onset = first_jump = _NAN
+        grokking = None
+    elif not jumps:
+        jump = onset = first_jump = _NAN
+        grokking = False
+    else:
+        first_jump = float(jumps[0][1])
+        late = [jp for jp in jumps if not _is_nan(saturated) and jp[0] >= saturated]
+        onset, jump = map(float, (late or jumps)[0])
+        if train is None:
+            grokking = None
+        else:
+            grokking = bool(late)
+
+    transition = main["transition_epoch"]
+    lag = jump - transition if not (_is_nan(jump) or _is_nan(transition)) else _NAN
+    best_train = _NAN
+    if train is not None and np.isfinite(train).any():
+        best_train = float(he[int(np.nanargmax(train))])
+
+    row.update(
+        {
+            "transition_epoch": transition,
+            "max_rate_epoch": main["max_rate_epoch"],
+            "jump_epoch": jump,
+            "train_saturated_epoch": saturated,
+            "grokking": grokking,
+            "lag": lag,
+            "final_test_balanced_accuracy": float(test[-1]) if test is not None else _NAN,
+            "final_train_balanced_accuracy": float(train[-1]) if train is not None else _NAN,
+            "best_train_epoch": best_train,
+            "initial_phase_end_epoch": main["initial_phase_end_epoch"],
+            "entropy_at_transition": main["entropy_at_transition"],
+            "max_rate": main["max_rate"],
+            "plateau_end_epoch": onset,
+            "first_jump_epoch": first_jump,
+            "n_jumps": len(jumps) if test is not None else _NAN,
+            "n_epochs": int(he.size),
+            "n_observed_epochs": int(ep.size),
+            **per_label,
+            "initial_epochs": _NAN if initial_epochs is None else initial_epochs,
+            "delta": delta,
+            "window": window,
+            "plateau": plateau,
+            "saturation": saturation,
+            "rate_smooth": rate_smooth,
+            "notes": "; ".join(notes),
+        }
+    )
+    for n in notes:
+        log.warning("%s: %s", community or "grokking", n)
+    return row
+
+
+# --------------------------------------------------------------------------- files
+
+
+def to_frame(rows: Sequence[dict[str, object]]) -> pd.DataFrame:
+    """Rows of :func:`analyze` as a DataFrame with nullable integer epoch columns."""
+    df = pd.DataFrame(list(rows))
+    for col in df.columns:
+        if col in _INT_COLUMNS or col.startswith(_INT_PREFIXES):
+            df[col] = pd.to_numeric(df[col], errors="coerce").round().astype("Int64")
+    if "grokking" in df.columns:
+        df["grokking"] = df["grokking"].astype("boolean")
+    return df
+
+
+def write_tsv(df: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Write ``df`` as TSV atomically; missing values are empty cells."""
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, sep="\t", index=False, na_rep="")
+
+
+def load_grokking(path: str | os.PathLike) -> dict[str, object]:
+    """Read one ``results/grokking/{community}.tsv`` row.
+
+    Returns
+    -------
+    dict of the row; ``transition_epoch`` is an ``int`` or ``None`` (empty cell).
+    """
+    df = read_rows(path)
+    if len(df) != 1:
+        raise InputError(path, f"expected exactly one data row, found {len(df)}")
+    row = df.iloc[0].to_dict()
+    t = row.get("transition_epoch")
+    row["transition_epoch"] = None if pd.isna(t) else int(t)
+    return row
+
+
+def read_rows(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a grokking TSV (per community or summary) with validation."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "missing file (run `mpsomics grokking` first)")
+    try:
+        df = pd.read_csv(path, sep="\t", dtype={"community": str})
+    except pd.errors.EmptyDataError:
+        raise InputError(path, "empty file (expected a grokking TSV with a header row)") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"not a readable TSV: {exc}") from None
+    missing = [c for c in ("community", "transition_epoch") if c not in df.columns]
+    if missing:
+        raise InputError(path, f"not a grokking TSV: missing column(s) {', '.join(missing)}")
+    t = pd.to_numeric(df["transition_epoch"], errors="coerce")
+    if (t.isna() & df["transition_epoch"].notna()).any():
+        raise InputError(path, "column 'transition_epoch': non-numeric value")
+    if df["community"].isna().any():
+        raise InputError(path, "column 'community': empty community id")
+    return df
+
+
+def summarize(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
+    """Concatenate per-community grokking TSVs (input order kept, union of columns)."""
+    frames = []
+    for p in paths:
+        df = read_rows(p)
+        if len(df) != 1:
+            raise InputError(p, f"expected exactly one data row, found {len(df)}")
+        frames.append(df)
+    out = pd.concat(frames, ignore_index=True, sort=False)
+    dup = out["community"].duplicated()
+    if dup.any():
+        raise InputError(None, f"community {out['community'][dup].iloc[0]!r} appears in more than one input")
+    return to_frame(out.to_dict("records"))[_ordered(out.columns)]
+
+
+def _ordered(columns: Sequence[str]) -> list[str]:
+    """Contract columns first, then extras, per-label columns, parameters, notes."""
+    cols = list(columns)
+    head = [c for c in MAIN_COLUMNS + EXTRA_COLUMNS if c in cols]
+    labelled = [c for c in cols if c.startswith(_INT_PREFIXES) and c not in head]
+    params = [c for c in PARAM_COLUMNS if c in cols]
+    tail = [c for c in cols if c not in head + labelled + params + ["notes"]]
+    return head + labelled + tail + params + (["notes"] if "notes" in cols else [])
+
+
+def result_frame(row: dict[str, object]) -> pd.DataFrame:
+    """One :func:`analyze` row as the DataFrame written to ``{community}.tsv``."""
+    df = to_frame([row])
+    return df[_ordered(df.columns)]

@@ -1,0 +1,10 @@
+"""The omics layer: from an expression matrix to gene communities and their meaning.
+
+Owns ``prepare`` (reading, transforming, splitting and scaling expression data into
+AnnData), the gene co-expression graph (:mod:`~mpsomics.omics.coexpression`),
+hierarchical Leiden communities, the classical baselines, subcommunities from the
+class states' correlations and magnetization, and gene-set enrichment.
+
+May import: :mod:`mpsomics.dynamics`, :mod:`mpsomics.mps` and :mod:`mpsomics.core`;
+never the report, experiments or commands layers.
+"""

@@ -1,0 +1,571 @@
+"""Gene subcommunities from the connected correlations of a trained MPS classifier.
+
+Two methods, reported side by side.
+
+``paper`` (Pomarico et al. 2025, arXiv:2503.10483)
+    1. *Epochs*: the recorded epochs of ``correlations.npz`` within
+       ``[transition - epoch_window, transition + epoch_window]`` around the
+       entanglement transition (``transition_epoch`` of the grokking stage); all
+       recorded epochs if the transition is undefined or no recorded epoch falls in
+       the window (a warning says so).
+    2. *Curve*: for each label k and each threshold t in {0, 0.1, ..., 0.9} (plus the
+       chosen ``threshold`` if it is off that grid), count the gene pairs i < j with
+       ``|C_k(i, j)| > t`` at every candidate epoch and keep the epoch with the
+       largest count (ties: the epoch closest to the transition, then the earliest).
+       The curve (label, threshold, epoch, n_pairs) is non-increasing in t.
+    3. *Subcommunity*: at ``threshold`` the pair list of label k is the set of pairs
+       with ``|C_k| > threshold`` at label k's chosen epoch (correlated and
+       anti-correlated pairs alike). The subcommunity is the set of genes appearing in
+       the *intersection* of the labels' pair lists; its ``degree`` is the number of
+       partners of a gene among the intersection pairs. An empty intersection gives an
+       empty subcommunity (no rows, a warning) - genes are never invented.
+
+``graph``
+    1. Per label, the epoch is chosen as in the paper method but at
+       ``graph_threshold`` (epoch with the most pairs ``|C_k| > graph_threshold``).
+    2. Edge weight ``w_ij = mean_k |C_k(i, j)|`` at those epochs (mean, not max: a
+       pair must be strong on average over the labels; unlike the paper intersection
+       a strong block in one label alone can still pass). Edges: ``w_ij >
+       graph_threshold``. Optional magnetization weighting (``magnetization_weight``
+       alpha > 0, default off): the weights Leiden sees become ``w_ij * (1 + alpha *
+       (d_i + d_j) / 2)`` with ``d_i = max_{k,l} |m_k(i) - m_l(i)| / 2`` in [0, 1]
+       (for two classes ``|m_tumor(i) - m_normal(i)| / 2``); the edge set itself is
+       decided by the correlations alone.
+    3. Leiden (``leidenalg``, RBConfiguration, ``resolution``, ``seed``, iterated to
+       convergence) on the genes that have at least one edge; clusters of at least
+       ``min_size`` genes, ordered by size (ties: first site), become
+       ``{community}/graph1``, ``graph2``, ...; ``degree`` = edges inside the cluster.
+
+Magnetization columns
+    ``magnetization_<class>`` = <Z> of the gene in the state of label ``<class>`` at
+    the epoch chosen for that label by the same method (the epoch whose correlations
+    defined the subcommunity), read from ``magnetization.tsv`` (nearest recorded
+    epoch if that epoch is missing there).
+
+Leakage
+-------
+The choice of epochs and thresholds never uses test data: only the train-stage
+correlations (functions of the trained MPS) and the entropy-based transition epoch
+(computed from ``entanglement.tsv``, itself a function of the trained MPS) enter.
+Test accuracies in the grokking TSV are not read.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import igraph as ig
+import leidenalg
+import numpy as np
+import pandas as pd
+
+from mpsomics.core.errors import InputError
+from mpsomics.core.files import atomic_path
+
+log = logging.getLogger(__name__)
+
+#: thresholds of the count-vs-threshold curve
+THRESHOLDS: tuple[float, ...] = tuple(round(0.1 * i, 10) for i in range(10))
+METHODS = ("paper", "graph")
+DEFAULTS: dict[str, object] = {
+    "methods": METHODS,
+    "threshold": 0.5,
+    "epoch_window": 10,
+    # Connected correlations of a trained, normalised MPS are small: an informative
+    # block of K genes has |C| <= ~2/K (W-like superposition), so 0.1, not 0.3.
+    "graph_threshold": 0.1,
+    "resolution": 1.0,
+    "min_size": 3,
+    "seed": 0,
+    "magnetization_weight": 0.0,
+    # Co-expressed but label-independent blocks are just as correlated in both class
+    # states; what marks a discriminative block is the magnetization contrast.
+    "min_contrast": 0.15,
+}
+CURVE_COLUMNS = ["label", "threshold", "epoch", "n_pairs", "chosen"]
+
+
+@dataclass
+class PaperResult:
+    """Result of :func:`paper_method`.
+
+    Attributes
+    ----------
+    genes
+        Subcommunity genes in site order (empty if the intersection is empty).
+    degree
+        Gene -> number of partners among the intersection pairs.
+    pairs
+        Intersection pairs ``(gene_i, gene_j)`` with i < j in site order.
+    threshold
+        The threshold t used.
+    epochs
+        Label -> chosen epoch at ``threshold``.
+    curve
+        DataFrame ``label, threshold, epoch, n_pairs, chosen``.
+    notes
+        Warnings (also logged).
+    """
+
+    genes: list[str]
+    degree: dict[str, int]
+    pairs: list[tuple[str, str]]
+    threshold: float
+    epochs: dict[str, int]
+    curve: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class GraphResult:
+    """Result of :func:`graph_method`.
+
+    Attributes
+    ----------
+    clusters
+        Subcommunities (lists of genes in site order), largest first.
+    degree
+        Gene -> number of edges inside its cluster.
+    threshold
+        The edge threshold used.
+    epochs
+        Label -> chosen epoch.
+    weights
+        (N, N) combined weight matrix ``mean_k |C_k|`` (zero diagonal).
+    notes
+        Warnings (also logged).
+    """
+
+    clusters: list[list[str]]
+    degree: dict[str, int]
+    threshold: float
+    epochs: dict[str, int]
+    weights: np.ndarray
+    notes: list[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- epochs
+
+
+def candidate_epochs(
+    epochs: np.ndarray, transition_epoch: int | None, epoch_window: int | None
+) -> tuple[np.ndarray, list[str]]:
+    """Indices of the recorded epochs within ``transition ± epoch_window``.
+
+    Falls back to all recorded epochs (with a note) when the transition is undefined,
+    ``epoch_window`` is None, or the window contains no recorded epoch.
+    """
+    epochs = np.asarray(epochs)
+    notes: list[str] = []
+    if transition_epoch is None:
+        notes.append("no entanglement transition epoch: using all recorded epochs")
+        return np.arange(epochs.size), notes
+    if epoch_window is None:
+        return np.arange(epochs.size), notes
+    idx = np.flatnonzero(np.abs(epochs - transition_epoch) <= epoch_window)
+    if idx.size == 0:
+        notes.append(
+            f"no recorded epoch within {transition_epoch} ± {epoch_window}: using all recorded epochs"
+        )
+        return np.arange(epochs.size), notes
+    return idx, notes
+
+
+def _upper(connected: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """|C| over pairs i < j: array (..., P) and the pair index arrays (iu, ju)."""
+    n = connected.shape[-1]
+    iu, ju = np.triu_indices(n, k=1)
+    return np.abs(connected[..., iu, ju]), iu, ju
+
+
+def _choose(counts: np.ndarray, epochs: np.ndarray, transition_epoch: int | None) -> int:
+    """Position of the max count; ties -> closest to the transition, then earliest."""
+    ref = epochs[0] if transition_epoch is None else transition_epoch
+    order = np.lexsort((epochs, np.abs(epochs - ref)))  # primary key last
+    return int(order[np.argmax(counts[order])])
+
+
+def pair_curve(
+    epochs: np.ndarray,
+    classes: Sequence[str],
+    connected: np.ndarray,
+    candidates: np.ndarray,
+    thresholds: Sequence[float],
+    transition_epoch: int | None,
+) -> pd.DataFrame:
+    """Count-vs-threshold curve: per label and threshold, the epoch with most pairs.
+
+    Returns
+    -------
+    DataFrame ``label, threshold, epoch, n_pairs``.
+    """
+    absu, _, _ = _upper(connected[candidates])  # (E', C, P)
+    ep = np.asarray(epochs)[candidates]
+    rows = []
+    for k, label in enumerate(classes):
+        for t in thresholds:
+            counts = (absu[:, k, :] > t).sum(axis=1)
+            i = _choose(counts, ep, transition_epoch)
+            rows.append({"label": label, "threshold": float(t), "epoch": int(ep[i]), "n_pairs": int(counts[i])})
+    return pd.DataFrame(rows, columns=["label", "threshold", "epoch", "n_pairs"])
+
+
+def _degree(genes: Sequence[str], pairs: Sequence[tuple[int, int]]) -> dict[str, int]:
+    deg: dict[str, int] = {}
+    for i, j in pairs:
+        deg[genes[i]] = deg.get(genes[i], 0) + 1
+        deg[genes[j]] = deg.get(genes[j], 0) + 1
+    return deg
+
+
+# --------------------------------------------------------------------------- methods
+
+
+def paper_method(
+    epochs: np.ndarray,
+    classes: Sequence[str],
+    genes: Sequence[str],
+    connected: np.ndarray,
+    *,
+    transition_epoch: int | None = None,
+    threshold: float = 0.5,
+    epoch_window: int | None = 10,
+    thresholds: Sequence[float] = THRESHOLDS,
+) -> PaperResult:
+    """Paper subcommunity: genes of the pairs strong (``|C| > threshold``) in every label.
+
+    Parameters
+    ----------
+    epochs, classes, genes, connected
+        As returned by :func:`mpsomics.dynamics.training_run.load_correlations`.
+    transition_epoch
+        Entanglement transition epoch (grokking stage); ``None`` = use all epochs.
+    threshold
+        The threshold t defining the pair lists.
+    epoch_window
+        Half-width (in epochs) of the window around the transition; ``None`` = all.
+    thresholds
+        Grid of the count-vs-threshold curve (``threshold`` is added if missing).
+
+    Returns
+    -------
+    PaperResult
+    """
+    epochs = np.asarray(epochs)
+    cand, notes = candidate_epochs(epochs, transition_epoch, epoch_window)
+    grid = sorted({round(float(t), 10) for t in thresholds} | {round(float(threshold), 10)})
+    curve = pair_curve(epochs, classes, connected, cand, grid, transition_epoch)
+    curve["chosen"] = np.isclose(curve["threshold"], threshold)
+    chosen = curve[curve["chosen"]].set_index("label")["epoch"]
+    epoch_of = {str(lab): int(chosen[lab]) for lab in classes}
+    pos = {int(e): i for i, e in enumerate(epochs)}
+
+    iu, ju = np.triu_indices(len(genes), k=1)
+    keep = np.ones(iu.size, dtype=bool)
+    for k, lab in enumerate(classes):
+        c = connected[pos[epoch_of[lab]], k]
+        keep &= np.abs(c[iu, ju]) > threshold
+    pairs = list(zip(iu[keep].tolist(), ju[keep].tolist(), strict=True))
+    members = sorted({i for p in pairs for i in p})
+    if not members:
+        notes.append(f"no gene pair has |C| > {threshold} in every label: empty paper subcommunity")
+    for n in notes:
+        log.warning("paper method: %s", n)
+    return PaperResult(
+        genes=[genes[i] for i in members],
+        degree=_degree(genes, pairs),
+        pairs=[(genes[i], genes[j]) for i, j in pairs],
+        threshold=float(threshold),
+        epochs=epoch_of,
+        curve=curve[CURVE_COLUMNS],
+        notes=notes,
+    )
+
+
+def magnetization_contrast(magnetization: np.ndarray) -> np.ndarray:
+    """``d_i = max_{k,l} |m_k(i) - m_l(i)| / 2`` in [0, 1] from a (C, N) array."""
+    m = np.asarray(magnetization, dtype=float)
+    return (m.max(axis=0) - m.min(axis=0)) / 2.0
+
+
+def graph_method(
+    epochs: np.ndarray,
+    classes: Sequence[str],
+    genes: Sequence[str],
+    connected: np.ndarray,
+    *,
+    transition_epoch: int | None = None,
+    epoch_window: int | None = 10,
+    graph_threshold: float = 0.3,
+    resolution: float = 1.0,
+    min_size: int = 3,
+    seed: int = 0,
+    magnetization: np.ndarray | None = None,
+    magnetization_weight: float = 0.0,
+    min_contrast: float = 0.0,
+) -> GraphResult:
+    """Leiden clusters of the graph of genes with ``mean_k |C_k| > graph_threshold``.
+
+    Parameters
+    ----------
+    epochs, classes, genes, connected
+        As returned by :func:`mpsomics.dynamics.training_run.load_correlations`.
+    transition_epoch, epoch_window
+        Candidate epochs, as in :func:`paper_method`.
+    graph_threshold
+        Edge threshold on the combined weight ``mean_k |C_k(i, j)|``.
+    resolution, seed
+        Leiden (RBConfiguration) resolution and seed.
+    min_size
+        Smallest reported cluster.
+    magnetization
+        (C, N) magnetization per label at the chosen epochs; only needed when
+        ``magnetization_weight > 0``.
+    magnetization_weight
+        alpha of the edge re-weighting ``w * (1 + alpha * (d_i + d_j) / 2)``.
+    min_contrast
+        Keep only clusters whose mean magnetization contrast
+        ``d_i = |m_k(i) - m_l(i)| / 2`` (see :func:`magnetization_contrast`) is at
+        least this: the class states share the correlations of co-expressed,
+        label-independent gene blocks, and only the contrast tells a
+        discriminative block from those. 0 keeps every cluster.
+
+    Returns
+    -------
+    GraphResult
+    """
+    epochs = np.asarray(epochs)
+    n = len(genes)
+    cand, notes = candidate_epochs(epochs, transition_epoch, epoch_window)
+    curve = pair_curve(epochs, classes, connected, cand, [graph_threshold], transition_epoch)
+    epoch_of = {str(r.label): int(r.epoch) for r in curve.itertuples()}
+    pos = {int(e): i for i, e in enumerate(epochs)}
+    weights = np.mean(
+        [np.abs(connected[pos[epoch_of[lab]], k]) for k, lab in enumerate(classes)], axis=0
+    )
+    np.fill_diagonal(weights, 0.0)
+
+    iu, ju = np.triu_indices(n, k=1)
+    strong = weights[iu, ju] > graph_threshold
+    ei, ej = iu[strong], ju[strong]
+    w = weights[ei, ej]
+    if (magnetization_weight > 0 or min_contrast > 0) and magnetization is None:
+        raise ValueError("magnetization_weight > 0 or min_contrast > 0 needs the magnetization array")
+    if magnetization_weight > 0:
+        d = magnetization_contrast(magnetization)
+        w = w * (1.0 + magnetization_weight * (d[ei] + d[ej]) / 2.0)
+
+    clusters: list[list[int]] = []
+    if ei.size:
+        nodes = np.unique(np.concatenate([ei, ej]))  # isolated genes are not clustered
+        local = {int(g): i for i, g in enumerate(nodes)}
+        g = ig.Graph(n=nodes.size, edges=[(local[int(a)], local[int(b)]) for a, b in zip(ei, ej, strict=True)])
+        g.es["weight"] = w.tolist()
+        part = leidenalg.find_partition(
+            g,
+            leidenalg.RBConfigurationVertexPartition,
+            weights="weight",
+            resolution_parameter=resolution,
+            seed=seed,
+            n_iterations=-1,
+        )
+        for members in part:
+            if len(members) >= min_size:
+                clusters.append(sorted(int(nodes[m]) for m in members))
+        clusters.sort(key=lambda c: (-len(c), c[0]))
+    if min_contrast > 0 and clusters:
+        d = magnetization_contrast(magnetization)
+        kept = [cl for cl in clusters if float(np.mean(d[cl])) >= min_contrast]
+        for cl in clusters:
+            if cl not in kept:
+                notes.append(
+                    f"cluster of {len(cl)} genes ({', '.join(genes[i] for i in cl[:4])}"
+                    f"{', ...' if len(cl) > 4 else ''}) dropped: mean magnetization contrast "
+                    f"{float(np.mean(d[cl])):.3f} < min_contrast {min_contrast} (co-expressed, not discriminative)"
+                )
+        clusters = kept
+    if not clusters:
+        notes.append(
+            f"no cluster of >= {min_size} genes with mean |C| > {graph_threshold}: empty graph subcommunities"
+        )
+    degree: dict[str, int] = {}
+    for cl in clusters:
+        inside = set(cl)
+        pairs = [(a, b) for a, b in zip(ei.tolist(), ej.tolist(), strict=True) if a in inside and b in inside]
+        degree.update(_degree(genes, pairs))
+        for gi in cl:  # a cluster member always has >= 1 edge, but keep 0 explicit
+            degree.setdefault(genes[gi], 0)
+    for note in notes:
+        log.warning("graph method: %s", note)
+    return GraphResult(
+        clusters=[[genes[i] for i in cl] for cl in clusters],
+        degree=degree,
+        threshold=float(graph_threshold),
+        epochs=epoch_of,
+        weights=weights,
+        notes=notes,
+    )
+
+
+# --------------------------------------------------------------------------- output
+
+
+def magnetization_at(
+    magnetization: pd.DataFrame, classes: Sequence[str], genes: Sequence[str], epoch_of: dict[str, int]
+) -> tuple[np.ndarray, list[str]]:
+    """(C, N) magnetization of each label at that label's chosen epoch.
+
+    Uses the nearest recorded epoch of ``magnetization`` (with a note) when the
+    chosen epoch is not recorded there.
+    """
+    notes: list[str] = []
+    out = np.empty((len(classes), len(genes)))
+    for k, lab in enumerate(classes):
+        sub = magnetization[magnetization["label"] == lab]
+        recorded = np.unique(sub["epoch"].to_numpy())
+        e = epoch_of[lab]
+        if e not in recorded:
+            near = int(recorded[np.argmin(np.abs(recorded - e))])
+            notes.append(f"magnetization of {lab} not recorded at epoch {e}: using epoch {near}")
+            e = near
+        m = sub[sub["epoch"] == e].set_index("gene")["magnetization"]
+        out[k] = m.reindex(list(genes)).to_numpy()
+    return out, notes
+
+
+def check_consistent(
+    magnetization: pd.DataFrame, classes: Sequence[str], genes: Sequence[str], path: str | os.PathLike
+) -> None:
+    """InputError unless ``magnetization.tsv`` has the labels and site genes of the correlations."""
+    labels = set(magnetization["label"].unique())
+    if labels != set(classes):
+        raise InputError(path, f"labels {sorted(labels)} differ from correlations.npz classes {list(classes)}")
+    site_gene = magnetization.drop_duplicates("site").sort_values("site")["gene"].tolist()
+    if site_gene != list(genes):
+        raise InputError(path, "genes per site differ from correlations.npz genes")
+
+
+def result_rows(
+    community: str,
+    method: str,
+    clusters: Sequence[tuple[str, Sequence[str]]],
+    degree: dict[str, int],
+    threshold: float,
+    epoch_of: dict[str, int],
+    classes: Sequence[str],
+    genes: Sequence[str],
+    magnetization: np.ndarray,
+) -> list[dict[str, object]]:
+    """Output rows (one per gene and subcommunity) of one method."""
+    site = {g: i for i, g in enumerate(genes)}
+    contrast = magnetization_contrast(magnetization)
+    rows = []
+    for sub_id, members in clusters:
+        for gene in members:
+            row: dict[str, object] = {"gene": gene, "subcommunity": f"{community}/{sub_id}", "method": method}
+            for k, lab in enumerate(classes):
+                row[f"magnetization_{lab}"] = float(magnetization[k, site[gene]])
+            row["degree"] = int(degree.get(gene, 0))
+            row["contrast"] = float(contrast[site[gene]])
+            row["site"] = site[gene]
+            row["threshold"] = threshold
+            for lab in classes:
+                row[f"epoch_{lab}"] = epoch_of[lab]
+            rows.append(row)
+    return rows
+
+
+def output_columns(classes: Sequence[str]) -> list[str]:
+    """Columns of ``{community}.tsv``: contract columns then extras."""
+    return (
+        ["gene", "subcommunity", "method"]
+        + [f"magnetization_{c}" for c in classes]
+        + ["degree", "contrast", "site", "threshold"]
+        + [f"epoch_{c}" for c in classes]
+    )
+
+
+def write_outputs(
+    table: pd.DataFrame, out: str | os.PathLike, curve: pd.DataFrame | None, curve_out: str | os.PathLike | None
+) -> None:
+    """Write the subcommunity table and (optionally) the curve; both or neither."""
+    with atomic_path(out) as tmp_out:
+        table.to_csv(tmp_out, sep="\t", index=False, na_rep="")
+        if curve_out is not None:
+            with atomic_path(curve_out) as tmp_curve:
+                (curve if curve is not None else pd.DataFrame(columns=CURVE_COLUMNS)).to_csv(
+                    tmp_curve, sep="\t", index=False, na_rep=""
+                )
+
+
+def compute(
+    epochs: np.ndarray,
+    classes: Sequence[str],
+    genes: Sequence[str],
+    connected: np.ndarray,
+    magnetization: pd.DataFrame,
+    *,
+    community: str,
+    transition_epoch: int | None,
+    methods: Sequence[str] = METHODS,
+    threshold: float = 0.5,
+    epoch_window: int | None = 10,
+    graph_threshold: float = 0.1,
+    resolution: float = 1.0,
+    min_size: int = 3,
+    seed: int = 0,
+    magnetization_weight: float = 0.0,
+    min_contrast: float = 0.15,
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Run the requested methods and build the output tables.
+
+    Parameters are those of :func:`paper_method` and :func:`graph_method`;
+    ``magnetization`` is ``magnetization.tsv`` as returned by
+    :func:`mpsomics.dynamics.training_run.load_magnetization` (already checked with
+    :func:`check_consistent`).
+
+    Returns
+    -------
+    table
+        Rows of ``{community}.tsv`` (methods in the order given).
+    curve
+        The paper count-vs-threshold curve, or ``None`` without the paper method.
+    """
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown method(s) {unknown}; choose from {list(METHODS)}")
+    rows: list[dict[str, object]] = []
+    curve = None
+    for method in methods:
+        if method == "paper":
+            res = paper_method(
+                epochs, classes, genes, connected,
+                transition_epoch=transition_epoch, threshold=threshold, epoch_window=epoch_window,
+            )
+            curve = res.curve
+            mag, notes = magnetization_at(magnetization, classes, genes, res.epochs)
+            clusters = [("paper", res.genes)] if res.genes else []
+            rows += result_rows(community, "paper", clusters, res.degree, res.threshold, res.epochs, classes, genes, mag)
+        else:
+            # Chosen epochs first (cheap) so the magnetization weighting uses the same states.
+            cand, _ = candidate_epochs(np.asarray(epochs), transition_epoch, epoch_window)
+            pre = pair_curve(np.asarray(epochs), classes, connected, cand, [graph_threshold], transition_epoch)
+            mag, notes = magnetization_at(
+                magnetization, classes, genes, {str(r.label): int(r.epoch) for r in pre.itertuples()}
+            )
+            res = graph_method(
+                epochs, classes, genes, connected,
+                transition_epoch=transition_epoch, epoch_window=epoch_window,
+                graph_threshold=graph_threshold, resolution=resolution, min_size=min_size, seed=seed,
+                magnetization=mag, magnetization_weight=magnetization_weight,
+                min_contrast=min_contrast,
+            )
+            clusters = [(f"graph{i + 1}", cl) for i, cl in enumerate(res.clusters)]
+            rows += result_rows(community, "graph", clusters, res.degree, res.threshold, res.epochs, classes, genes, mag)
+        for note in notes:
+            log.warning("%s: %s", method, note)
+    table = pd.DataFrame(rows, columns=output_columns(classes))
+    return table, curve

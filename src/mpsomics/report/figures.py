@@ -1,0 +1,462 @@
+"""Matplotlib figures of the report (Agg backend, no display needed).
+
+Every function returns a :class:`matplotlib.figure.Figure`; :func:`png_base64`
+turns it into the ``data:`` URI embedded in the HTML and closes it. Figures are
+meant for biologists: gene names on the axes, class names as in the data, units
+in the axis labels.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import textwrap
+from collections.abc import Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless cluster nodes; must precede pyplot
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
+
+DPI = 100
+#: class colours in label-index order ([negative, positive] = normal, tumor)
+CLASS_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"]
+SUB_COLORS = plt.get_cmap("tab10").colors
+
+
+def png_bytes(fig: Figure) -> bytes:
+    """Render ``fig`` as PNG bytes and close it (frees memory in long reports)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def png_base64(fig: Figure) -> str:
+    """``data:image/png;base64,...`` URI of ``fig`` (the figure is closed)."""
+    return "data:image/png;base64," + base64.b64encode(png_bytes(fig)).decode("ascii")
+
+
+def save_png(data: bytes, path: str | os.PathLike) -> None:
+    """Write PNG bytes atomically."""
+    from mpsomics.core.files import atomic_path
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def _gene_fontsize(n: int) -> float:
+    return float(np.clip(420 / max(n, 1), 4, 9))
+
+
+def _mark_epochs(ax, marks: Mapping[str, float | None]) -> None:
+    styles = {"transition": ("#7f3fbf", "--"), "jump": ("#ff7f0e", ":")}
+    for name, epoch in marks.items():
+        if epoch is None or (isinstance(epoch, float) and np.isnan(epoch)):
+            continue
+        color, ls = styles.get(name, ("grey", "-."))
+        ax.axvline(epoch, color=color, ls=ls, lw=1.5, label=f"{name} epoch ({int(epoch)})")
+
+
+def grokking_figure(
+    history: pd.DataFrame | None,
+    entropy: pd.DataFrame | None,
+    *,
+    transition_epoch: float | None = None,
+    jump_epoch: float | None = None,
+    title: str = "",
+) -> Figure:
+    """Training curves and entanglement entropy on one epoch axis.
+
+    Parameters
+    ----------
+    history
+        ``history.tsv`` as read by :func:`mpsomics.dynamics.training_run.load_history`.
+    entropy
+        Output of :func:`mpsomics.dynamics.grokking.total_entropy` (index epoch, one column
+        per label plus ``total``).
+    transition_epoch, jump_epoch
+        Marked with vertical lines on every panel (omitted when ``None``/NaN).
+    title
+        Figure title.
+    """
+    panels = []
+    if history is not None and any(c in history for c in ("train_balanced_accuracy", "test_balanced_accuracy")):
+        panels.append("acc")
+    if history is not None and "loss" in history:
+        panels.append("loss")
+    if entropy is not None and len(entropy):
+        panels.append("ent")
+    if not panels:
+        fig, ax = plt.subplots(figsize=(8, 2))
+        ax.text(0.5, 0.5, "no training history or entanglement recorded", ha="center", va="center")
+        ax.set_axis_off()
+        return fig
+    heights = {"acc": 3, "loss": 2, "ent": 3}
+    fig, axes = plt.subplots(
+        len(panels), 1, figsize=(9, 1.2 + 1.6 * len(panels)), sharex=True,
+        gridspec_kw={"height_ratios": [heights[p] for p in panels]},
+    )
+    axes = np.atleast_1d(axes)
+    marks = {"transition": transition_epoch, "jump": jump_epoch}
+    for ax, panel in zip(axes, panels, strict=True):
+        if panel == "acc":
+            for col, name, color in (
+                ("train_balanced_accuracy", "train", "#555555"),
+                ("test_balanced_accuracy", "test", "#d62728"),
+            ):
+                if col in history:
+                    ax.plot(history["epoch"], history[col], color=color, lw=1.8, label=f"{name} balanced accuracy")
+            ax.set_ylabel("balanced accuracy")
+            ax.set_ylim(-0.02, 1.02)
+            ax.axhline(0.5, color="grey", lw=0.8, ls=":")
+        elif panel == "loss":
+            ax.plot(history["epoch"], history["loss"], color="black", lw=1.5, label="train loss")
+            ax.set_ylabel("train loss")
+            if (history["loss"] > 0).all() and history["loss"].max() / max(history["loss"].min(), 1e-12) > 50:
+                ax.set_yscale("log")
+        else:
+            labels = [c for c in entropy.columns if c != "total"]
+            if "total" in entropy:
+                ax.plot(entropy.index, entropy["total"], color="black", lw=2, marker="o", ms=3, label="total (sum over labels)")
+            for i, lab in enumerate(labels):
+                ax.plot(entropy.index, entropy[lab], color=CLASS_COLORS[i % len(CLASS_COLORS)], lw=1.5,
+                        marker=".", ms=3, label=f"label {lab}")
+            ax.set_ylabel("entanglement entropy\n(sum over bonds, nats)")
+        _mark_epochs(ax, marks)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="best", framealpha=0.8)
+    axes[-1].set_xlabel("epoch")
+    if title:
+        axes[0].set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def entropy_profile_figure(
+    entanglement: pd.DataFrame, epochs: Mapping[str, int], genes: Sequence[str] | None = None, title: str = ""
+) -> Figure:
+    """Von Neumann entropy per bond along the chain, one panel per label.
+
+    Parameters
+    ----------
+    entanglement
+        Long table ``epoch, label, bond, entropy``.
+    epochs
+        Legend name -> recorded epoch (e.g. start / transition / end).
+    genes
+        Site genes (chain order); bond ``b`` is labelled ``gene_b | gene_{b+1}``.
+    """
+    labels = list(dict.fromkeys(entanglement["label"].astype(str)))
+    n_bonds = int(entanglement["bond"].max()) + 1
+    fig, axes = plt.subplots(len(labels), 1, figsize=(max(8, 0.2 * n_bonds + 3), 2.6 * len(labels)), sharex=True, squeeze=False)
+    styles = ["-", "--", "-.", ":"]
+    cmap = plt.get_cmap("viridis")
+    for k, (ax, lab) in enumerate(zip(axes[:, 0], labels, strict=True)):
+        sub = entanglement[entanglement["label"].astype(str) == lab]
+        for i, (name, ep) in enumerate(epochs.items()):
+            d = sub[sub["epoch"] == ep].sort_values("bond")
+            if d.empty:
+                continue
+            ax.plot(d["bond"], d["entropy"], ls=styles[i % 4], marker="o", ms=3,
+                    color=cmap(i / max(len(epochs) - 1, 1)), label=f"{name} (epoch {ep})")
+        ax.set_ylabel("entropy (nats)")
+        ax.set_title(f"label {lab}", fontsize=9, color=CLASS_COLORS[k % len(CLASS_COLORS)])
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    ax = axes[-1, 0]
+    ax.set_xticks(range(n_bonds))
+    if genes is not None and len(genes) == n_bonds + 1:
+        ax.set_xticklabels([f"{genes[b]} | {genes[b + 1]}" for b in range(n_bonds)], rotation=90, fontsize=_gene_fontsize(n_bonds))
+        ax.set_xlabel("bond (between neighbouring genes of the chain)")
+    else:
+        ax.set_xlabel("bond index")
+    if title:
+        axes[0, 0].figure.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def magnetization_figure(mag: pd.DataFrame, title: str = "") -> Figure:
+    """⟨σᶻ⟩ per site (gene) and label.
+
+    Parameters
+    ----------
+    mag
+        Rows ``label, site, gene, magnetization`` of one epoch.
+    """
+    labels = list(dict.fromkeys(mag["label"].astype(str)))
+    sites = mag[["site", "gene"]].drop_duplicates().sort_values("site")
+    n = len(sites)
+    fig, ax = plt.subplots(figsize=(max(8, 0.22 * n + 2), 3.6))
+    width = 0.8 / max(len(labels), 1)
+    for i, lab in enumerate(labels):
+        d = mag[mag["label"].astype(str) == lab].set_index("site").reindex(sites["site"])
+        x = np.arange(n) + (i - (len(labels) - 1) / 2) * width
+        ax.bar(x, d["magnetization"].to_numpy(), width=width, color=CLASS_COLORS[i % len(CLASS_COLORS)], label=f"label {lab}")
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_ylim(-1.05, 1.05)
+    ax.set_xticks(np.arange(n))
+    ax.set_xticklabels(sites["gene"], rotation=90, fontsize=_gene_fontsize(n))
+    ax.set_xlim(-0.7, n - 0.3)
+    ax.set_xlabel("gene (MPS site, chain order)")
+    ax.set_ylabel("magnetization $\\langle\\sigma^z\\rangle$\n(+1 low, −1 high expression)")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def subcommunity_order(genes: Sequence[str], groups: Mapping[str, Sequence[str]]) -> tuple[list[int], list[tuple[str, int, int]]]:
+    """Gene order that makes every subcommunity contiguous.
+
+    Parameters
+    ----------
+    genes
+        Genes in chain order.
+    groups
+        Subcommunity id -> genes (a gene in several groups goes to the first).
+
+    Returns
+    -------
+    order
+        Indices into ``genes``: subcommunity members first (group order, chain order
+        inside), then the remaining genes in chain order.
+    blocks
+        ``(subcommunity id, start, stop)`` position ranges in the new order.
+    """
+    pos = {g: i for i, g in enumerate(genes)}
+    used: set[int] = set()
+    order: list[int] = []
+    blocks: list[tuple[str, int, int]] = []
+    for sid, members in groups.items():
+        idx = sorted(pos[g] for g in members if g in pos and pos[g] not in used)
+        if not idx:
+            continue
+        blocks.append((sid, len(order), len(order) + len(idx)))
+        order += idx
+        used.update(idx)
+    order += [i for i in range(len(genes)) if i not in used]
+    return order, blocks
+
+
+def correlation_figure(
+    connected: np.ndarray,
+    classes: Sequence[str],
+    genes: Sequence[str],
+    groups: Mapping[str, Sequence[str]] | None = None,
+    title: str = "",
+) -> Figure:
+    """Connected-correlation heatmaps, one per label, subcommunities outlined.
+
+    Parameters
+    ----------
+    connected
+        Array (C, N, N) of one epoch.
+    classes, genes
+        Label and site names.
+    groups
+        Subcommunity id -> genes of one method; genes are reordered so each is a
+        contiguous block, outlined and coloured on the tick labels.
+    """
+    order, blocks = subcommunity_order(genes, groups or {})
+    g = [genes[i] for i in order]
+    n = len(g)
+    colour_of: dict[int, tuple] = {}
+    for b, (_, start, stop) in enumerate(blocks):
+        for p in range(start, stop):
+            colour_of[p] = SUB_COLORS[b % len(SUB_COLORS)]
+    side = float(np.clip(0.16 * n + 2.5, 4.5, 9))
+    # constrained layout keeps the square heatmaps, colour bar and legend tight
+    fig, axes = plt.subplots(1, len(classes), figsize=(side * len(classes) + 1.5, side + 1.0), squeeze=False,
+                             layout="constrained")
+    off = connected[:, ~np.eye(connected.shape[-1], dtype=bool)]
+    vmax = float(np.abs(off).max()) if off.size else 1.0
+    vmax = vmax if vmax > 0 else 1.0
+    im = None
+    cmap = plt.get_cmap("RdBu_r").with_extremes(bad="#dddddd")
+    for k, (ax, lab) in enumerate(zip(axes[0], classes, strict=True)):
+        m = connected[k][np.ix_(order, order)].astype(float)
+        # The diagonal is a variance (1 - m^2), not a correlation between two
+        # genes: masked so it does not dominate the colour scale.
+        np.fill_diagonal(m, np.nan)
+        im = ax.imshow(m, cmap=cmap, vmin=-vmax, vmax=vmax, interpolation="nearest")
+        for b, (_sid, start, stop) in enumerate(blocks):
+            ax.add_patch(Rectangle((start - 0.5, start - 0.5), stop - start, stop - start, fill=False,
+                                   edgecolor=SUB_COLORS[b % len(SUB_COLORS)], lw=2.2))
+        fs = _gene_fontsize(n)
+        ax.set_xticks(range(n))
+        ax.set_yticks(range(n))
+        ax.set_xticklabels(g, rotation=90, fontsize=fs)
+        ax.set_yticklabels(g, fontsize=fs)
+        for p, tick in enumerate(ax.get_xticklabels()):
+            if p in colour_of:
+                tick.set_color(colour_of[p])
+        for p, tick in enumerate(ax.get_yticklabels()):
+            if p in colour_of:
+                tick.set_color(colour_of[p])
+        ax.set_title(f"label {lab}", color=CLASS_COLORS[k % len(CLASS_COLORS)])
+    cbar = fig.colorbar(im, ax=list(axes[0]), shrink=0.7)
+    cbar.set_label(
+        r"connected correlation $\langle\sigma^z_i\sigma^z_j\rangle - \langle\sigma^z_i\rangle\langle\sigma^z_j\rangle$"
+        "\n(diagonal not shown)",
+        fontsize=8,
+    )
+    if blocks:
+        handles = [Rectangle((0, 0), 1, 1, fill=False, edgecolor=SUB_COLORS[b % len(SUB_COLORS)], lw=2, label=sid)
+                   for b, (sid, _, _) in enumerate(blocks)]
+        fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4), fontsize=8, frameon=False)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def enrichment_dotplot(df: pd.DataFrame, title: str = "", max_label: int = 60) -> Figure:
+    """Dot plot of enriched terms: −log10 FDR vs term, dot size = overlap.
+
+    Parameters
+    ----------
+    df
+        Rows of ``results/enrichment/{community}.tsv`` to show (already selected);
+        ``new`` terms get a black edge and a ``★`` prefix.
+    """
+    d = df.copy()
+    d["score"] = -np.log10(np.clip(d["fdr"].astype(float), 1e-300, 1))
+    d["label"] = [
+        ("★ " if bool(nw) else "") + textwrap.shorten(f"{t} [{lib}]", max_label, placeholder="…")
+        for t, lib, nw in zip(d["term"], d["library"], d["new"], strict=True)
+    ]
+    sets = list(dict.fromkeys(d["set"]))
+    fig, ax = plt.subplots(figsize=(9, max(2.6, 1.2 + 0.28 * len(d))))
+    y = np.arange(len(d))[::-1]
+    omax = max(float(d["overlap"].max()), 1.0)
+    sizes = 30 + 270 * d["overlap"].astype(float).to_numpy() / omax
+    for i, s in enumerate(sets):
+        mask = (d["set"] == s).to_numpy()
+        ax.scatter(d["score"].to_numpy()[mask], y[mask], s=sizes[mask], color=SUB_COLORS[i % len(SUB_COLORS)],
+                   alpha=0.85, label=s, linewidths=0)
+    new = d["new"].astype(bool).to_numpy()
+    if new.any():
+        # a separate ring layer: "new" terms stay visible whatever the set colour
+        ax.scatter(d["score"].to_numpy()[new], y[new], s=sizes[new], facecolors="none", edgecolors="black",
+                   linewidths=1.8, label="new in subcommunity")
+    ax.set_yticks(y)
+    ax.set_yticklabels(d["label"], fontsize=7)
+    ax.set_xlabel("−log10 FDR (Benjamini–Hochberg)")
+    ax.set_xlim(left=0)
+    ax.grid(axis="x", alpha=0.3)
+    leg = ax.legend(title="gene set (dot size = overlap)", fontsize=7, title_fontsize=7, loc="lower right")
+    for h in leg.legend_handles:
+        h.set_sizes([40])
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def training_entropy_figure(
+    history: pd.DataFrame,
+    entanglement: pd.DataFrame,
+    *,
+    transition_epoch: float | None = None,
+    jump_epoch: float | None = None,
+    title: str = "",
+) -> Figure:
+    """Accuracy, sensitivity, specificity and the entropy along the lattice vs epoch (sweep).
+
+    Top: train/test accuracy and test sensitivity/specificity. Below, one panel per
+    label: the von Neumann entropy (nats) at every bond (y) and epoch (x) as a
+    heat map, so the dip of the entanglement along the whole lattice is visible.
+    """
+    labels = list(dict.fromkeys(entanglement["label"].astype(str)))
+    # constrained layout + one colorbar for all panels keeps the epoch axes aligned
+    fig, axes = plt.subplots(
+        1 + len(labels), 1, figsize=(9, 2.8 + 1.9 * len(labels)), sharex=True,
+        gridspec_kw={"height_ratios": [3] + [2] * len(labels)}, layout="constrained",
+    )
+    ax = axes[0]
+    for col, name, color, ls in (
+        ("train_accuracy", "train accuracy", "#555555", "-"),
+        ("test_accuracy", "test accuracy", "#d62728", "-"),
+        ("test_sensitivity", "test sensitivity", "#2ca02c", "--"),
+        ("test_specificity", "test specificity", "#1f77b4", ":"),
+    ):
+        if col in history:
+            ax.plot(history["epoch"], history[col], color=color, ls=ls, lw=1.6, label=name)
+    ax.set_ylim(-0.02, 1.02)
+    ax.axhline(0.5, color="grey", lw=0.8, ls=":")
+    ax.set_ylabel("fraction")
+    marks = {"transition": transition_epoch, "jump": jump_epoch}
+    _mark_epochs(ax, marks)
+    ax.legend(fontsize=7, loc="lower right", framealpha=0.8, ncol=2)
+    ax.grid(alpha=0.3)
+    vmax = float(entanglement["entropy"].max()) or 1.0
+    for k, (ax, lab) in enumerate(zip(axes[1:], labels, strict=True)):
+        wide = entanglement[entanglement["label"].astype(str) == lab].pivot(index="bond", columns="epoch", values="entropy")
+        ep = wide.columns.to_numpy(dtype=float)
+        im = ax.imshow(
+            wide.to_numpy(), aspect="auto", origin="lower", cmap="magma", vmin=0, vmax=vmax,
+            extent=(ep.min() - 0.5, ep.max() + 0.5, -0.5, wide.shape[0] - 0.5), interpolation="nearest",
+        )
+        ax.set_ylabel(f"bond\nlabel {lab}", color=CLASS_COLORS[k % len(CLASS_COLORS)])
+        for name, e in marks.items():
+            if e is not None and not (isinstance(e, float) and np.isnan(e)):
+                ax.axvline(e, color="white", ls="--" if name == "transition" else ":", lw=1.2)
+    fig.colorbar(im, ax=list(axes), pad=0.01, shrink=0.5, anchor=(0.0, 0.0), label="entropy (nats)")
+    axes[-1].set_xlabel("epoch (sweep)")
+    if title:
+        axes[0].set_title(title)
+    return fig
+
+
+def spectrum_figure(spectrum: pd.DataFrame, *, transition_epoch: float | None = None, title: str = "") -> Figure:
+    """Half-chain reduced-density-matrix eigenvalues vs epoch, one panel per ``state``.
+
+    ``spectrum`` is the long table ``epoch, state, rank, eigenvalue``; eigenvalues
+    are drawn as dots on a log axis, so detached large eigenvalues and the bulk they
+    later merge into are both visible.
+    """
+    states = list(dict.fromkeys(spectrum["state"].astype(str)))
+    fig, axes = plt.subplots(1, len(states), figsize=(4.2 * len(states), 3.6), sharey=True, squeeze=False)
+    for ax, st in zip(axes[0], states, strict=True):
+        d = spectrum[spectrum["state"].astype(str) == st]
+        ax.scatter(d["epoch"], d["eigenvalue"], s=3, c=np.minimum(d["rank"], 9), cmap="viridis", alpha=0.7, lw=0)
+        ax.set_yscale("log")
+        ax.set_ylim(1e-6, 1.5)
+        ax.set_title("both labels (label-carrying state)" if st == "all" else f"label {st}", fontsize=9)
+        ax.set_xlabel("epoch (sweep)")
+        ax.grid(alpha=0.3)
+        _mark_epochs(ax, {"transition": transition_epoch})
+    axes[0, 0].set_ylabel("half-chain eigenvalue λ²")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def task_accuracy_figure(comparison: pd.DataFrame) -> Figure:
+    """Final test accuracy per task, mean ± standard deviation over seeds, with the paper's values."""
+    fig, ax = plt.subplots(figsize=(9, 3.6))
+    x = np.arange(len(comparison))
+    mean = comparison["final_test_accuracy_mean"].to_numpy(dtype=float)
+    sd = np.nan_to_num(comparison["final_test_accuracy_sd"].to_numpy(dtype=float))
+    ax.bar(x, mean, yerr=sd, color="#9ecae1", edgecolor="#3182bd", capsize=3, label="mpsomics (mean ± sd over seeds)")
+    paper = pd.to_numeric(comparison["paper_final_test_accuracy"], errors="coerce").to_numpy(dtype=float)
+    ok = np.isfinite(paper)
+    ax.scatter(x[ok], paper[ok], marker="D", color="#d62728", zorder=3, label="paper")
+    ax.axhline(0.5, color="grey", lw=0.8, ls=":")
+    ax.set_xticks(x)
+    ax.set_xticklabels([t.replace("sneaker_vs_", "vs ") for t in comparison["task"]], rotation=30, ha="right")
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("final test accuracy")
+    ax.legend(fontsize=8, loc="lower left")
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig

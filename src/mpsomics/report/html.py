@@ -1,0 +1,583 @@
+"""One self-contained HTML report of a pipeline run.
+
+Reads the files of every stage (formats in ``docs/outputs.md``), draws the figures
+with :mod:`mpsomics.report.figures` and renders ``templates/index.html`` with jinja2. Images
+are embedded as base64 PNG and the CSS is inline, so the single file can be mailed
+or archived and opens offline.
+
+Missing *optional* inputs (observables, a community's enrichment or subcommunity
+table, the config JSON, ...) become a visible note in the report rather than an
+error: a partial run should still give a readable report. Malformed files are
+errors (:class:`~mpsomics.core.errors.InputError`), because silently skipping them would
+hide a broken stage.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mpsomics import __version__
+from mpsomics.core.errors import InputError
+
+log = logging.getLogger(__name__)
+
+PAPER = (
+    "Pomarico et al. 2025, “Grokking as an entanglement transition in tensor network "
+    "machine learning”, arXiv:2503.10483"
+)
+
+
+@dataclass
+class ReportPaths:
+    """Input directories/files of the report (the workflow's defaults)."""
+
+    communities_dir: Path = Path("results/communities")
+    mps_dir: Path = Path("results/mps")
+    observables_dir: Path = Path("results/observables")
+    grokking_dir: Path = Path("results/grokking")
+    subcommunities_dir: Path = Path("results/subcommunities")
+    enrichment_dir: Path = Path("results/enrichment")
+    expression: Path | None = Path("results/prepared/expression.h5ad")
+    config_json: Path | str | None = None  # a JSON file, or the JSON text itself
+
+
+@dataclass
+class CommunitySection:
+    """Everything the template shows for one community."""
+
+    id: str
+    genes: list[str] = field(default_factory=list)
+    figures: list[dict[str, str]] = field(default_factory=list)  # {title, src, caption, key}
+    subcommunities: list[dict[str, Any]] = field(default_factory=list)
+    enrichment_rows: list[dict[str, Any]] = field(default_factory=list)
+    enrichment_note: str = ""
+    grokking: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    grokking_png: bytes | None = None
+
+
+# --------------------------------------------------------------------------- small readers
+
+
+def _is_missing(x: object) -> bool:
+    if x is None:
+        return True
+    try:
+        return bool(pd.isna(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def _fmt(x: object, digits: int = 3) -> str:
+    """Human formatting: empty for missing, integers without decimals."""
+    if _is_missing(x):
+        return "–"
+    if isinstance(x, bool | np.bool_):
+        return "yes" if x else "no"
+    if isinstance(x, int | np.integer):
+        return str(int(x))
+    if isinstance(x, float | np.floating):
+        if float(x).is_integer() and abs(x) < 1e6:
+            return str(int(x))
+        return f"{x:.{digits}g}" if abs(x) < 1e-2 else f"{x:.{digits}f}"
+    return str(x)
+
+
+def _epoch(x: object) -> int | None:
+    if _is_missing(x):
+        return None
+    try:
+        return int(float(x))
+    except (TypeError, ValueError):
+        return None
+
+
+def _bool(x: object) -> bool | None:
+    if _is_missing(x):
+        return None
+    if isinstance(x, str):
+        return x.strip().lower() in {"true", "1", "yes"}
+    return bool(x)
+
+
+def _read_tsv(path: Path, required: Sequence[str]) -> pd.DataFrame:
+    try:
+        df = pd.read_csv(path, sep="\t", keep_default_na=True)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame(columns=list(required))
+    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"not a readable TSV: {exc}") from None
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise InputError(path, f"missing column(s) {', '.join(missing)}; see docs/outputs.md")
+    return df
+
+
+def read_selected(communities_dir: Path) -> list[str]:
+    """Community ids of ``selected.txt`` (best first)."""
+    p = communities_dir / "selected.txt"
+    if not p.is_file():
+        raise InputError(p, "missing file: run `mpsomics communities` first or pass --community")
+    return [s.strip() for s in p.read_text(encoding="utf-8").splitlines() if s.strip() and not s.startswith("#")]
+
+
+def read_samples(expression: Path | None) -> dict[str, Any]:
+    """Sample counts per split and label, classes and prepare parameters of the AnnData."""
+    if expression is None or not Path(expression).is_file():
+        return {"available": False, "path": str(expression) if expression else ""}
+    import anndata as ad
+
+    try:
+        adata = ad.read_h5ad(expression, backed="r")
+    except Exception as exc:  # noqa: BLE001 - h5py/anndata raise many types; one line for the user
+        raise InputError(expression, f"cannot read prepared AnnData: {exc}") from None
+    try:
+        obs = adata.obs[[c for c in ("label", "split", "group") if c in adata.obs]].copy()
+        uns = {k: adata.uns[k] for k in ("positive_label", "classes", "prepare") if k in adata.uns}
+        n_genes = int(adata.n_vars)
+    finally:
+        if getattr(adata, "file", None) is not None:
+            adata.file.close()
+    classes = [str(c) for c in uns.get("classes", sorted(obs["label"].astype(str).unique()) if "label" in obs else [])]
+    counts: list[dict[str, Any]] = []
+    if {"label", "split"} <= set(obs.columns):
+        tab = pd.crosstab(obs["split"].astype(str), obs["label"].astype(str))
+        for split in [s for s in ("train", "test") if s in tab.index] + [s for s in tab.index if s not in ("train", "test")]:
+            row = {"split": split, "total": int(tab.loc[split].sum())}
+            row.update({c: int(tab.loc[split].get(c, 0)) for c in classes})
+            if "group" in obs:
+                row["patients"] = int(obs.loc[obs["split"].astype(str) == split, "group"].nunique())
+            counts.append(row)
+    prepare = uns.get("prepare", {})
+    return {
+        "available": True,
+        "path": str(expression),
+        "n_samples": int(len(obs)),
+        "n_genes": n_genes,
+        "classes": classes,
+        "positive_label": str(uns.get("positive_label", classes[-1] if classes else "")),
+        "counts": counts,
+        "prepare": _flatten(prepare) if isinstance(prepare, dict) else {},
+    }
+
+
+def _flatten(d: Any, prefix: str = "") -> dict[str, str]:
+    """Nested dict -> ``{"a.b": "value"}`` for a compact key/value table."""
+    out: dict[str, str] = {}
+    if isinstance(d, dict):
+        for k, v in d.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+    else:
+        if isinstance(d, np.ndarray):
+            d = d.tolist()
+        out[prefix.rstrip(".")] = json.dumps(d, default=str) if isinstance(d, list | tuple) else str(d)
+    return out
+
+
+def read_config(path: Path | str | None) -> dict[str, str]:
+    """Flattened config JSON (empty when not given).
+
+    ``path`` may also be the JSON text itself (starting with ``{``): the workflow
+    passes the live config that way, so no extra file has to exist.
+    """
+    if path is None:
+        return {}
+    if str(path).lstrip().startswith("{"):
+        try:
+            return _flatten(json.loads(str(path)))
+        except json.JSONDecodeError as exc:
+            raise InputError("--config-json", f"not valid JSON: {exc}") from None
+    try:
+        return _flatten(json.loads(Path(path).read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise InputError(path, "config JSON not found") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(path, f"not a readable JSON file: {exc}") from None
+
+
+def read_baseline(communities_dir: Path) -> pd.DataFrame | None:
+    p = communities_dir / "baseline.tsv"
+    if not p.is_file():
+        return None
+    return _read_tsv(p, ["community", "model", "balanced_accuracy"])
+
+
+def read_subcommunities(path: Path) -> pd.DataFrame | None:
+    if not path.is_file():
+        return None
+    df = _read_tsv(path, ["gene", "subcommunity"])
+    df["gene"] = df["gene"].astype(str)
+    df["subcommunity"] = df["subcommunity"].astype(str)
+    if "method" not in df:
+        df["method"] = "subcommunity"
+    df["method"] = df["method"].fillna("").astype(str)
+    return df
+
+
+def read_enrichment(path: Path) -> pd.DataFrame | None:
+    if not path.is_file():
+        return None
+    from mpsomics.omics.enrichment import COLUMNS
+
+    df = _read_tsv(path, COLUMNS)
+    for col in ("significant", "new"):
+        df[col] = df[col].map(_bool).fillna(False).astype(bool)
+    df["set"] = df["set"].astype(str)
+    df["genes"] = df["genes"].fillna("").astype(str)
+    return df
+
+
+def _read_genes(path: Path) -> list[str]:
+    if not path.is_file():
+        return []
+    return [s.strip() for s in path.read_text(encoding="utf-8").splitlines() if s.strip()]
+
+
+def _observables_magnetization(obs_dir: Path) -> pd.DataFrame | None:
+    p = obs_dir / "magnetization.tsv"
+    if not p.is_file():
+        return None
+    return _read_tsv(p, ["gene", "site", "label", "magnetization"])
+
+
+def _observables_correlations(obs_dir: Path, classes: Sequence[str]) -> tuple[list[str], np.ndarray] | None:
+    mats, genes = [], None
+    for c in classes:
+        p = obs_dir / f"correlations_{c}.tsv"
+        if not p.is_file():
+            return None
+        df = _read_tsv(p, ["gene"]).set_index("gene")
+        if genes is None:
+            genes = [str(g) for g in df.index]
+        mats.append(df.loc[genes, genes].to_numpy(dtype=float))
+    if genes is None:
+        return None
+    return genes, np.stack(mats)
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def _nearest(epochs: np.ndarray, target: float) -> int:
+    return int(epochs[np.argmin(np.abs(epochs - target))])
+
+
+def _figure(section: CommunitySection, key: str, title: str, fig, caption: str) -> bytes:
+    from mpsomics.report.figures import png_bytes
+
+    data = png_bytes(fig)
+    import base64
+
+    section.figures.append(
+        {"key": key, "title": title, "src": "data:image/png;base64," + base64.b64encode(data).decode("ascii"), "caption": caption}
+    )
+    return data
+
+
+def build_community(community: str, paths: ReportPaths, classes: Sequence[str], top_terms: int, fdr_note: str = "") -> tuple[CommunitySection, dict[str, Any]]:
+    """Figures, tables and the summary-table row of one community."""
+    from mpsomics.dynamics import grokking, training_run
+    from mpsomics.report import figures
+    sec = CommunitySection(id=community)
+    sec.genes = _read_genes(paths.communities_dir / "genes" / f"{community}.txt")
+    mps_dir = paths.mps_dir / community
+    summary: dict[str, Any] = {"community": community, "n_genes": len(sec.genes) or None}
+
+    def optional(loader, what: str):
+        # trainio raises InputError for missing *and* malformed files: only the
+        # former is tolerated (a note); a malformed file must stop the report.
+        name = {"history": training_run.HISTORY_FILE, "entanglement": training_run.ENTANGLEMENT_FILE,
+                "magnetization": training_run.MAGNETIZATION_FILE, "correlations": training_run.CORRELATIONS_FILE}[what]
+        if not (mps_dir / name).is_file():
+            sec.notes.append(f"{mps_dir / name} is missing: {what} over training epochs not available.")
+            return None
+        return loader(mps_dir)
+
+    # Read (and validate) every input before drawing: a malformed file fails fast.
+    subs = read_subcommunities(paths.subcommunities_dir / f"{community}.tsv")
+    enr = read_enrichment(paths.enrichment_dir / f"{community}.tsv")
+    history = optional(training_run.load_history, "history")
+    ent = optional(training_run.load_entanglement, "entanglement")
+    mag_all = optional(training_run.load_magnetization, "magnetization")
+    corr = optional(training_run.load_correlations, "correlations")
+
+    # ---- grokking row
+    gpath = paths.grokking_dir / f"{community}.tsv"
+    grow: dict[str, Any] = {}
+    if gpath.is_file():
+        grow = grokking.load_grokking(gpath)
+    else:
+        sec.notes.append(f"{gpath} is missing: no transition / jump epochs.")
+    transition = _epoch(grow.get("transition_epoch"))
+    jump = _epoch(grow.get("jump_epoch"))
+    sec.grokking = {
+        "grokking": _bool(grow.get("grokking")),
+        "transition_epoch": transition,
+        "jump_epoch": jump,
+        "max_rate_epoch": _epoch(grow.get("max_rate_epoch")),
+        "train_saturated_epoch": _epoch(grow.get("train_saturated_epoch")),
+        "lag": _epoch(grow.get("lag")),
+        "notes": "" if _is_missing(grow.get("notes")) else str(grow.get("notes")),
+    }
+    if not sec.genes:
+        if mag_all is not None:
+            sec.genes = list(mag_all.drop_duplicates("site").sort_values("site")["gene"])
+        elif corr is not None:
+            sec.genes = list(corr[2])
+        summary["n_genes"] = len(sec.genes) or None
+
+    # ---- final accuracies (MPS on the held-out test split)
+    mps_test = None
+    if history is not None and "test_balanced_accuracy" in history and history["test_balanced_accuracy"].notna().any():
+        mps_test = float(history["test_balanced_accuracy"].dropna().iloc[-1])
+    elif not _is_missing(grow.get("final_test_balanced_accuracy")):
+        mps_test = float(grow["final_test_balanced_accuracy"])
+    summary["mps_test_ba"] = mps_test
+    summary["final_epoch"] = int(history["epoch"].iloc[-1]) if history is not None else None
+    summary.update({k: sec.grokking[k] for k in ("grokking", "transition_epoch", "jump_epoch")})
+
+    # ---- grokking figure
+    entropy_wide = grokking.total_entropy(ent) if ent is not None else None
+    if history is not None or entropy_wide is not None:
+        sec.grokking_png = _figure(
+            sec, "grokking", "Training and entanglement (grokking)",
+            figures.grokking_figure(history, entropy_wide, transition_epoch=transition, jump_epoch=jump,
+                                  title=f"{community}: learning curves and entanglement entropy"),
+            "Top: balanced accuracy on the training samples and on the held-out test samples (test is never "
+            "used for training or model choices). Middle: training loss. Bottom: von Neumann entanglement "
+            "entropy summed over all bonds of the chain, per label and in total (sum over labels), at the "
+            "recorded epochs. Dashed purple line: entanglement transition (minimum of the total entropy after "
+            "the initial growth); dotted orange line: generalisation jump in test balanced accuracy.",
+        )
+
+    # ---- entropy profile along the chain
+    if ent is not None:
+        ep = np.sort(ent["epoch"].unique())
+        marks = {"start": int(ep[0])}
+        if transition is not None:
+            marks["transition"] = _nearest(ep, transition)
+        marks["end"] = int(ep[-1])
+        marks = dict(sorted(marks.items(), key=lambda kv: kv[1]))
+        _figure(
+            sec, "entropy_profile", "Entanglement profile along the chain",
+            figures.entropy_profile_figure(ent, marks, sec.genes, title=f"{community}: entropy per bond"),
+            "Von Neumann entanglement entropy (natural log) of the cut between neighbouring genes of the MPS "
+            "chain, for each label state, at the first recorded epoch, at the recorded epoch nearest to the "
+            "transition, and at the last epoch.",
+        )
+
+    # ---- magnetization
+    mag = None
+    mag_epoch = None
+    if mag_all is not None:
+        mag_epoch = int(mag_all["epoch"].max())
+        mag = mag_all[mag_all["epoch"] == mag_epoch]
+    else:
+        mag = _observables_magnetization(paths.observables_dir / community)
+        if mag is not None:
+            mag_epoch = "final"
+    if mag is not None:
+        _figure(
+            sec, "magnetization", "Magnetization per gene",
+            figures.magnetization_figure(mag, title=f"{community}: magnetization per gene and label (epoch {mag_epoch})"),
+            "Expected ⟨σᶻ⟩ of each gene in the MPS state of each label: +1 means the label state puts the gene "
+            "at low (scaled) expression, −1 at high expression, 0 undecided/mixed.",
+        )
+
+    # ---- subcommunities
+    groups_by_method: dict[str, dict[str, list[str]]] = {}
+    if subs is None:
+        sec.notes.append(f"{paths.subcommunities_dir / f'{community}.tsv'} is missing: no subcommunities shown.")
+    else:
+        for sid, d in subs.groupby("subcommunity", sort=False):
+            method = str(d["method"].iloc[0])
+            groups_by_method.setdefault(method, {})[str(sid)] = list(dict.fromkeys(d["gene"]))
+            sec.subcommunities.append({"id": str(sid), "method": method, "size": int(d["gene"].nunique()),
+                                       "genes": ", ".join(dict.fromkeys(d["gene"]))})
+    summary["subcommunity_sizes"] = "; ".join(
+        f"{m}: " + ", ".join(str(len(v)) for v in g.values()) for m, g in groups_by_method.items()
+    ) or "none"
+
+    # ---- correlations
+    corr_data = None
+    if corr is not None:
+        epochs, cls, cgenes, connected = corr
+        corr_data = (f"epoch {int(epochs[-1])}", cls, cgenes, connected[-1])
+    else:
+        obs = _observables_correlations(paths.observables_dir / community, classes)
+        if obs is not None:
+            corr_data = ("final model", list(classes), obs[0], obs[1])
+    if corr_data is not None:
+        when, cls, cgenes, mat = corr_data
+        methods = list(groups_by_method) or [None]
+        # the paper's method first: its subcommunities are defined on these matrices
+        methods.sort(key=lambda m: (m != "paper", str(m)))
+        for method in methods:
+            groups = groups_by_method.get(method, {}) if method else {}
+            suffix = f" — {method} subcommunities outlined" if method else ""
+            _figure(
+                sec, f"correlations_{method or 'none'}", f"Connected correlations{suffix}",
+                figures.correlation_figure(mat, cls, cgenes, groups, title=f"{community}: connected correlations ({when}){suffix}"),
+                "Connected correlation C(i,j) = ⟨σᶻᵢσᶻⱼ⟩ − ⟨σᶻᵢ⟩⟨σᶻⱼ⟩ between genes in the MPS state of each label. "
+                "Red: the two genes move together; blue: opposite; grey diagonal: not a pair (variance 1 − m²). "
+                + ("Genes are reordered so that each subcommunity is a contiguous, outlined block (tick labels "
+                   "coloured by subcommunity); the remaining genes follow in chain order." if groups else
+                   "Genes in chain order (no subcommunity to outline)."),
+            )
+
+    # ---- enrichment
+    top_summary = ""
+    if enr is None:
+        sec.enrichment_note = f"{paths.enrichment_dir / f'{community}.tsv'} is missing: no enrichment results."
+        sec.notes.append(sec.enrichment_note)
+    else:
+        sig = enr[enr["significant"]].copy()
+        if sig.empty:
+            sec.enrichment_note = f"No term is enriched{fdr_note} in the community or its subcommunities."
+        else:
+            sig = sig.sort_values(["fdr", "p_value"], kind="mergesort")
+            order = list(dict.fromkeys(enr["set"]))
+            top = pd.concat([sig[sig["set"] == s].head(top_terms) for s in order if (sig["set"] == s).any()])
+            _figure(
+                sec, "enrichment", "Enrichment dot plot",
+                figures.enrichment_dotplot(top, title=f"{community}: top {top_terms} enriched terms per gene set"),
+                "Over-representation (hypergeometric test against all network genes; Benjamini–Hochberg FDR within "
+                "each gene list and library). Dot size: number of genes of the list in the term. ★ / black edge: "
+                "term enriched in a subcommunity but not in the whole community (“new”).",
+            )
+            for r in top.itertuples(index=False):
+                sec.enrichment_rows.append({
+                    "set": r.set, "level": r.level, "library": r.library, "term": r.term,
+                    "overlap": int(r.overlap), "fdr": _fmt(float(r.fdr)), "p_value": _fmt(float(r.p_value)),
+                    "odds_ratio": _fmt(float(r.odds_ratio), 3), "genes": str(r.genes).replace(";", ", "),
+                    "new": bool(r.new),
+                })
+            # best 3 distinct terms; a term found only in a subcommunity names it
+            first = sig.drop_duplicates(["library", "term"])
+            top_summary = "; ".join(
+                (f"{t}" if lvl == "community" else f"{t} ({s})")
+                for t, lvl, s in zip(first["term"].head(3), first["level"].head(3), first["set"].head(3), strict=True)
+            )
+    summary["top_terms"] = top_summary or ("–" if enr is None else "none")
+    return sec, summary
+
+
+def _baseline_columns(baseline: pd.DataFrame | None, communities: Sequence[str]) -> tuple[list[str], dict[str, dict[str, float]]]:
+    if baseline is None:
+        return [], {}
+    models = list(dict.fromkeys(baseline["model"].astype(str)))
+    out: dict[str, dict[str, float]] = {}
+    for r in baseline.itertuples(index=False):
+        out.setdefault(str(r.community), {})[str(r.model)] = float(r.balanced_accuracy)
+    return models, out
+
+
+def build_context(paths: ReportPaths, communities: Sequence[str] | None = None, top_terms: int = 5,
+                  figures_dir: Path | None = None) -> dict[str, Any]:
+    """Everything the template needs.
+
+    Parameters
+    ----------
+    paths
+        Input locations.
+    communities
+        Communities to include (default: all of ``selected.txt``).
+    top_terms
+        Enriched terms shown per gene set.
+    figures_dir
+        Also write ``{community}_grokking.png`` there.
+    """
+    if communities is None:
+        communities = read_selected(paths.communities_dir)
+    communities = list(dict.fromkeys(communities))
+    samples = read_samples(paths.expression)
+    config = read_config(paths.config_json)
+    classes = samples.get("classes") or []
+    baseline = read_baseline(paths.communities_dir)
+    models, base = _baseline_columns(baseline, communities)
+    fdr = next((v for k, v in config.items() if k.endswith("fdr")), None)
+    fdr_note = f" (FDR ≤ {fdr})" if fdr else " at the chosen FDR threshold"
+    sections, rows = [], []
+    for c in communities:
+        sec, row = build_community(c, paths, classes, top_terms, fdr_note)
+        row["baselines"] = [_fmt(base.get(c, {}).get(m)) for m in models]
+        rows.append(row)
+        sections.append(sec)
+        if figures_dir is not None and sec.grokking_png is not None:
+            from mpsomics.report.figures import save_png
+
+            save_png(sec.grokking_png, Path(figures_dir) / f"{c}_grokking.png")
+    for r in rows:
+        for k in ("mps_test_ba",):
+            r[k] = _fmt(r[k])
+        r["grokking"] = _fmt(r["grokking"])
+        r["transition_epoch"] = _fmt(r["transition_epoch"])
+        r["jump_epoch"] = _fmt(r["jump_epoch"])
+        r["n_genes"] = _fmt(r["n_genes"])
+    headline_keys = [k for k in config if any(k.endswith(s) for s in (
+        "dataset", "input", "expression", "seed", "epochs", "bond_dim", "max_bond", "observe_every", "fdr", "learning_rate", "lr"))]
+    return {
+        "title": "mpsomics report",
+        "version": __version__,
+        "generated": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "paper": PAPER,
+        "paths": {k: str(v) for k, v in vars(paths).items() if v is not None},
+        "config": config,
+        "config_headline": {k: config[k] for k in headline_keys},
+        "samples": samples,
+        "classes": classes,
+        "baseline_models": models,
+        "summary_rows": rows,
+        "sections": sections,
+        "top_terms": top_terms,
+        "n_selected": len(communities),
+    }
+
+
+def render(context: dict[str, Any], template: str = "index.html", package: str | None = None) -> str:
+    """Render ``templates/{template}`` (``index.html``: the pipeline report).
+
+    ``package`` names another package whose ``templates/`` folder is searched first,
+    so an experiment's page can extend this layer's ``base.html``.
+    """
+    import jinja2
+
+    loaders = [jinja2.PackageLoader("mpsomics.report", "templates")]
+    if package is not None:
+        loaders.insert(0, jinja2.PackageLoader(package, "templates"))
+    env = jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders),
+        autoescape=jinja2.select_autoescape(["html"]),
+        undefined=jinja2.StrictUndefined,  # a typo in the template must fail the test, not vanish
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["fmt"] = _fmt
+    return env.get_template(template).render(**context)
+
+
+def write_report(out: str | os.PathLike, paths: ReportPaths, communities: Sequence[str] | None = None,
+                 top_terms: int = 5, figures_dir: str | os.PathLike | None = None) -> Path:
+    """Build, render and atomically write the report; returns the output path."""
+    from mpsomics.core.files import atomic_path
+
+    ctx = build_context(paths, communities, top_terms, Path(figures_dir) if figures_dir else None)
+    html = render(ctx)
+    out = Path(out)
+    with atomic_path(out) as tmp:
+        tmp.write_text(html, encoding="utf-8")
+    log.info("report with %d communities written to %s (%.1f MB)", len(ctx["sections"]), out, len(html) / 1e6)
+    return out
+
+
+__all__ = ["ReportPaths", "build_context", "render", "write_report"]

@@ -1,0 +1,263 @@
+"""Subcommunities: planted correlated gene blocks must be recovered, and only those."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mpsomics.cli import main
+from mpsomics.dynamics import training_run
+from mpsomics.omics import subcommunities
+
+CLASSES = ["normal", "tumor"]
+N = 30
+GENES = [f"G{i:02d}" for i in range(N)]
+EPOCHS = np.array([0, 10, 20, 30, 40])
+TRANSITION = 20
+BLOCK = [3, 5, 8, 11, 14, 20, 22, 27]  # strongly correlated in both labels
+ONE_LABEL = [1, 6, 16, 24, 29]  # strongly correlated in "tumor" only
+
+
+def jaccard(a, b) -> float:
+    a, b = set(a), set(b)
+    return len(a & b) / len(a | b)
+
+
+def planted_connected(
+    rng: np.random.Generator, both=BLOCK, tumor_only=ONE_LABEL, strong_epochs=(20, 30)
+) -> np.ndarray:
+    """(E, C, N, N): noise |C| <= 0.05; blocks |C| ~ 0.7 (mixed signs) at ``strong_epochs``."""
+    conn = np.empty((EPOCHS.size, len(CLASSES), N, N))
+    for e, epoch in enumerate(EPOCHS):
+        for k, lab in enumerate(CLASSES):
+            c = rng.uniform(-0.05, 0.05, (N, N))
+            if epoch in strong_epochs:
+                blocks = [both] + ([tumor_only] if lab == "tumor" else [])
+                for block in blocks:
+                    for a in block:
+                        for b in block:
+                            c[a, b] = rng.choice([-1, 1]) * rng.uniform(0.65, 0.75)
+            c = np.triu(c, 1)
+            c = c + c.T
+            np.fill_diagonal(c, 0.9)
+            conn[e, k] = c
+    return conn
+
+
+def write_train_dir(d: Path, conn: np.ndarray, rng: np.random.Generator) -> Path:
+    d.mkdir(parents=True, exist_ok=True)
+    np.savez(
+        d / "correlations.npz",
+        epochs=EPOCHS,
+        classes=np.array(CLASSES),
+        genes=np.array(GENES),
+        connected=conn.astype(np.float32),
+    )
+    rows = [
+        {"epoch": int(e), "label": lab, "site": i, "gene": g, "magnetization": float(rng.uniform(-0.5, 0.5))}
+        for e in EPOCHS
+        for lab in CLASSES
+        for i, g in enumerate(GENES)
+    ]
+    pd.DataFrame(rows).to_csv(d / "magnetization.tsv", sep="\t", index=False)
+    return d
+
+
+def write_grokking(path: Path, community: str = "c01", transition: int | None = TRANSITION) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t = "" if transition is None else str(transition)
+    path.write_text(
+        "community\ttransition_epoch\tmax_rate_epoch\tjump_epoch\tgrokking\n"
+        f"{community}\t{t}\t18\t24\tTrue\n"
+    )
+    return path
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+def test_paper_method_recovers_planted_block_only(rng):
+    conn = planted_connected(rng)
+    res = subcommunities.paper_method(EPOCHS, CLASSES, GENES, conn, transition_epoch=TRANSITION)
+    planted = [GENES[i] for i in BLOCK]
+    assert res.genes == planted  # exactly, in site order; the tumor-only block is excluded
+    assert jaccard(res.genes, planted) == 1.0
+    assert all(res.degree[g] == len(BLOCK) - 1 for g in planted)
+    assert len(res.pairs) == len(BLOCK) * (len(BLOCK) - 1) // 2
+    # both strong epochs tie; the one closest to the transition wins
+    assert res.epochs == {"normal": 20, "tumor": 20}
+
+    curve = res.curve
+    assert list(curve.columns) == ["label", "threshold", "epoch", "n_pairs", "chosen"]
+    assert sorted(curve["threshold"].unique()) == pytest.approx([0.1 * i for i in range(10)])
+    for lab, grp in curve.groupby("label"):
+        n = grp.sort_values("threshold")["n_pairs"].to_numpy()
+        assert (np.diff(n) <= 0).all(), f"curve of {lab} increases"
+        assert n[0] == N * (N - 1) // 2  # every pair is non-zero noise at t = 0
+    chosen = curve[curve["chosen"]].set_index("label")
+    assert chosen["threshold"].tolist() == [0.5, 0.5]
+    assert chosen.loc["normal", "n_pairs"] == 28 and chosen.loc["tumor", "n_pairs"] == 28 + 10
+
+
+def test_block_in_one_label_only_gives_empty_paper_subcommunity(rng, caplog):
+    conn = planted_connected(rng, both=[])
+    with caplog.at_level(logging.WARNING, logger="mpsomics.omics.subcommunities"):
+        res = subcommunities.paper_method(EPOCHS, CLASSES, GENES, conn, transition_epoch=TRANSITION)
+    assert res.genes == [] and res.pairs == []
+    assert any("empty paper subcommunity" in r.message for r in caplog.records)
+
+
+def test_graph_method_recovers_planted_block(rng):
+    conn = planted_connected(rng, tumor_only=[])
+    res = subcommunities.graph_method(EPOCHS, CLASSES, GENES, conn, transition_epoch=TRANSITION, seed=0)
+    planted = [GENES[i] for i in BLOCK]
+    assert len(res.clusters) >= 1
+    assert jaccard(res.clusters[0], planted) >= 0.8
+    assert res.clusters[0] == planted
+    assert all(res.degree[g] == len(BLOCK) - 1 for g in planted)
+    again = subcommunities.graph_method(EPOCHS, CLASSES, GENES, conn, transition_epoch=TRANSITION, seed=0)
+    assert again.clusters == res.clusters  # seeded: deterministic
+
+
+def test_graph_method_magnetization_weighting_and_two_blocks(rng):
+    conn = planted_connected(rng)  # both-label block + tumor-only block (mean |C| ~ 0.35 > 0.3)
+    mag = rng.uniform(-1, 1, (2, N))
+    res = subcommunities.graph_method(
+        EPOCHS, CLASSES, GENES, conn, transition_epoch=TRANSITION, magnetization=mag, magnetization_weight=1.0
+    )
+    assert [set(c) for c in res.clusters] == [{GENES[i] for i in BLOCK}, {GENES[i] for i in ONE_LABEL}]
+
+
+def test_window_fallback_without_transition(rng):
+    conn = planted_connected(rng, strong_epochs=(40,))
+    # transition 10 ± 10 covers epochs 0..20 where there is only noise: the paper method
+    # honestly finds nothing there (no genes invented) ...
+    res = subcommunities.paper_method(EPOCHS, CLASSES, GENES, conn, transition_epoch=10)
+    assert res.genes == []
+    # ... while without a transition all recorded epochs are candidates
+    res = subcommunities.paper_method(EPOCHS, CLASSES, GENES, conn, transition_epoch=None)
+    assert res.genes == [GENES[i] for i in BLOCK] and res.epochs["normal"] == 40
+    assert "no entanglement transition" in res.notes[0]
+    # a window containing no recorded epoch also falls back to all epochs
+    res = subcommunities.paper_method(EPOCHS, CLASSES, GENES, conn, transition_epoch=100, epoch_window=5)
+    assert res.genes == [GENES[i] for i in BLOCK]
+
+
+def test_cli_end_to_end(tmp_path, rng):
+    d = write_train_dir(tmp_path / "mps" / "c01", planted_connected(rng), rng)
+    g = write_grokking(tmp_path / "grokking" / "c01.tsv")
+    out, curve = tmp_path / "sub" / "c01.tsv", tmp_path / "sub" / "c01_curve.tsv"
+    argv = ["subcommunities", "--train-dir", str(d), "--grokking", str(g), "--community", "c01",
+            "--out", str(out), "--curve-out", str(curve),
+            # correlation structure only: no contrast gate, the planted blocks' scale
+            "--min-contrast", "0", "--graph-threshold", "0.3"]  # fmt: skip
+    assert main(argv) == 0
+    df = pd.read_csv(out, sep="\t")
+    assert list(df.columns[:6]) == [
+        "gene", "subcommunity", "method", "magnetization_normal", "magnetization_tumor", "degree",
+    ]  # fmt: skip
+    paper = df[df["method"] == "paper"]
+    assert set(paper["subcommunity"]) == {"c01/paper"}
+    assert paper["gene"].tolist() == [GENES[i] for i in BLOCK]
+    assert (paper["degree"] == 7).all()
+    graph = df[df["method"] == "graph"]
+    assert set(graph["subcommunity"]) == {"c01/graph1", "c01/graph2"}
+    assert set(graph.loc[graph["subcommunity"] == "c01/graph1", "gene"]) == {GENES[i] for i in BLOCK}
+    # magnetization of the label's chosen epoch (20) from magnetization.tsv
+    mag = training_run.load_magnetization(d)
+    m = mag[(mag["epoch"] == 20) & (mag["label"] == "tumor")].set_index("gene")["magnetization"]
+    assert paper["magnetization_tumor"].to_numpy() == pytest.approx(m[paper["gene"]].to_numpy())
+    c = pd.read_csv(curve, sep="\t")
+    assert list(c.columns) == ["label", "threshold", "epoch", "n_pairs", "chosen"]
+    assert len(c) == 20
+
+    # paper only, tumor-only block: zero paper rows, header still written
+    d2 = write_train_dir(tmp_path / "mps" / "c02", planted_connected(rng, both=[]), rng)
+    g2 = write_grokking(tmp_path / "grokking" / "c02.tsv", community="c02", transition=None)
+    out2 = tmp_path / "sub" / "c02.tsv"
+    assert main(["subcommunities", "--train-dir", str(d2), "--grokking", str(g2), "--community", "c02",
+                 "--out", str(out2), "--methods", "paper"]) == 0  # fmt: skip
+    df2 = pd.read_csv(out2, sep="\t")
+    assert df2.empty and "magnetization_normal" in df2.columns
+
+
+def _corrupt(d: Path, which: str) -> str:
+    if which == "shape":
+        z = dict(np.load(d / "correlations.npz"))
+        z["connected"] = z["connected"][:, :, :5]
+        np.savez(d / "correlations.npz", **z)
+        return "correlations.npz"
+    if which == "nan":
+        z = dict(np.load(d / "correlations.npz"))
+        z["connected"][0, 0, 0, 1] = np.nan
+        np.savez(d / "correlations.npz", **z)
+        return "correlations.npz"
+    if which == "npz":
+        (d / "correlations.npz").write_text("not a zip")
+        return "correlations.npz"
+    if which == "mag_genes":
+        m = pd.read_csv(d / "magnetization.tsv", sep="\t")
+        m["gene"] = m["gene"].str.lower()
+        m.to_csv(d / "magnetization.tsv", sep="\t", index=False)
+        return "magnetization.tsv"
+    if which == "mag_missing":
+        (d / "magnetization.tsv").unlink()
+        return "magnetization.tsv"
+    raise AssertionError(which)
+
+
+@pytest.mark.parametrize("which", ["shape", "nan", "npz", "mag_genes", "mag_missing"])
+def test_malformed_inputs_fail_cleanly(tmp_path, rng, capsys, which):
+    d = write_train_dir(tmp_path / "mps", planted_connected(rng), rng)
+    name = _corrupt(d, which)
+    g = write_grokking(tmp_path / "g.tsv")
+    out, curve = tmp_path / "sub" / "c01.tsv", tmp_path / "sub" / "c01_curve.tsv"
+    rc = main(["subcommunities", "--train-dir", str(d), "--grokking", str(g), "--community", "c01",
+               "--out", str(out), "--curve-out", str(curve)])  # fmt: skip
+    assert rc == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and name in err
+    assert not out.exists() and not curve.exists()
+
+
+def test_grokking_of_other_community_is_rejected(tmp_path, rng, capsys):
+    d = write_train_dir(tmp_path / "mps", planted_connected(rng), rng)
+    g = write_grokking(tmp_path / "g.tsv", community="c09")
+    out = tmp_path / "sub.tsv"
+    assert main(["subcommunities", "--train-dir", str(d), "--grokking", str(g), "--community", "c01",
+                 "--out", str(out)]) == 2  # fmt: skip
+    assert "c09" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_load_correlations_contract(tmp_path, rng):
+    d = write_train_dir(tmp_path / "mps", planted_connected(rng), rng)
+    epochs, classes, genes, conn = training_run.load_correlations(d)
+    assert epochs.tolist() == EPOCHS.tolist() and classes == CLASSES and genes == GENES
+    assert conn.shape == (5, 2, N, N) and conn.dtype == np.float64
+
+
+def test_contrast_gate_drops_non_discriminative_clusters():
+    """Two equally correlated blocks; only the one whose genes' magnetization differs
+    between the classes survives ``min_contrast``."""
+    n, epochs = 12, np.array([0, 1])
+    c = np.zeros((2, 2, n, n))
+    for block in (range(0, 5), range(6, 11)):
+        for i in block:
+            for j in block:
+                c[:, :, i, j] = 0.4
+    genes = [f"G{i}" for i in range(n)]
+    mag = np.zeros((2, n))
+    mag[0, 0:5], mag[1, 0:5] = 0.5, -0.5  # contrast 0.5 on the first block only
+    res = subcommunities.graph_method(epochs, ["normal", "tumor"], genes, c, graph_threshold=0.1,
+                       magnetization=mag, min_contrast=0.15)  # fmt: skip
+    assert res.clusters == [genes[0:5]]
+    assert any("dropped" in note for note in res.notes)
+    ungated = subcommunities.graph_method(epochs, ["normal", "tumor"], genes, c, graph_threshold=0.1)
+    assert {frozenset(cl) for cl in ungated.clusters} == {frozenset(genes[0:5]), frozenset(genes[6:11])}
