@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mpsomics.core.errors import InputError, NumericalError
+from mpsomics.core.errors import NumericalError
 from mpsomics.core.metrics import classification_metrics
 from mpsomics.mps.config import TrainConfig
 from mpsomics.mps.contract import predict
