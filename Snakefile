@@ -25,4 +25,5 @@ include: "workflow/rules/fashion.smk"
 rule all:
     default_target: True
     input:
-        "results/report/index.html",
+        rules.report.output.html,
+        rules.grokking_summary.output[0],

@@ -124,6 +124,7 @@ def make_prepared(tmp_path_factory):
         ad = anndata.AnnData(X=X, obs=obs, var=pd.DataFrame(index=genes))
         ad.uns["classes"] = ["normal", "tumor"]
         ad.uns["positive_label"] = "tumor"
+        ad.layers["log"] = 10.0 * X  # part of the prepared contract (core.readers.read_prepared)
         ad.write_h5ad(d / "expression.h5ad")
         (d / "genes.txt").write_text("\n".join(genes) + "\n")
         return d / "expression.h5ad", d / "genes.txt"

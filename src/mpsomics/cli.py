@@ -22,12 +22,16 @@ STAGES: dict[str, str] = {
     "prepare": "validate, transform, split and scale an expression matrix into AnnData",
     "communities": "gene co-expression network, hierarchical Leiden communities, baselines",
     "train": "train one MPS classifier on a gene list",
+    "fits": "many MPS fits of one gene list in one job (CV folds, label permutations)",
     "observe": "entanglement, magnetization and correlations of a trained MPS",
     "grokking": "entanglement transition and generalisation jump from a training history",
+    "grokking-summary": "concatenate per-community grokking tables into one summary table",
     "subcommunities": "gene subcommunities from MPS correlations and magnetization",
     "enrichment": "offline over-representation analysis of communities and subcommunities",
     "report": "one self-contained HTML report",
-    "fashion-grokking": "the paper's Fashion-MNIST grokking experiment (runs, summary, report)",
+    "fashion-run": "one Fashion-MNIST grokking run (one task, one seed)",
+    "fashion-summary": "summary tables and HTML page of finished Fashion-MNIST runs",
+    "fashion-grokking": "the whole Fashion-MNIST grokking experiment: missing runs, then the summary",
 }
 
 
@@ -65,8 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     if os.environ.get("SLURM_JOB_ID"):
         # Ties a rule's log to its scheduler job (sacct/squeue) on a cluster.
         logging.getLogger("mpsomics").info("SLURM_JOB_ID=%s", os.environ["SLURM_JOB_ID"])
+    module = _command_module(args.stage)
     try:
-        status = int(_command_module(args.stage).run(args) or 0)
+        status = int(module.run(args) or 0)
     except InputError as exc:
         print(f"mpsomics {args.stage}: error: {exc}", file=sys.stderr)
         return EXIT_INPUT
@@ -76,5 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     if status == 0:
         from mpsomics.core.provenance import record
 
-        record(args.stage, args, argv)
+        # A stage may name its record itself (``run_info_path(args)``), else it goes
+        # inside --out-dir or beside --out.
+        locate = getattr(module, "run_info_path", None)
+        record(args.stage, args, argv, locate(args) if locate else None)
     return status

@@ -210,7 +210,7 @@ ERRORS: dict[str, Bad] = {
             background=False,
         ),
         "not_hdf5.h5ad",
-        ("cannot read var_names of the prepared AnnData",),
+        ("cannot read as AnnData .h5ad",),  # read_prepared, as for every stage
         out="enrichment.tsv",
     ),
     # --- observe -----------------------------------------------------------------------
@@ -263,7 +263,8 @@ def test_bad_input_fails_with_one_line_and_writes_nothing(name, tmp_path):
         else:
             out.write_bytes(b"previous result\n")
     before = {p.relative_to(outdir): p.read_bytes() for p in outdir.rglob("*") if p.is_file()}
-    proc = cli(*case.args, "--out", out, cwd=tmp_path)
+    flag = "--out-dir" if case.out == "observables" else "--out"  # a directory or a file
+    proc = cli(*case.args, flag, out, cwd=tmp_path)
     check_error(case, proc)
     after = {p.relative_to(outdir): p.read_bytes() for p in outdir.rglob("*") if p.is_file()}
     assert after == before, "output clobbered or partial output left behind"

@@ -19,9 +19,10 @@ import pytest
 anndata = pytest.importorskip("anndata")
 
 GENES = [f"G{i}" for i in range(8)]
-TRAIN_FILES = ["model.npz", "history.tsv", "entanglement.tsv", "magnetization.tsv", "correlations.npz"]
+TRAIN_FILES = ["model.npz", "history.tsv", "entanglement_trajectory.tsv", "magnetization_trajectory.tsv",
+               "correlations_trajectory.npz"]  # fmt: skip
 OBSERVE_FILES = ["magnetization.tsv", "entanglement.tsv", "schmidt.npz", "label_density.tsv",
-                 "correlations_normal.tsv", "correlations_tumor.tsv"]  # fmt: skip
+                 "correlations/normal.tsv", "correlations/tumor.tsv"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -36,10 +37,10 @@ def mpsomics(*args: str) -> None:
 
 def train_and_observe(inputs, out: Path, method: str, seed: int) -> Path:
     h5, genes = inputs
-    mpsomics("train", "--expression", str(h5), "--genes", str(genes), "--out", str(out / "mps"),
+    mpsomics("train", "--expression", str(h5), "--genes", str(genes), "--out-dir", str(out / "mps"),
              "--method", method, "--bond-dim", "4", "--epochs", "4", "--seed", str(seed),
              "--threads", "1", "--observe-every", "1")  # fmt: skip
-    mpsomics("observe", "--model", str(out / "mps" / "model.npz"), "--out", str(out / "obs"))
+    mpsomics("observe", "--model", str(out / "mps" / "model.npz"), "--out-dir", str(out / "obs"))
     return out
 
 

@@ -37,6 +37,7 @@ def make_adata(path, n=60, seed=0, *, labels=None, split=None, x=None):
     ad = anndata.AnnData(X=X.astype(np.float64), obs=obs, var=pd.DataFrame(index=genes))
     ad.uns["classes"] = classes
     ad.uns["positive_label"] = "tumor"
+    ad.layers["log"] = 10.0 * X  # the prepared contract (core.readers.read_prepared)
     ad.write_h5ad(path)
     return path
 
@@ -51,7 +52,7 @@ def data(tmp_path):
 
 def _run(h5, genes, out, *extra):
     return main(
-        ["train", "--expression", str(h5), "--genes", str(genes), "--out", str(out), *extra]
+        ["train", "--expression", str(h5), "--genes", str(genes), "--out-dir", str(out), *extra]
     )
 
 
@@ -68,9 +69,9 @@ def test_train_sweep_all_outputs(data):
             "model.npz",
             "history.tsv",
             "run_info.json",
-            "entanglement.tsv",
-            "magnetization.tsv",
-            "correlations.npz",
+            "entanglement_trajectory.tsv",
+            "magnetization_trajectory.tsv",
+            "correlations_trajectory.npz",
             "singular_values.npz",
         ]
     )
@@ -88,16 +89,16 @@ def test_train_sweep_all_outputs(data):
     assert hist["train_balanced_accuracy"].iloc[-1] > 0.8
 
     E, C, N = 3, 2, 6  # observed epochs 0, 2, 3 (last)
-    ent = pd.read_csv(out / "entanglement.tsv", sep="\t")
+    ent = pd.read_csv(out / "entanglement_trajectory.tsv", sep="\t")
     assert list(ent.columns) == ["epoch", "label", "bond", "entropy"]
     assert len(ent) == E * C * (N - 1)
     assert sorted(ent["epoch"].unique()) == [0, 2, 3] and set(ent["label"]) == {"normal", "tumor"}
     assert (ent["entropy"] >= -1e-12).all()
-    mag = pd.read_csv(out / "magnetization.tsv", sep="\t")
+    mag = pd.read_csv(out / "magnetization_trajectory.tsv", sep="\t")
     assert list(mag.columns) == ["epoch", "label", "site", "gene", "magnetization"]
     assert len(mag) == E * C * N and mag["magnetization"].abs().max() <= 1 + 1e-9
     assert mag[mag["site"] == 2]["gene"].unique().tolist() == ["G2"]
-    with np.load(out / "correlations.npz") as z:
+    with np.load(out / "correlations_trajectory.npz") as z:
         assert z["epochs"].tolist() == [0, 2, 3]
         assert z["classes"].tolist() == ["normal", "tumor"] and z["genes"].tolist() == GENES
         assert z["connected"].dtype == np.float32 and z["connected"].shape == (E, C, N, N)
@@ -233,7 +234,7 @@ def test_data_errors(tmp_path, capsys):
     x[3, 2] = np.nan
     h5 = make_adata(tmp_path / "c.h5ad", n=n, x=x)
     _expect_error(capsys, _run(h5, genes, out), out, "non-finite", "G2")
-    _expect_error(capsys, _run(tmp_path / "missing.h5ad", genes, out), out, "does not exist")
+    _expect_error(capsys, _run(tmp_path / "missing.h5ad", genes, out), out, "file not found")
 
 
 def test_existing_output_survives_failed_run(data, capsys):
@@ -254,7 +255,7 @@ def test_fit_divergence_names_community_and_epoch():
     y = (X[:, 0] > 0.5).astype(int)
     cfg = TrainConfig(method="sweep", bond_dim=3, epochs=2, lr=float("inf"))
     with pytest.raises(TrainingDivergedError) as exc:
-        fit(X, y, X[:0], y[:0], genes=list("abcd"), classes=["n", "t"], config=cfg, community="c07")
+        fit(X, y, X[:0], y[:0], genes=list("abcd"), classes=["n", "t"], config=cfg, name="c07")
     msg = str(exc.value)
     assert "c07" in msg and "epoch 1" in msg and "\n" not in msg
 

@@ -101,10 +101,10 @@ def test_mps_training_outputs(run_dir):
         hist = pd.read_csv(d / "history.tsv", sep="\t")
         assert list(hist["epoch"]) == list(range(7))  # epoch 0 + 6 sweeps
         assert hist["test_balanced_accuracy"].between(0, 1).all()
-        ent = pd.read_csv(d / "entanglement.tsv", sep="\t")
+        ent = pd.read_csv(d / "entanglement_trajectory.tsv", sep="\t")
         assert set(ent["bond"]) == set(range(len(genes) - 1))
         assert (ent["entropy"] >= -1e-12).all()
-        with np.load(d / "correlations.npz") as z:
+        with np.load(d / "correlations_trajectory.npz") as z:
             assert z["connected"].shape == (7, 2, len(genes), len(genes))
 
 
@@ -114,7 +114,7 @@ def test_observables_outputs(run_dir):
         mag = pd.read_csv(d / "magnetization.tsv", sep="\t")
         assert mag["magnetization"].abs().max() <= 1 + 1e-9
         for label in ("normal", "tumor"):
-            corr = pd.read_csv(d / f"correlations_{label}.tsv", sep="\t", index_col=0)
+            corr = pd.read_csv(d / "correlations" / f"{label}.tsv", sep="\t", index_col=0)
             np.testing.assert_allclose(corr.to_numpy(), corr.to_numpy().T, atol=1e-10)
         rho = pd.read_csv(d / "label_density.tsv", sep="\t", index_col=0).to_numpy()
         assert np.trace(rho) == pytest.approx(1.0)

@@ -2,6 +2,7 @@
 # input functions that fan out over the communities selected by the checkpoint.
 import json
 import math
+import os
 import shlex
 
 from snakemake.utils import validate
@@ -70,6 +71,15 @@ def train_runtime(wildcards, input, attempt):
     return int((resource("train_mps", "runtime") + math.ceil(minutes)) * attempt)
 
 
+# Files `mpsomics train` writes only with `--method sweep` (and `observe_every` > 0).
+SWEEP_OUTPUTS = (
+    {"singular_values": "results/mps/{community}/singular_values.npz"}
+    if config["mps"].get("method", "sweep") == "sweep"
+    and config["mps"].get("observe_every", 0)
+    else {}
+)
+
+
 def selected_communities(wildcards=None):
     """Community ids chosen by the `communities` checkpoint (re-evaluated after it ran)."""
     selected = checkpoints.communities.get().output.selected
@@ -102,7 +112,7 @@ FASHION = {
 
 
 def fashion_options():
-    """The experiment settings of config `fashion` as `mpsomics fashion-grokking` options."""
+    """The experiment settings of config `fashion` as `mpsomics fashion-run` options."""
     return cli_options(FASHION, skip=("data", "tasks", "seeds"))
 
 

@@ -18,10 +18,11 @@ checkpoint communities:
         mem_mb=resource("communities", "mem_mb"),
         runtime=resource("communities", "runtime"),
     params:
-        outdir=subpath(output.communities, parent=True),
+        # the directory of the declared outputs: the command writes each of them into it
+        out_dir=subpath(output.communities, parent=True),
         options=cli_options(config["communities"]),
         select=cli_options(config["communities"].get("select", {})),
         seed=config["seed"],
     shell:
-        "mpsomics communities --expression {input.h5ad} --outdir {params.outdir}"
-        " {params.options} {params.select} --seed {params.seed} --threads {threads} > {log} 2>&1"
+        "mpsomics communities --expression {input.h5ad:q} --out-dir {params.out_dir:q}"
+        " {params.options} {params.select} --seed {params.seed} --threads {threads} > {log:q} 2>&1"

@@ -23,6 +23,6 @@ rule enrichment:
         ),
         options=cli_options(config["enrichment"]),
     shell:
-        "mpsomics enrichment --genes {input.genes} --subcommunities {input.subcommunities}"
-        " --community {wildcards.community} --expression {input.h5ad} {params.libraries}"
-        " {params.options} --out {output} > {log} 2>&1"
+        "mpsomics enrichment --genes {input.genes:q} --subcommunities {input.subcommunities:q}"
+        " --community {wildcards.community} --expression {input.h5ad:q} {params.libraries}"
+        " {params.options} --out {output:q} > {log:q} 2>&1"

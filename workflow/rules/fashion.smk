@@ -13,7 +13,8 @@ rule fashion_run:
         labels=f"{FASHION['data']}/t10k-labels-idx1-ubyte.gz",
     output:
         history="results/fashion/runs/{task}/seed{seed}/history.tsv",
-        entanglement="results/fashion/runs/{task}/seed{seed}/entanglement.tsv",
+        entanglement="results/fashion/runs/{task}/seed{seed}/entanglement_trajectory.tsv",
+        magnetization="results/fashion/runs/{task}/seed{seed}/magnetization_trajectory.tsv",
         spectrum="results/fashion/runs/{task}/seed{seed}/spectrum.tsv",
         grokking="results/fashion/runs/{task}/seed{seed}/grokking.tsv",
         model="results/fashion/runs/{task}/seed{seed}/model.npz",
@@ -28,17 +29,23 @@ rule fashion_run:
         mem_mb=resource("fashion_run", "mem_mb"),
         runtime=fashion_runtime,
     params:
-        data=subpath(input.images, parent=True),
+        # the run directory: the command writes every declared output into it
+        out_dir=subpath(output.history, parent=True),
         options=fashion_options(),
     shell:
-        "mpsomics fashion-grokking --data {params.data} --out-dir results/fashion"
-        " --tasks {wildcards.task} --seeds {wildcards.seed} --no-summary --force"
-        " {params.options} --threads {threads} > {log} 2>&1"
+        "mpsomics fashion-run --images {input.images:q} --labels {input.labels:q}"
+        " --task {wildcards.task} --seed {wildcards.seed} --out-dir {params.out_dir:q}"
+        " {params.options} --threads {threads} > {log:q} 2>&1"
 
 
 rule fashion_grokking:
     input:
-        fashion_runs("results/fashion/runs/{task}/seed{seed}/grokking.tsv"),
+        history=fashion_runs("results/fashion/runs/{task}/seed{seed}/history.tsv"),
+        entanglement=fashion_runs(
+            "results/fashion/runs/{task}/seed{seed}/entanglement_trajectory.tsv"
+        ),
+        spectrum=fashion_runs("results/fashion/runs/{task}/seed{seed}/spectrum.tsv"),
+        grokking=fashion_runs("results/fashion/runs/{task}/seed{seed}/grokking.tsv"),
     output:
         summary="results/fashion/summary.tsv",
         comparison="results/fashion/comparison.tsv",
@@ -58,8 +65,8 @@ rule fashion_grokking:
         mem_mb=resource("fashion_grokking", "mem_mb"),
         runtime=resource("fashion_grokking", "runtime"),
     params:
-        tasks=",".join(FASHION["tasks"]),
-        seeds=",".join(map(str, FASHION["seeds"])),
+        # a run is the directory of its declared files (task x seed order)
+        runs=lambda wildcards, input: [os.path.dirname(p) for p in input.grokking],
+        out_dir=subpath(output.summary, parent=True),
     shell:
-        "mpsomics fashion-grokking --summarize --out-dir results/fashion"
-        " --tasks {params.tasks} --seeds {params.seeds} > {log} 2>&1"
+        "mpsomics fashion-summary --runs {params.runs:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"

@@ -15,11 +15,10 @@ rule grokking:
         mem_mb=resource("grokking", "mem_mb"),
         runtime=resource("grokking", "runtime"),
     params:
-        train_dir=subpath(input.history, parent=True),
         options=cli_options(config.get("grokking", {})),
     shell:
-        "mpsomics grokking --train-dir {params.train_dir} --community {wildcards.community}"
-        " --out {output} {params.options} > {log} 2>&1"
+        "mpsomics grokking --history {input.history:q} --entanglement {input.entanglement:q}"
+        " --community {wildcards.community} --out {output:q} {params.options} > {log:q} 2>&1"
 
 
 rule grokking_summary:
@@ -42,4 +41,4 @@ rule grokking_summary:
         mem_mb=resource("grokking", "mem_mb"),
         runtime=resource("grokking", "runtime"),
     shell:
-        "mpsomics grokking --summarize {input} --out {output} > {log} 2>&1"
+        "mpsomics grokking-summary {input:q} --out {output:q} > {log:q} 2>&1"

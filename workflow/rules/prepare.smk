@@ -18,5 +18,5 @@ rule prepare:
         options=cli_options(config["prepare"]),
         seed=config["seed"],
     shell:
-        "mpsomics prepare --expression {input.expression} --samples {input.samples}"
-        " --out {output.h5ad} {params.options} --seed {params.seed} > {log} 2>&1"
+        "mpsomics prepare --expression {input.expression:q} --samples {input.samples:q}"
+        " --out {output.h5ad:q} {params.options} --seed {params.seed} > {log:q} 2>&1"

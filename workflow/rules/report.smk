@@ -1,14 +1,29 @@
 rule report:
     input:
         h5ad=rules.prepare.output.h5ad,
-        communities=rules.communities.output.communities,
         baseline=rules.communities.output.baseline,
         selected=rules.communities.output.selected,
-        models=per_community("results/mps/{community}/model.npz"),
-        observables=per_community("results/observables/{community}"),
-        grokking=rules.grokking_summary.output[0],
+        # one file per community, in the order of selected.txt (per_community keeps it)
+        genes=per_community("results/communities/genes/{community}.txt"),
+        history=per_community("results/mps/{community}/history.tsv"),
+        entanglement=per_community(
+            "results/mps/{community}/entanglement_trajectory.tsv"
+        ),
+        magnetization=per_community(
+            "results/mps/{community}/magnetization_trajectory.tsv"
+        ),
+        correlations=per_community(
+            "results/mps/{community}/correlations_trajectory.npz"
+        ),
+        grokking=per_community("results/grokking/{community}.tsv"),
         subcommunities=per_community("results/subcommunities/{community}.tsv"),
         enrichment=per_community("results/enrichment/{community}.tsv"),
+        observed_magnetization=per_community(
+            "results/observables/{community}/magnetization.tsv"
+        ),
+        observed_correlations=per_community(
+            "results/observables/{community}/correlations"
+        ),
     output:
         html="results/report/index.html",
         figures=report(
@@ -29,8 +44,15 @@ rule report:
         runtime=resource("report", "runtime"),
     params:
         config_json=json.dumps(config),
+        # the command writes index.html and figures/ into it
+        out_dir=subpath(output.html, parent=True),
     shell:
-        "mpsomics report --config-json {params.config_json:q} --communities-dir results/communities"
-        " --mps-dir results/mps --observables-dir results/observables --grokking-dir results/grokking"
-        " --subcommunities-dir results/subcommunities --enrichment-dir results/enrichment"
-        " --expression {input.h5ad} --figures-dir {output.figures} --out {output.html} > {log} 2>&1"
+        "mpsomics report --config-json {params.config_json:q}"
+        " --selected {input.selected:q} --baseline {input.baseline:q} --expression {input.h5ad:q}"
+        " --genes {input.genes:q} --history {input.history:q}"
+        " --entanglement {input.entanglement:q} --magnetization {input.magnetization:q}"
+        " --correlations {input.correlations:q} --grokking {input.grokking:q}"
+        " --subcommunities {input.subcommunities:q} --enrichment {input.enrichment:q}"
+        " --observed-magnetization {input.observed_magnetization:q}"
+        " --observed-correlations {input.observed_correlations:q}"
+        " --out-dir {params.out_dir:q} > {log:q} 2>&1"

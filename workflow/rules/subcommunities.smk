@@ -17,10 +17,12 @@ rule subcommunities:
         mem_mb=resource("subcommunities", "mem_mb"),
         runtime=resource("subcommunities", "runtime"),
     params:
-        train_dir=subpath(input.correlations, parent=True),
+        # the command writes {community}.tsv and {community}_curve.tsv into it
+        out_dir=subpath(output.members, parent=True),
         options=cli_options(config.get("subcommunities", {})),
         seed=config["seed"],
     shell:
-        "mpsomics subcommunities --train-dir {params.train_dir} --grokking {input.grokking}"
-        " --community {wildcards.community} --out {output.members} --curve-out {output.curve}"
-        " {params.options} --seed {params.seed} > {log} 2>&1"
+        "mpsomics subcommunities --correlations {input.correlations:q}"
+        " --magnetization {input.magnetization:q} --grokking {input.grokking:q}"
+        " --community {wildcards.community} --out-dir {params.out_dir:q}"
+        " {params.options} --seed {params.seed} > {log:q} 2>&1"

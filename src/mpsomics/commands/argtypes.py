@@ -6,7 +6,9 @@ A bad value becomes argparse's usual one-line usage error (exit 2) naming the op
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
+import typing
 from collections.abc import Callable
 
 
@@ -55,3 +57,24 @@ def number(
         return value
 
     return parse
+
+
+def field_choices(cls: type, name: str) -> tuple[str, ...]:
+    """The allowed values of dataclass field ``name``, from its ``Literal`` annotation.
+
+    argparse ``choices`` derived this way cannot drift from the dataclass.
+    """
+    hint = typing.get_type_hints(cls)[name]
+    if typing.get_origin(hint) is not typing.Literal:
+        raise TypeError(f"{cls.__name__}.{name} is not annotated with a Literal")
+    return typing.get_args(hint)
+
+
+def field_default(cls: type, name: str):
+    """The default of dataclass field ``name`` (as declared, not retyped)."""
+    for f in dataclasses.fields(cls):
+        if f.name == name:
+            if f.default is dataclasses.MISSING:
+                raise TypeError(f"{cls.__name__}.{name} has no default")
+            return f.default
+    raise KeyError(name)

@@ -1,6 +1,6 @@
 """``mpsomics communities``: co-expression network, hierarchical Leiden, baselines.
 
-Writes under ``--outdir`` (format: ``docs/outputs.md``, section "communities"):
+Writes under ``--out-dir`` (format: ``docs/outputs.md``, section "communities"):
 ``communities.tsv``, ``baseline.tsv``, ``selected.txt``, ``genes/{community}.txt``
 (selected communities only, genes in site order) and ``network.tsv`` (edges among
 the genes of kept communities). Everything is computed before anything is
@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     d = argparse.ArgumentDefaultsHelpFormatter
     parser.formatter_class = d
     parser.add_argument("--expression", required=True, help="prepared AnnData (.h5ad) from `mpsomics prepare`")
-    parser.add_argument("--outdir", required=True, help="output directory")
+    parser.add_argument("--out-dir", required=True, help="output directory")
     g = parser.add_argument_group("network")
     g.add_argument("--n-genes", type=int, default=2000, help="most variable genes (train variance of the log layer)")
     g.add_argument("--correlation", choices=["spearman", "pearson"], default="spearman",
@@ -78,10 +78,11 @@ def _check_args(args: argparse.Namespace) -> None:
             raise InputError(None, msg)
 
 
-def compute(adata: ad.AnnData, args: argparse.Namespace, path: str | None = None) -> dict:
-    """All tables of the stage, in memory (nothing is written)."""
-    from mpsomics.omics import baselines, coexpression
+def detect_communities(adata: ad.AnnData, args: argparse.Namespace, path: str | None = None):
+    """Co-expression graph and its labelled hierarchical Leiden communities ``[(id, community)]``."""
+    from mpsomics.omics import coexpression
     from mpsomics.omics import communities as cm
+
     t0 = time.perf_counter()
     graph = coexpression.coexpression_graph(
         adata, n_genes=args.n_genes, correlation=args.correlation, edges=args.edges,
@@ -103,16 +104,29 @@ def compute(adata: ad.AnnData, args: argparse.Namespace, path: str | None = None
     sizes = [len(c.genes) for _, c in labelled]
     log.info("%d communities of %d-%d genes (%.1f s)", len(labelled), min(sizes), max(sizes),
              time.perf_counter() - t0)
+    return graph, labelled
+
+
+def order_sites(adata: ad.AnnData, graph, labelled, correlation: str) -> tuple[dict[str, list[str]], pd.DataFrame]:
+    """Genes of each community in MPS site order, and the ``communities.tsv`` table."""
+    from mpsomics.omics import coexpression
+    from mpsomics.omics import communities as cm
 
     degree = dict(zip(graph.vs["name"], graph.degree(), strict=True))
     ordered: dict[str, list[str]] = {}
     rows = []
     for cid, comm in labelled:
-        corr = coexpression.gene_correlation(adata, list(comm.genes), args.correlation)
+        corr = coexpression.gene_correlation(adata, list(comm.genes), correlation)
         ordered[cid] = cm.order_genes(corr)
         rows += [{"gene": g, "community": cid, "degree": int(degree[g]), "path": comm.path}
                  for g in ordered[cid]]
-    comm_table = pd.DataFrame(rows, columns=["gene", "community", "degree", "path"])
+    return ordered, pd.DataFrame(rows, columns=["gene", "community", "degree", "path"])
+
+
+def select_by_baselines(adata: ad.AnnData, ordered: dict[str, list[str]], args: argparse.Namespace,
+                        path: str | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """Patient-grouped CV baselines of every community and the selected community ids."""
+    from mpsomics.omics import baselines
 
     t1 = time.perf_counter()
     y, groups = baselines.train_labels(adata)
@@ -133,18 +147,30 @@ def compute(adata: ad.AnnData, args: argparse.Namespace, path: str | None = None
             "no community reaches baseline balanced accuracy %g: writing an empty selection "
             "(lower --min-accuracy to select some)", args.min_accuracy,
         )
-    kept = comm_table["gene"].tolist()
+    return base, selected
+
+
+def community_tables(adata: ad.AnnData, args: argparse.Namespace, path: str | None = None) -> dict:
+    """Network, communities, baselines and the selection: all tables of the stage, in memory.
+
+    Nothing is written (:func:`write_community_tables` does).
+    """
+    from mpsomics.omics import coexpression
+
+    graph, labelled = detect_communities(adata, args, path)
+    ordered, comm_table = order_sites(adata, graph, labelled, args.correlation)
+    base, selected = select_by_baselines(adata, ordered, args, path)
     return {
         "communities": comm_table,
         "baseline": base,
         "selected": selected,
         "genes": {cid: ordered[cid] for cid in selected},
-        "network": coexpression.edge_table(graph, kept),
+        "network": coexpression.edge_table(graph, comm_table["gene"].tolist()),
     }
 
 
-def write(outdir: str | Path, tables: dict) -> None:
-    """Write the tables of :func:`compute` under ``outdir``, each file atomically."""
+def write_community_tables(outdir: str | Path, tables: dict) -> None:
+    """Write the tables of :func:`community_tables` under ``outdir``, each file atomically."""
     outdir = Path(outdir)
     with contextlib.ExitStack() as stack:
         tmp = {name: stack.enter_context(atomic_path(outdir / name))
@@ -160,13 +186,14 @@ def write(outdir: str | Path, tables: dict) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the stage; bad input raises :class:`InputError`."""
-    from mpsomics.omics import coexpression
+    from mpsomics.core.readers import read_prepared
+
     _check_args(args)
     t0 = time.perf_counter()
-    adata = coexpression.read_expression(args.expression)
-    tables = compute(adata, args, path=args.expression)
-    write(args.outdir, tables)
-    log.info("wrote %s (%d communities, %d selected) in %.1f s", args.outdir,
+    adata = read_prepared(args.expression)
+    tables = community_tables(adata, args, path=args.expression)
+    write_community_tables(args.out_dir, tables)
+    log.info("wrote %s (%d communities, %d selected) in %.1f s", args.out_dir,
              tables["communities"]["community"].nunique(), len(tables["selected"]),
              time.perf_counter() - t0)
     return 0

@@ -49,32 +49,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--online-timeout", type=float, default=5.0, help="seconds for the Enrichr reachability probe (default 5)")
 
 
-def _text_input(path: str | None, reader, *args, **kwargs):
-    """Call ``reader``; turn a decoding failure of the text file ``path`` into an InputError.
-
-    The gene list, subcommunities and background readers expect UTF-8 text; a
-    gzipped, UTF-16, Excel or other binary file would otherwise end in a
-    ``UnicodeDecodeError`` traceback. :func:`mpsomics.core.readers.read_text` names
-    the actual problem (gzip, zip/Excel, HDF5, binary); if it can decode the
-    file (e.g. UTF-16, Latin-1), the user is asked to save it as UTF-8.
-    """
-    try:
-        return reader(*args, **kwargs)
-    except UnicodeDecodeError as exc:
-        if path is None:
-            raise
-        from mpsomics.core.readers import read_text
-
-        read_text(path)  # raises the specific InputError for gzip/zip/HDF5/binary content
-        raise InputError(
-            path, f"not UTF-8 text (byte {exc.start}); save it as plain UTF-8 text"
-        ) from None
-
-
 def run(args: argparse.Namespace) -> int:
     """Run the stage; see :mod:`mpsomics.omics.enrichment`."""
     from mpsomics.core.files import atomic_path
     from mpsomics.core.gmt import read_gmt
+    from mpsomics.core.readers import read_gene_list, read_subcommunities, subcommunity_genes
     from mpsomics.omics import enrichment as enr
 
     params = enr.EnrichmentParams(args.fdr, args.min_set_size, args.max_set_size).validate()
@@ -90,11 +69,9 @@ def run(args: argparse.Namespace) -> int:
         fetched = enr.fetch_enrichr_libraries(online, timeout=args.online_timeout)
         libraries.update({f"enrichr:{k}": v for k, v in fetched.items()})
 
-    genes = _text_input(args.genes, enr.read_gene_list, args.genes)
-    subs = _text_input(args.subcommunities, enr.read_subcommunities, args.subcommunities)
-    background = _text_input(
-        args.background, enr.read_background, expression=args.expression, genes_file=args.background
-    )
+    genes = read_gene_list(args.genes)
+    subs = subcommunity_genes(read_subcommunities(args.subcommunities)) if args.subcommunities else {}
+    background = enr.read_background(expression=args.expression, genes_file=args.background)
     table = enr.run_enrichment(args.community, genes, subs, libraries, background, params)
     n_sig = int(table["significant"].sum()) if len(table) else 0
     n_new = int(table["new"].sum()) if len(table) else 0

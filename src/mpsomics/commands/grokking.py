@@ -1,12 +1,13 @@
 """``mpsomics grokking``: entanglement transition and generalisation jump of one run.
 
-Two modes::
+::
 
-    mpsomics grokking --train-dir results/mps/c03 --community c03 --out results/grokking/c03.tsv
-    mpsomics grokking --summarize results/grokking/c01.tsv results/grokking/c03.tsv \\
-        --out results/grokking/summary.tsv
+    mpsomics grokking --history results/mps/c03/history.tsv \\
+        --entanglement results/mps/c03/entanglement_trajectory.tsv \\
+        --community c03 --out results/grokking/c03.tsv
 
-Definitions are in :mod:`mpsomics.dynamics.grokking`.
+Definitions are in :mod:`mpsomics.dynamics.grokking`; the summary table of several
+runs is ``mpsomics grokking-summary``.
 """
 
 from __future__ import annotations
@@ -14,22 +15,19 @@ from __future__ import annotations
 import argparse
 
 from mpsomics.commands.argtypes import integer, number
-from mpsomics.core.errors import InputError
 from mpsomics.dynamics import grokking, training_run
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     d = grokking.DEFAULTS
-    mode = parser.add_argument_group("inputs (one mode)")
-    mode.add_argument("--train-dir", help="train-stage directory results/mps/{community}")
-    mode.add_argument("--community", help="community id written in the output row (with --train-dir)")
-    mode.add_argument(
-        "--summarize",
-        nargs="+",
-        metavar="TSV",
-        help="instead of analysing a run: concatenate these per-community grokking TSVs",
+    parser.add_argument("--history", required=True, help="history.tsv written by `mpsomics train`")
+    parser.add_argument(
+        "--entanglement",
+        required=True,
+        help="entanglement_trajectory.tsv written by `mpsomics train --observe-every K`",
     )
-    parser.add_argument("--out", required=True, help="output TSV ({community}.tsv, or summary.tsv with --summarize)")
+    parser.add_argument("--community", required=True, help="community id written in the output row")
+    parser.add_argument("--out", required=True, help="output TSV (results/grokking/{community}.tsv)")
     p = parser.add_argument_group("parameters")
     p.add_argument(
         "--initial-epochs",
@@ -61,19 +59,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.summarize:
-        if args.train_dir or args.community:
-            raise InputError(None, "--summarize cannot be combined with --train-dir/--community")
-        grokking.write_tsv(grokking.summarize(args.summarize), args.out)
-        return 0
-    if not args.train_dir or not args.community:
-        raise InputError(None, "give --train-dir and --community (or --summarize TSV ...)")
-    history = training_run.load_history(args.train_dir)
-    entanglement = training_run.load_entanglement(args.train_dir)
-    row = grokking.analyze(
+    history = training_run.load_history(args.history)
+    entanglement = training_run.load_entanglement(args.entanglement)
+    # The analysis knows runs, not communities: the pipeline's id column is added here.
+    row = {"community": args.community} | grokking.analyze(
         history,
         entanglement,
-        community=args.community,
+        name=args.community,
         initial_epochs=args.initial_epochs,
         delta=args.delta,
         window=args.window,

@@ -8,6 +8,7 @@ nothing is written and the one-line error names the file and the problem.
 from __future__ import annotations
 
 import argparse
+import inspect
 import logging
 import time
 
@@ -21,9 +22,20 @@ log = logging.getLogger(__name__)
 
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Register the ``prepare`` options (defaults fit the bundled TCGA-LIHC data)."""
-    from mpsomics.omics.prepare import DUPLICATE_RULES, NAN_RULES, ORIENTATIONS, SCALES
+def _defaults() -> dict:
+    """Keyword defaults of the library functions the options feed (not retyped here)."""
+    from mpsomics.omics import prepare as lib
+
+    out: dict = {}
+    for func in (lib.read_expression, lib.read_sample_sheet, lib.prepare):
+        for name, param in inspect.signature(func).parameters.items():
+            if param.kind is param.KEYWORD_ONLY:
+                out[name] = param.default
+    return out
+
+
+def _add_input_arguments(parser: argparse.ArgumentParser, d: dict) -> None:
+    from mpsomics.omics.prepare import ORIENTATIONS
 
     parser.add_argument(
         "--expression",
@@ -41,26 +53,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--orientation",
         choices=ORIENTATIONS,
-        default="genes-x-samples",
+        default=d["orientation"],
         help="layout of a text table (default: %(default)s; .h5ad is always samples x genes)",
     )
     parser.add_argument(
+        "--gene-col", default=d["gene_col"], help="gene-symbol column (default: the first column)"
+    )
+    parser.add_argument(
+        "--layer", default=d["layer"], help="AnnData layer to read instead of .X (.h5ad input only)"
+    )
+
+
+def _add_sheet_arguments(parser: argparse.ArgumentParser, d: dict) -> None:
+    parser.add_argument(
         "--sample-col",
-        default="aliquot_barcode",
+        default=d["sample_col"],
         help="sheet column with the sample ids (default: %(default)s)",
     )
     parser.add_argument(
         "--label-col",
-        default="label",
+        default=d["label_col"],
         help="sheet column with the class labels (default: %(default)s)",
     )
     parser.add_argument(
         "--group-col",
-        default="patient",
+        default=d["group_col"],
         help="sheet column with the patient/group; 'none' = each sample its own group (default: %(default)s)",
     )
     parser.add_argument(
-        "--positive-label", default="tumor", help="the positive class (default: %(default)s)"
+        "--positive-label", default=d["positive_label"], help="the positive class (default: %(default)s)"
     )
     parser.add_argument(
         "--merge-other-classes",
@@ -70,50 +91,57 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--test-fraction",
         type=number(0, 1, lo_open=True, hi_open=True),
-        default=0.25,
+        default=d["test_fraction"],
         help="test fraction: one of round(1/f) patient-grouped folds (default: %(default)s)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="split seed (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=d["seed"], help="split seed (default: %(default)s)")
+
+
+def _add_filter_arguments(parser: argparse.ArgumentParser, d: dict) -> None:
+    from mpsomics.omics.prepare import DUPLICATE_RULES, NAN_RULES, SCALES
+
     parser.add_argument(
         "--scale",
         choices=SCALES,
-        default="auto",
+        default=d["scale"],
         help="input scale; auto: linear if max > 50 or non-negative integer counts (default: %(default)s)",
     )
     parser.add_argument(
         "--duplicates",
         choices=DUPLICATE_RULES,
-        default="most_variable",
+        default=d["duplicates"],
         help="duplicated gene symbols: keep the most variable row, the row with the highest "
         "mean (max), the first row, or average them (default: %(default)s)",
     )
     parser.add_argument(
-        "--nan", choices=NAN_RULES, default="drop_gene", help="NaN handling (default: %(default)s)"
+        "--nan", choices=NAN_RULES, default=d["nan"], help="NaN handling (default: %(default)s)"
     )
     parser.add_argument(
         "--min-samples-per-class",
         type=int,
-        default=5,
+        default=d["min_samples_per_class"],
         help="fewer samples in a class is an error (default: %(default)s)",
     )
     parser.add_argument(
         "--min-expression",
         type=float,
-        default=1.0,
+        default=d["min_expression"],
         help="log2 expression threshold of the low-expression filter (default: %(default)s)",
     )
     parser.add_argument(
         "--min-fraction",
         type=number(0, 1),
-        default=0.1,
+        default=d["min_fraction"],
         help="fraction of samples that must reach --min-expression (default: %(default)s)",
     )
-    parser.add_argument(
-        "--gene-col", default=None, help="gene-symbol column (default: the first column)"
-    )
-    parser.add_argument(
-        "--layer", default=None, help="AnnData layer to read instead of .X (.h5ad input only)"
-    )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the ``prepare`` options; defaults are those of :mod:`mpsomics.omics.prepare`."""
+    d = _defaults()
+    _add_input_arguments(parser, d)
+    _add_sheet_arguments(parser, d)
+    _add_filter_arguments(parser, d)
 
 
 def run(args: argparse.Namespace) -> int:

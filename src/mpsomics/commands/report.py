@@ -1,46 +1,96 @@
-"""``mpsomics report``: one self-contained HTML report of the run."""
+"""``mpsomics report``: one self-contained HTML report of the run.
+
+::
+
+    mpsomics report --selected results/communities/selected.txt \\
+        --baseline results/communities/baseline.tsv --expression results/prepared/expression.h5ad \\
+        --genes results/communities/genes/c01.txt ... --history results/mps/c01/history.tsv ... \\
+        [--entanglement ...] [--magnetization ...] [--correlations ...] [--grokking ...] \\
+        [--subcommunities ...] [--enrichment ...] [--observed-magnetization ...] \\
+        [--observed-correlations ...] --out-dir results/report
+
+Every per-community option takes one file per community of ``--selected``, in its
+order (the workflow expands them in that order); an option left out shows a note in
+each community's section. Writes ``index.html`` and ``figures/{community}_grokking.png``
+into ``--out-dir``.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from mpsomics.commands.argtypes import integer
+
+REPORT_FILE = "index.html"
+FIGURES_DIR = "figures"
+
+#: per-community option -> what it holds
+PER_COMMUNITY = {
+    "genes": "gene lists genes/{community}.txt of `mpsomics communities`",
+    "history": "history.tsv of `mpsomics train`",
+    "entanglement": "entanglement_trajectory.tsv of `mpsomics train`",
+    "magnetization": "magnetization_trajectory.tsv of `mpsomics train`",
+    "correlations": "correlations_trajectory.npz of `mpsomics train`",
+    "grokking": "{community}.tsv of `mpsomics grokking`",
+    "subcommunities": "{community}.tsv of `mpsomics subcommunities`",
+    "enrichment": "{community}.tsv of `mpsomics enrichment`",
+    "observed_magnetization": "magnetization.tsv of `mpsomics observe` (shown without a trajectory)",
+    "observed_correlations": "correlations/ directory of `mpsomics observe` (shown without a trajectory)",
+}
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the stage's options."""
+    parser.add_argument("--selected", required=True, help="selected.txt of `mpsomics communities`: the communities shown, in order")
+    parser.add_argument("--baseline", help="baseline.tsv of `mpsomics communities` (baseline columns); optional")
+    parser.add_argument("--expression", help="prepared AnnData (sample counts); optional")
     parser.add_argument("--config-json", help="config used for the run, a JSON file or inline JSON text (shown in the header); optional")
-    parser.add_argument("--communities-dir", default="results/communities", help="default: %(default)s")
-    parser.add_argument("--mps-dir", default="results/mps", help="default: %(default)s")
-    parser.add_argument("--observables-dir", default="results/observables", help="default: %(default)s (optional fallback)")
-    parser.add_argument("--grokking-dir", default="results/grokking", help="default: %(default)s")
-    parser.add_argument("--subcommunities-dir", default="results/subcommunities", help="default: %(default)s")
-    parser.add_argument("--enrichment-dir", default="results/enrichment", help="default: %(default)s")
-    parser.add_argument("--expression", default="results/prepared/expression.h5ad", help="prepared AnnData (sample counts); default: %(default)s")
-    parser.add_argument("--out", default="results/report/index.html", help="output HTML; default: %(default)s")
-    parser.add_argument(
-        "--community", action="append", default=None,
-        help="community to include, repeatable (default: all of selected.txt, in its order)",
+    files = parser.add_argument_group("per-community files (one per community of --selected, in its order)")
+    for name, help_text in PER_COMMUNITY.items():
+        files.add_argument(f"--{name.replace('_', '-')}", nargs="*", metavar="FILE", help=help_text)
+    parser.add_argument("--top-terms", type=integer(1), default=5, help="enriched terms shown per gene set (default %(default)s)")
+    parser.add_argument("--out-dir", required=True, help=f"output directory: {REPORT_FILE} and {FIGURES_DIR}/{{community}}_grokking.png")
+
+
+def report_paths(args: argparse.Namespace):
+    """The :class:`~mpsomics.report.html.ReportPaths` of the options, each list paired with ``--selected``."""
+    from mpsomics.core.errors import InputError
+    from mpsomics.report.html import CommunityFiles, ReportPaths, read_selected
+
+    communities = read_selected(Path(args.selected))
+    per_community: dict[str, dict[str, Path]] = {c: {} for c in communities}
+    for name in PER_COMMUNITY:
+        given = getattr(args, name)
+        if given is None:
+            continue
+        if len(given) != len(communities):
+            raise InputError(
+                args.selected,
+                f"lists {len(communities)} communities but --{name.replace('_', '-')} has {len(given)} files",
+            )
+        for c, path in zip(communities, given, strict=True):
+            per_community[c][name] = Path(path)
+    return ReportPaths(
+        communities={c: CommunityFiles(**files) for c, files in per_community.items()},
+        baseline=Path(args.baseline) if args.baseline else None,
+        expression=Path(args.expression) if args.expression else None,
+        config_json=args.config_json,
+        selected=Path(args.selected),
     )
-    parser.add_argument("--top-terms", type=int, default=5, help="enriched terms shown per gene set (default 5)")
-    parser.add_argument("--figures-dir", help="also write {community}_grokking.png here (for snakemake --report)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the stage; see :mod:`mpsomics.report.html`."""
-    from mpsomics.core.errors import InputError
-    from mpsomics.report.html import ReportPaths, write_report
+    from mpsomics.report.html import write_report
 
-    if args.top_terms < 1:
-        raise InputError(None, f"--top-terms must be >= 1, got {args.top_terms}")
-    paths = ReportPaths(
-        communities_dir=Path(args.communities_dir),
-        mps_dir=Path(args.mps_dir),
-        observables_dir=Path(args.observables_dir),
-        grokking_dir=Path(args.grokking_dir),
-        subcommunities_dir=Path(args.subcommunities_dir),
-        enrichment_dir=Path(args.enrichment_dir),
-        expression=Path(args.expression) if args.expression else None,
-        config_json=args.config_json,
-    )
-    write_report(args.out, paths, args.community, args.top_terms, args.figures_dir)
+    out = Path(args.out_dir)
+    paths = report_paths(args)
+    (out / FIGURES_DIR).mkdir(parents=True, exist_ok=True)  # declared even with no community
+    write_report(out / REPORT_FILE, paths, args.top_terms, out / FIGURES_DIR)
     return 0
+
+
+def run_info_path(args: argparse.Namespace) -> Path:
+    """Provenance beside the page: ``index.run_info.json``."""
+    return Path(args.out_dir) / "index.run_info.json"

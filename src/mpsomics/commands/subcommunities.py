@@ -2,9 +2,12 @@
 
 ::
 
-    mpsomics subcommunities --train-dir results/mps/c03 --grokking results/grokking/c03.tsv \\
-        --community c03 --out results/subcommunities/c03.tsv \\
-        --curve-out results/subcommunities/c03_curve.tsv
+    mpsomics subcommunities --correlations results/mps/c03/correlations_trajectory.npz \\
+        --magnetization results/mps/c03/magnetization_trajectory.tsv \\
+        --grokking results/grokking/c03.tsv --community c03 --out-dir results/subcommunities
+
+Writes ``{community}.tsv`` (the subcommunities) and ``{community}_curve.tsv`` (the
+count-vs-threshold curve of the paper method; header only without it) into ``--out-dir``.
 
 Methods and definitions are in :mod:`mpsomics.omics.subcommunities`. Only train-stage
 correlations and the entropy-based transition epoch are used: no test data.
@@ -13,11 +16,11 @@ correlations and the entropy-based transition epoch are used: no test data.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from mpsomics.commands.argtypes import integer, number
 from mpsomics.core.errors import InputError
 from mpsomics.dynamics import grokking, training_run
-from mpsomics.dynamics.training_run import MAGNETIZATION_FILE
 from mpsomics.omics import subcommunities
 
 
@@ -39,11 +42,17 @@ def _methods(text: str) -> tuple[str, ...]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     d = subcommunities.DEFAULTS
-    parser.add_argument("--train-dir", required=True, help="train-stage directory results/mps/{community}")
+    parser.add_argument(
+        "--correlations", required=True, help="correlations_trajectory.npz written by `mpsomics train`"
+    )
+    parser.add_argument(
+        "--magnetization", required=True, help="magnetization_trajectory.tsv written by `mpsomics train`"
+    )
     parser.add_argument("--grokking", required=True, help="grokking TSV of the community (transition_epoch)")
     parser.add_argument("--community", required=True, help="community id (prefix of the subcommunity ids)")
-    parser.add_argument("--out", required=True, help="output TSV results/subcommunities/{community}.tsv")
-    parser.add_argument("--curve-out", help="count-vs-threshold curve TSV of the paper method")
+    parser.add_argument(
+        "--out-dir", required=True, help="output directory: {community}.tsv and {community}_curve.tsv"
+    )
     parser.add_argument("--methods", type=_methods, default=d["methods"], help="comma-separated: paper,graph (default both)")
     parser.add_argument("--threshold", type=number(0, 1, hi_open=True), default=d["threshold"], help="|C| threshold of the paper method (default %(default)s)")
     parser.add_argument(
@@ -73,13 +82,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    epochs, classes, genes, connected = training_run.load_correlations(args.train_dir)
-    magnetization = training_run.load_magnetization(args.train_dir)
-    subcommunities.check_consistent(magnetization, classes, genes, f"{args.train_dir}/{MAGNETIZATION_FILE}")
+    epochs, classes, genes, connected = training_run.load_correlations(args.correlations)
+    magnetization = training_run.load_magnetization(args.magnetization)
+    subcommunities.check_consistent(magnetization, classes, genes, args.magnetization)
     grok = grokking.load_grokking(args.grokking)
     if str(grok["community"]) != args.community:
         raise InputError(args.grokking, f"is for community {grok['community']!r}, not {args.community!r}")
-    table, curve = subcommunities.compute(
+    table, curve = subcommunities.subcommunity_table(
         epochs,
         classes,
         genes,
@@ -97,5 +106,17 @@ def run(args: argparse.Namespace) -> int:
         magnetization_weight=args.magnetization_weight,
         min_contrast=args.min_contrast,
     )
-    subcommunities.write_outputs(table, args.out, curve, args.curve_out)
+    members, curve_path = output_paths(args)
+    subcommunities.write_outputs(table, members, curve, curve_path)
     return 0
+
+
+def output_paths(args: argparse.Namespace) -> tuple[Path, Path]:
+    """``{community}.tsv`` and ``{community}_curve.tsv`` in ``--out-dir``."""
+    out = Path(args.out_dir)
+    return out / f"{args.community}.tsv", out / f"{args.community}_curve.tsv"
+
+
+def run_info_path(args: argparse.Namespace) -> Path:
+    """Provenance beside the community's table: ``{community}.run_info.json``."""
+    return Path(args.out_dir) / f"{args.community}.run_info.json"

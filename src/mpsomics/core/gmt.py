@@ -7,7 +7,9 @@ messy in a few well-known ways that we accept silently or with a logged count:
 * duplicated genes within one set (kept once, in first-seen order);
 * sets with no genes at all (skipped, counted in one warning: libraries built by
   annotation tools contain them and users expect them to be ignored);
-* blank lines and ``#`` comment lines.
+* blank lines and ``#`` comment lines;
+* a UTF-8 byte-order mark (stripped, never part of the first term name) and
+  Windows/old-Mac line endings.
 
 Everything else is an error a user must fix, reported as one :class:`InputError`
 line naming the file and line number: a line with fewer than three tab-separated
@@ -20,10 +22,12 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from mpsomics.core.errors import InputError
+from mpsomics.core.readers import read_text
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +65,7 @@ def read_gmt(path: str | os.PathLike, *, use_cache: bool = True) -> GeneSetLibra
     Parameters
     ----------
     path
-        GMT file (tab-separated; UTF-8).
+        GMT file (tab-separated; UTF-8 with or without BOM; a named pipe works).
     use_cache
         Re-use a previous parse of the same unchanged file within this process.
 
@@ -72,23 +76,22 @@ def read_gmt(path: str | os.PathLike, *, use_cache: bool = True) -> GeneSetLibra
     Raises
     ------
     InputError
-        If the file is missing or unreadable, a line has fewer than three
+        If the file is missing, unreadable or not UTF-8 (UTF-16, Latin-1), a line has fewer than three
         tab-separated fields, a term name is empty or repeated, or no set has genes.
     """
     p = Path(path)
     try:
         st = p.stat()
+    except FileNotFoundError:
+        raise InputError(p, "file not found") from None
     except OSError as exc:
         raise InputError(p, f"cannot read gene set library: {exc.strerror or exc}") from None
+    # a pipe (<(...)) has no stable identity: never cached
+    use_cache = use_cache and stat.S_ISREG(st.st_mode)
     key = (str(p.resolve()), st.st_mtime, st.st_size)
     if use_cache and key in _CACHE:
         return _CACHE[key]
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(p, f"not UTF-8 text (byte {exc.start}); is this a GMT file?") from None
-    except OSError as exc:
-        raise InputError(p, f"cannot read gene set library: {exc.strerror or exc}") from None
+    text = read_text(p, strict=True, allow_empty=True)  # UTF-8 only; BOM stripped, CRLF normalised
 
     sets: dict[str, tuple[str, ...]] = {}
     first_line: dict[str, int] = {}

@@ -38,7 +38,7 @@ def versions() -> dict[str, str]:
 
 def output_location(args: argparse.Namespace) -> Path | None:
     """Where a stage's run_info goes: inside its output directory, or beside its output file."""
-    for attr in ("outdir", "out"):
+    for attr in ("out_dir", "out"):
         value = getattr(args, attr, None)
         if value:
             path = Path(value)
@@ -49,9 +49,15 @@ def output_location(args: argparse.Namespace) -> Path | None:
     return None
 
 
-def record(stage: str, args: argparse.Namespace, argv: list[str]) -> Path | None:
-    """Write (or complete) the run_info of a finished stage; return its path."""
-    path = output_location(args)
+def record(
+    stage: str, args: argparse.Namespace, argv: list[str], path: Path | None = None
+) -> Path | None:
+    """Write (or complete) the run_info of a finished stage; return its path.
+
+    ``path`` overrides :func:`output_location` (a stage writing several files into a
+    shared directory names its record after the file it is about).
+    """
+    path = path or output_location(args)
     if path is None:
         return None
     info = {

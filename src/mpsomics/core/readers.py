@@ -1,4 +1,12 @@
-"""Robust readers for the tables users actually produce.
+"""Readers: robust ones for the tables users produce, strict ones for stage-to-stage files.
+
+One reader per file contract between stages (rules in ``docs/outputs.md``, "Readers
+and their rules"): :func:`read_prepared` (``expression.h5ad``), :func:`read_gene_list`
+(``genes/{community}.txt``, ``selected.txt``, backgrounds), :func:`read_tsv` (every
+TSV), :func:`read_subcommunities` (subcommunity tables); GMT is
+:func:`mpsomics.core.gmt.read_gmt` and ``model.npz`` :func:`mpsomics.mps.state.load_model`.
+They accept UTF-8 only (``read_text(strict=True)``). The rest of this docstring is the
+lenient contract of :func:`read_table` for ``prepare``'s user inputs.
 
 Every problem is reported as an :class:`~mpsomics.core.errors.InputError` whose one-line
 message names the file and, where possible, the line / row / column at fault; a
@@ -90,13 +98,40 @@ def short_list(items: Sequence[object], n: int = 5) -> str:
 # ----------------------------------------------------------------------------- raw text
 
 
-def read_text(path: str | os.PathLike) -> str:
+def read_bytes(path: str | os.PathLike) -> bytes:
+    """All bytes of ``path``; works for named pipes and ``<(...)`` process substitution.
+
+    Raises
+    ------
+    InputError
+        ``file not found``, a directory, or any other OS error, naming the file.
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:  # not Path.stat/is_file: a pipe is not a regular file
+            return fh.read()
+    except FileNotFoundError:
+        raise InputError(path, "file not found") from None
+    except IsADirectoryError:
+        raise InputError(path, "is a directory, expected a file") from None
+    except OSError as exc:
+        raise InputError(path, f"cannot read file: {exc.strerror or exc}") from None
+
+
+def read_text(path: str | os.PathLike, *, strict: bool = False, allow_empty: bool = False) -> str:
     """Read a (possibly gzipped) text file into one normalised string.
 
     Parameters
     ----------
     path
         File to read. Gzip is detected from the magic bytes.
+    strict
+        The rule for files one stage writes for another (gene lists, TSV tables,
+        GMT): only UTF-8 (with or without BOM) is accepted; UTF-16 and text that is
+        not valid UTF-8 (Latin-1, cp1252) are an :class:`InputError` asking for
+        UTF-8, instead of being converted.
+    allow_empty
+        Return ``""`` for an empty (or whitespace-only) file instead of raising.
 
     Returns
     -------
@@ -109,14 +144,7 @@ def read_text(path: str | os.PathLike) -> str:
         Missing/unreadable/empty/binary file or truncated gzip.
     """
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(path, "file not found") from None
-    except IsADirectoryError:
-        raise InputError(path, "is a directory, expected a file") from None
-    except OSError as exc:
-        raise InputError(path, f"cannot read file: {exc.strerror or exc}") from None
+    raw = read_bytes(path)
     if raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)
@@ -128,6 +156,8 @@ def read_text(path: str | os.PathLike) -> str:
     elif path.suffix.lower() == ".gz" and raw:
         log.warning("%s: .gz extension but not gzip-compressed; reading it as plain text", path)
     if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 with BOM: Excel "Unicode Text"
+        if strict:
+            raise InputError(path, "not UTF-8 text (UTF-16 byte-order mark); save it as plain UTF-8 text")
         try:
             raw = raw.decode("utf-16").encode("utf-8")
             log.info("%s: UTF-16 text (Excel 'Unicode Text' export) converted to UTF-8", path)
@@ -146,10 +176,16 @@ def read_text(path: str | os.PathLike) -> str:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
+        if strict:
+            raise InputError(
+                path, f"not UTF-8 text (byte {exc.start}, Latin-1?); save it as plain UTF-8 text"
+            ) from None
         log.warning("%s: not valid UTF-8 (byte %d); decoding as Latin-1", path, exc.start)
         text = raw.decode("latin-1")
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
+        if allow_empty:
+            return ""
         raise InputError(path, "file is empty")
     return text
 
@@ -417,3 +453,354 @@ def duplicated(items: Sequence[object]) -> list[str]:
     """Return the items occurring more than once, in first-occurrence order."""
     counts = Counter(str(i) for i in items)
     return [k for k, v in counts.items() if v > 1]
+
+
+# ------------------------------------------------------------ files stages pass on
+#
+# One reader per file contract between stages (docs/outputs.md, "Readers and their
+# rules"). All read through :func:`read_bytes` (named pipes and ``<(...)`` work) and
+# :func:`read_text` with ``strict=True``: UTF-8 with or without BOM, any line ending;
+# UTF-16 and non-UTF-8 (Latin-1) text, gzip-corrupt, Excel/zip, HDF5 and binary files
+# are an InputError naming the file; a missing file is ``file not found``.
+
+
+def read_gene_list(
+    path: str | os.PathLike, *, item: str = "gene", allow_empty: bool = False
+) -> list[str]:
+    """Read a list of identifiers, one per line (``genes/{community}.txt``, backgrounds).
+
+    Rules: surrounding whitespace is stripped; blank lines and lines starting with
+    ``#`` are skipped; an entry containing whitespace (a table passed as a list) and
+    a duplicated entry are errors naming the line(s).
+
+    Parameters
+    ----------
+    path
+        Text file (or pipe).
+    item
+        What an entry is, for messages (``"gene"``, ``"community id"``).
+    allow_empty
+        Return ``[]`` for a list without entries instead of raising.
+
+    Returns
+    -------
+    list of str
+        Entries in file order.
+
+    Raises
+    ------
+    InputError
+        Missing/unreadable/non-UTF-8 file, whitespace inside an entry, a duplicate,
+        or (unless ``allow_empty``) no entry at all.
+    """
+    path = Path(path)
+    text = read_text(path, strict=True, allow_empty=True)
+    items: list[str] = []
+    first: dict[str, int] = {}
+    for lineno, line in enumerate(text.split("\n"), start=1):
+        entry = line.strip()
+        if not entry or entry.startswith("#"):
+            continue
+        if any(ch.isspace() for ch in entry):
+            raise InputError(
+                path, f"line {lineno}: {entry!r} contains whitespace; expected one {item} per line"
+            )
+        if entry in first:
+            raise InputError(
+                path, f"duplicated {item} {entry!r} (lines {first[entry]} and {lineno})"
+            )
+        first[entry] = lineno
+        items.append(entry)
+    if not items and not allow_empty:
+        raise InputError(path, f"{item} list is empty (expected one {item} per line)")
+    return items
+
+
+def _parse_number_column(
+    path: Path, df: pd.DataFrame, col: str, linenos: Sequence[int], *, integer: bool, complete: bool
+) -> pd.Series:
+    raw = df[col].astype(str).str.strip()
+    missing = raw.isin(NA_VALUES)
+    values = pd.to_numeric(raw.where(~missing), errors="coerce")
+    bad = values.isna() & ~missing
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise InputError(path, f"column {col!r}: non-numeric value {raw.iloc[i]!r} (line {linenos[i]})")
+    if complete and missing.any():
+        i = int(np.flatnonzero(missing.to_numpy())[0])
+        raise InputError(path, f"column {col!r}: empty value (line {linenos[i]})")
+    v = values.to_numpy(dtype=float)
+    inf = np.isinf(v)
+    if inf.any():
+        i = int(np.flatnonzero(inf)[0])
+        raise InputError(path, f"column {col!r}: infinite value {raw.iloc[i]!r} (line {linenos[i]})")
+    if not integer:
+        return pd.Series(v, index=df.index, name=col)
+    frac = ~np.isnan(v) & (v != np.round(v))
+    if frac.any():
+        i = int(np.flatnonzero(frac)[0])
+        raise InputError(path, f"column {col!r}: expected an integer, found {raw.iloc[i]!r} (line {linenos[i]})")
+    if np.isnan(v).any():
+        return pd.Series(v, index=df.index, name=col).round().astype("Int64")
+    return pd.Series(np.round(v).astype(np.int64), index=df.index, name=col)
+
+
+def read_tsv(
+    path: str | os.PathLike,
+    required: Sequence[str] = (),
+    *,
+    numeric: Sequence[str] = (),
+    integer: Sequence[str] = (),
+    text: Sequence[str] | bool = (),
+    complete: Sequence[str] = (),
+    min_rows: int = 0,
+) -> pd.DataFrame:
+    """Read a tab-separated table one stage wrote for another.
+
+    Rules: UTF-8 (BOM and CRLF accepted, see :func:`read_text`); the first non-blank
+    line is the header, with non-empty, unique column names; blank lines are
+    skipped; every line has as many fields as the header; ``required`` columns must
+    exist. Missing values are empty cells and the :data:`NA_VALUES` tokens.
+
+    Parameters
+    ----------
+    path
+        The TSV (or a pipe).
+    required
+        Columns that must be present.
+    numeric, integer
+        Columns parsed strictly as float / integer (when present): a non-numeric
+        cell, an infinity or (for ``integer``) a fraction is an error naming the
+        column, value and line. Integer columns are ``int64``, or ``Int64`` when
+        they have missing cells.
+    text
+        Columns kept as stripped strings (missing cells are ``""``); ``True`` for
+        all columns. Other columns get pandas' type inference (numbers, booleans;
+        missing cells NaN).
+    complete
+        Columns where every cell must have a value.
+    min_rows
+        Fewest data rows (a header-only table has 0).
+
+    Raises
+    ------
+    InputError
+        For any rule above, naming the file.
+    """
+    path = Path(path)
+    content = read_text(path, strict=True, allow_empty=True)
+    if not content.strip():
+        raise InputError(path, "empty file (expected a tab-separated table with a header row)")
+    numbered = [(n, ln) for n, ln in enumerate(content.split("\n"), start=1) if ln.strip()]
+    header = next(csv.reader([numbered[0][1]], delimiter="\t"))
+    for k, name in enumerate(header, start=1):
+        if not name.strip():
+            raise InputError(path, f"header: column {k} has no name")
+    dups = duplicated(header)
+    if dups:
+        raise InputError(path, f"header: duplicated column name(s) {short_list(dups)}")
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise InputError(
+            path, f"missing column(s) {', '.join(missing)}; found {short_list(header, 20)}"
+        )
+    body = numbered[1:]
+    linenos = [n for n, _ in body]
+    if '"' not in content:  # exact field counts (quoted fields may hold tabs/newlines)
+        for n, ln in body:
+            k = ln.count("\t") + 1
+            if k != len(header):
+                raise InputError(path, f"line {n} has {k} fields but the header has {len(header)}")
+    if len(body) < min_rows:
+        raise InputError(
+            path, "has a header but no data rows" if not body else
+            f"has {len(body)} data rows, expected at least {min_rows}",
+        )
+    as_text = list(header) if text is True else [c for c in header if c in set(text or ())]
+    strict_cols = [c for c in header if c in set(numeric) | set(integer)]
+    raw_cols = set(as_text) | set(strict_cols)
+    try:
+        df = pd.read_csv(
+            io.StringIO(content),
+            sep="\t",
+            quotechar='"',
+            dtype={c: str for c in raw_cols},
+            keep_default_na=False,
+            na_values={c: list(NA_VALUES) for c in header if c not in raw_cols},
+            skip_blank_lines=True,
+        )
+    except (pd.errors.ParserError, ValueError) as exc:
+        msg = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise InputError(path, f"cannot parse as a tab-separated table: {msg}") from None
+    if list(df.columns) != list(header) or len(df) != len(body) and '"' not in content:
+        raise InputError(path, f"parsed {df.shape[0]} rows x {df.shape[1]} columns, expected {len(body)} x {len(header)}")
+    linenos = linenos if len(linenos) == len(df) else list(range(2, len(df) + 2))
+    for c in as_text:
+        if c not in strict_cols:
+            df[c] = df[c].fillna("").astype(str).str.strip()
+    for c in strict_cols:
+        df[c] = _parse_number_column(
+            path, df, c, linenos, integer=c in set(integer), complete=c in set(complete)
+        )
+    for c in complete:
+        if c in df.columns and c not in strict_cols:
+            empty = df[c].isna() | (df[c].astype(str).str.strip() == "")
+            if empty.any():
+                i = int(np.flatnonzero(empty.to_numpy())[0])
+                raise InputError(path, f"column {c!r}: empty value (line {linenos[i]})")
+    return df
+
+
+#: Columns of ``results/subcommunities/{community}.tsv`` every reader relies on.
+SUBCOMMUNITY_COLUMNS = ("gene", "subcommunity", "method")
+
+
+def read_subcommunities(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a subcommunity table (``results/subcommunities/{community}.tsv``).
+
+    Rules: those of :func:`read_tsv`, columns ``gene``, ``subcommunity`` and
+    ``method`` required and never empty, a (gene, subcommunity) pair at most once.
+    A header-only table (no subcommunity found) gives an empty frame.
+
+    Returns
+    -------
+    pandas.DataFrame
+        File order; ``gene``, ``subcommunity``, ``method`` as str; the other columns
+        (``magnetization_<class>``, ``degree``, ``contrast``, ...) with inferred types.
+        :func:`subcommunity_genes` turns it into ``{subcommunity: [genes]}``.
+    """
+    path = Path(path)
+    df = read_tsv(path, SUBCOMMUNITY_COLUMNS, text=SUBCOMMUNITY_COLUMNS, complete=SUBCOMMUNITY_COLUMNS)
+    dup = df.duplicated(["subcommunity", "gene"])
+    if dup.any():
+        row = df[dup].iloc[0]
+        raise InputError(
+            path, f"duplicated gene {row['gene']!r} in subcommunity {row['subcommunity']!r}"
+        )
+    return df
+
+
+def subcommunity_genes(table: pd.DataFrame) -> dict[str, list[str]]:
+    """``{subcommunity id: genes in file order}`` of a :func:`read_subcommunities` table."""
+    out: dict[str, list[str]] = {}
+    for sid, gene in zip(table["subcommunity"], table["gene"], strict=True):
+        out.setdefault(str(sid), []).append(str(gene))
+    return out
+
+
+#: ``obs`` columns of the prepared AnnData.
+PREPARED_OBS = ("label", "group", "split")
+
+
+def _read_anndata(path: Path):
+    import anndata as ad
+
+    if not path.exists():
+        raise InputError(path, "file not found (run `mpsomics prepare` first)")
+    try:
+        if path.is_file():
+            return ad.read_h5ad(path)
+        # a named pipe / <(...): h5py needs a seekable file, so read it into memory
+        import h5py
+        from anndata.io import read_elem
+
+        raw = read_bytes(path)
+        with h5py.File(io.BytesIO(raw), "r") as f:
+            return read_elem(f)
+    except InputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - h5py/anndata raise many types for a bad file
+        msg = " ".join(str(exc).split())[:200]
+        raise InputError(path, f"cannot read as AnnData .h5ad: {type(exc).__name__}: {msg}") from None
+
+
+def _uns_str(value: object) -> str:
+    arr = np.asarray(value, dtype=object)
+    return str(arr.item() if arr.ndim == 0 else value)
+
+
+def read_prepared(path: str | os.PathLike):
+    """Read and validate the prepared AnnData (``results/prepared/expression.h5ad``).
+
+    Rules (every stage that reads it: communities, train, observe, enrichment,
+    report):
+
+    * a readable ``.h5ad`` (a named pipe is read into memory);
+    * ``var_names`` non-empty strings, unique; at least one sample and one gene;
+    * ``obs`` columns ``label``, ``group``, ``split``; ``split`` only ``train`` /
+      ``test``, at least one ``train`` sample;
+    * ``uns['classes']`` exactly two distinct names ``[negative, positive]``;
+      ``uns['positive_label']`` one of them; every ``label`` one of them; both
+      classes among the training samples;
+    * ``.X`` finite and within [0, 1] (min-max scaled); ``layers['log']`` present
+      and finite.
+
+    Returns
+    -------
+    anndata.AnnData
+        Loaded in memory; ``uns['classes']`` as a list of str and
+        ``uns['positive_label']`` as str.
+
+    Raises
+    ------
+    InputError
+        Naming the file and the first rule broken.
+    """
+    path = Path(path)
+    adata = _read_anndata(path)
+    hint = "; run `mpsomics prepare` first"
+    if adata.n_obs == 0 or adata.n_vars == 0:
+        raise InputError(path, f"no data: {adata.n_obs} samples x {adata.n_vars} genes")
+    var = pd.Index(adata.var_names.astype(str))
+    if (var.str.strip() == "").any():
+        raise InputError(path, "empty gene name in var_names")
+    if not var.is_unique:
+        raise InputError(path, f"gene names (var_names) are not unique: {short_list(duplicated(var))}")
+    missing = [c for c in PREPARED_OBS if c not in adata.obs.columns]
+    if missing:
+        raise InputError(path, f"obs is missing column(s) {', '.join(missing)}{hint}")
+    for key in ("classes", "positive_label"):
+        if key not in adata.uns:
+            raise InputError(path, f"uns[{key!r}] is missing{hint}")
+    classes = [str(c) for c in np.asarray(adata.uns["classes"], dtype=object).ravel()]
+    if len(classes) != 2 or len(set(classes)) != 2:
+        raise InputError(path, f"uns['classes'] must be two distinct class names [negative, positive], got {classes}")
+    positive = _uns_str(adata.uns["positive_label"])
+    if positive not in classes:
+        raise InputError(path, f"uns['positive_label'] {positive!r} is not one of the classes {classes}")
+    labels = adata.obs["label"].astype(str).to_numpy()
+    split = adata.obs["split"].astype(str).to_numpy()
+    unknown = sorted(set(labels) - set(classes))
+    if unknown:
+        raise InputError(path, f"obs['label'] has values not in uns['classes'] {classes}: {short_list(unknown)}")
+    bad_split = sorted(set(split) - {"train", "test"})
+    if bad_split:
+        raise InputError(path, f"obs['split'] must be 'train' or 'test', found {short_list(bad_split)}")
+    train = split == "train"
+    if not train.any():
+        raise InputError(path, "no training samples (obs['split'] == 'train')")
+    absent = [c for c in classes if c not in set(labels[train])]
+    if absent:
+        raise InputError(path, f"class(es) absent from the training samples: {', '.join(absent)}")
+    if "log" not in adata.layers:
+        raise InputError(path, f"layers['log'] (log2 expression) is missing{hint}")
+    for name, values in (("X", adata.X), ("layers['log']", adata.layers["log"])):
+        dense = values.toarray() if hasattr(values, "toarray") else np.asarray(values)
+        if dense.dtype.kind not in "fiub":
+            raise InputError(path, f"{name} is not numeric (dtype {dense.dtype})")
+        finite = np.isfinite(dense)
+        if not finite.all():
+            bad = [str(var[j]) for j in np.flatnonzero(~finite.all(axis=0))]
+            raise InputError(
+                path, f"{name} has NaN or infinite (non-finite) values for {len(bad)} gene(s): {short_list(bad)}{hint}"
+            )
+        if name == "X" and dense.size and (dense.min() < -1e-6 or dense.max() > 1 + 1e-6):
+            raise InputError(
+                path,
+                f".X values outside [0, 1] (min {dense.min():.3g}, max {dense.max():.3g}); "
+                "use the scaled output of `mpsomics prepare`",
+            )
+    adata.var_names = var
+    adata.uns["classes"] = classes
+    adata.uns["positive_label"] = positive
+    return adata

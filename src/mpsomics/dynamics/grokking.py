@@ -78,6 +78,7 @@ import pandas as pd
 
 from mpsomics.core.errors import InputError
 from mpsomics.core.files import atomic_path
+from mpsomics.core.readers import read_tsv
 
 log = logging.getLogger(__name__)
 
@@ -195,9 +196,10 @@ def entropy_transition(
 
     Returns
     -------
-    dict with ``transition_epoch``, ``max_rate_epoch``, ``max_rate``,
-    ``initial_phase_end_epoch``, ``entropy_at_transition`` (NaN where undefined) and
-    ``notes`` (list of str explaining every NaN).
+    dict
+        ``transition_epoch``, ``max_rate_epoch``, ``max_rate``,
+        ``initial_phase_end_epoch``, ``entropy_at_transition`` (NaN where undefined)
+        and ``notes`` (list of str explaining every NaN).
     """
     e = np.asarray(epochs, dtype=float)
     s = np.asarray(entropy, dtype=float)
@@ -209,41 +211,83 @@ def entropy_transition(
         "entropy_at_transition": _NAN,
         "notes": [],
     }
-    if e.size < 3:
-        out["notes"].append(f"only {e.size} observed epoch(s): need >= 3 for a transition")
+    note = _no_transition_possible(e, s, initial_epochs)
+    if note:
+        out["notes"].append(note)
         return out
-    scale = max(1.0, float(np.max(np.abs(s))))
-    if float(np.ptp(s)) <= 1e-10 * scale:
-        out["notes"].append("entropy is constant over training: no transition")
-        return out
-
-    if initial_epochs is not None:
-        after = np.flatnonzero(e >= initial_epochs)
-        if after.size == 0:
-            out["notes"].append(f"no observed epoch >= initial_epochs={initial_epochs}")
-            return out
-        start = int(after[0])
-    else:
-        half = e[0] + (e[-1] - e[0]) / 2.0
-        first_half = np.flatnonzero(e <= half)
-        start = int(first_half[np.argmax(s[first_half])])
+    start = initial_phase_end(e, s, initial_epochs)
     out["initial_phase_end_epoch"] = e[start]
-
     t = start + int(np.argmin(s[start:]))
+    # In the automatic mode the phase ends at the peak: a minimum at the peak itself
+    # means the entropy never dropped, which is no transition.
     if initial_epochs is None and t == start:
         out["notes"].append("entropy never drops below its initial maximum: no transition")
     else:
         out["transition_epoch"] = e[t]
         out["entropy_at_transition"] = float(s[t])
+    i, rate = largest_rate_interval(e, s, start, rate_smooth)
+    if i is not None:
+        out["max_rate_epoch"] = e[i + 1]
+        out["max_rate"] = rate
+    return out
 
+
+def _no_transition_possible(e: np.ndarray, s: np.ndarray, initial_epochs: int | None) -> str | None:
+    """Why no transition can be found (too few epochs, flat entropy, empty phase), or ``None``."""
+    if e.size < 3:
+        return f"only {e.size} observed epoch(s): need >= 3 for a transition"
+    scale = max(1.0, float(np.max(np.abs(s))))
+    if float(np.ptp(s)) <= 1e-10 * scale:
+        return "entropy is constant over training: no transition"
+    if initial_epochs is not None and not np.any(e >= initial_epochs):
+        return f"no observed epoch >= initial_epochs={initial_epochs}"
+    return None
+
+
+def initial_phase_end(e: np.ndarray, s: np.ndarray, initial_epochs: int | None) -> int:
+    """Position of the first recorded epoch after the initial phase.
+
+    Parameters
+    ----------
+    e, s
+        Recorded epochs (increasing) and entropies.
+    initial_epochs
+        Explicit end: the first epoch ``>= initial_epochs`` (one must exist).
+        ``None``: the first argmax of ``s`` within the first half of training (the
+        entropy grows while the training set is fitted, then drops).
+
+    Returns
+    -------
+    int
+        Index into ``e``.
+    """
+    if initial_epochs is not None:
+        return int(np.flatnonzero(e >= initial_epochs)[0])
+    half = e[0] + (e[-1] - e[0]) / 2.0
+    first_half = np.flatnonzero(e <= half)
+    return int(first_half[np.argmax(s[first_half])])
+
+
+def largest_rate_interval(
+    e: np.ndarray, s: np.ndarray, start: int, rate_smooth: int
+) -> tuple[int | None, float]:
+    """The interval ``[e[i], e[i+1]]`` (``i >= start``) of the largest smoothed ``|dS/de|``.
+
+    Intervals before ``start`` are left out so that the initial growth does not win.
+
+    Returns
+    -------
+    tuple
+        ``(i, signed smoothed rate)``, or ``(None, nan)`` when no interval starts at
+        or after ``start``.
+    """
     rate = np.diff(s) / np.diff(e)
     smooth = _moving_average(rate, rate_smooth)
     cand = np.arange(start, rate.size)
-    if cand.size:
-        i = int(cand[np.argmax(np.abs(smooth[cand]))])
-        out["max_rate_epoch"] = e[i + 1]
-        out["max_rate"] = float(smooth[i])
-    return out
+    if not cand.size:
+        return None, _NAN
+    i = int(cand[np.argmax(np.abs(smooth[cand]))])
+    return i, float(smooth[i])
 
 
 # --------------------------------------------------------------------------- accuracy
@@ -310,7 +354,7 @@ def analyze(
     history: pd.DataFrame,
     entanglement: pd.DataFrame,
     *,
-    community: str | None = None,
+    name: str | None = None,
     initial_epochs: int | None = None,
     delta: float = 0.1,
     window: int = 5,
@@ -318,7 +362,7 @@ def analyze(
     saturation: float = 0.99,
     rate_smooth: int = 3,
 ) -> dict[str, object]:
-    """Grokking summary of one training run (one output row).
+    """Grokking summary of one training run (one output row, without an id column).
 
     Parameters
     ----------
@@ -326,8 +370,10 @@ def analyze(
         ``history.tsv`` as returned by :func:`mpsomics.dynamics.training_run.load_history`.
     entanglement
         ``entanglement.tsv`` as returned by :func:`mpsomics.dynamics.training_run.load_entanglement`.
-    community
-        Community id written in the ``community`` column.
+    name
+        Name of the run in log messages only; the caller adds its own id columns
+        (the HCC pipeline ``community``, the Fashion-MNIST experiment ``task`` and
+        ``seed``).
     initial_epochs, rate_smooth
         See :func:`entropy_transition`.
     delta, window, plateau
@@ -337,28 +383,118 @@ def analyze(
 
     Returns
     -------
-    dict with the columns of ``results/grokking/{community}.tsv`` (see module
-    docstring): NaN for undefined epochs/values, ``None`` for an undefined
-    ``grokking``; ``notes`` is a "; "-joined explanation of every undefined value
-    (each note is also logged as a warning).
+    dict
+        The columns of the grokking TSV after its id column (see the module
+        docstring): NaN for undefined epochs/values, ``None`` for an undefined
+        ``grokking``; ``notes`` is a "; "-joined explanation of every undefined
+        value (each note is also logged as a warning).
     """
     notes: list[str] = []
-    row: dict[str, object] = {"community": community}
+    # Train-state entropies only: no test data enter the transition.
+    transition, per_label, n_observed = entanglement_columns(
+        entanglement, initial_epochs=initial_epochs, rate_smooth=rate_smooth, notes=notes
+    )
+    # The test metric is described here, never used for selection.
+    jump = jump_columns(
+        history, delta=delta, window=window, plateau=plateau, saturation=saturation, notes=notes
+    )
+    t, j = transition["transition_epoch"], jump["jump_epoch"]
+    row: dict[str, object] = {
+        "transition_epoch": t,
+        "max_rate_epoch": transition["max_rate_epoch"],
+        "jump_epoch": j,
+        "train_saturated_epoch": jump["train_saturated_epoch"],
+        "grokking": jump["grokking"],
+        "lag": j - t if not (_is_nan(j) or _is_nan(t)) else _NAN,
+        "final_test_balanced_accuracy": jump["final_test_balanced_accuracy"],
+        "final_train_balanced_accuracy": jump["final_train_balanced_accuracy"],
+        "best_train_epoch": jump["best_train_epoch"],
+        "initial_phase_end_epoch": transition["initial_phase_end_epoch"],
+        "entropy_at_transition": transition["entropy_at_transition"],
+        "max_rate": transition["max_rate"],
+        "plateau_end_epoch": jump["plateau_end_epoch"],
+        "first_jump_epoch": jump["first_jump_epoch"],
+        "n_jumps": jump["n_jumps"],
+        "n_epochs": jump["n_epochs"],
+        "n_observed_epochs": n_observed,
+        **per_label,
+        "initial_epochs": _NAN if initial_epochs is None else initial_epochs,
+        "delta": delta,
+        "window": window,
+        "plateau": plateau,
+        "saturation": saturation,
+        "rate_smooth": rate_smooth,
+        "notes": "; ".join(notes),
+    }
+    for n in notes:
+        log.warning("%s: %s", name or "grokking", n)
+    return row
 
-    # --- entanglement transition (train-state entropies only: no test data involved)
+
+def entanglement_columns(
+    entanglement: pd.DataFrame, *, initial_epochs: int | None, rate_smooth: int, notes: list[str]
+) -> tuple[dict[str, float], dict[str, float], int]:
+    """The transition of ``S_total`` and of each label's ``S_ℓ``.
+
+    Parameters
+    ----------
+    entanglement
+        ``entanglement.tsv`` rows.
+    initial_epochs, rate_smooth
+        See :func:`entropy_transition`.
+    notes
+        Receives the notes, prefixed ``S_total:`` or ``S_<label>:``.
+
+    Returns
+    -------
+    tuple
+        ``(total, per_label, n_observed_epochs)``: :func:`entropy_transition` of
+        ``S_total`` (without notes), ``transition_epoch_<label>`` and
+        ``max_rate_epoch_<label>`` per label, and the number of complete epochs.
+    """
     wide = total_entropy(entanglement)
-    labels = [c for c in wide.columns if c != "total"]
     ep = wide.index.to_numpy()
-    main = entropy_transition(ep, wide["total"].to_numpy(), initial_epochs=initial_epochs, rate_smooth=rate_smooth)
-    notes += [f"S_total: {n}" for n in main.pop("notes")]
-    per_label = {}
-    for lab in labels:
+    total = entropy_transition(ep, wide["total"].to_numpy(), initial_epochs=initial_epochs, rate_smooth=rate_smooth)
+    notes += [f"S_total: {n}" for n in total.pop("notes")]
+    per_label: dict[str, float] = {}
+    for lab in (c for c in wide.columns if c != "total"):
         res = entropy_transition(ep, wide[lab].to_numpy(), initial_epochs=initial_epochs, rate_smooth=rate_smooth)
         notes += [f"S_{lab}: {n}" for n in res["notes"]]
         per_label[f"transition_epoch_{lab}"] = res["transition_epoch"]
         per_label[f"max_rate_epoch_{lab}"] = res["max_rate_epoch"]
+    return total, per_label, int(ep.size)
 
-    # --- generalisation jump (test metric: described, never used for selection)
+
+def jump_columns(
+    history: pd.DataFrame,
+    *,
+    delta: float,
+    window: int,
+    plateau: int,
+    saturation: float,
+    notes: list[str],
+) -> dict[str, object]:
+    """Generalisation jump, train saturation and final accuracies from the history.
+
+    Parameters
+    ----------
+    history
+        ``history.tsv`` rows.
+    delta, window, plateau
+        See :func:`find_jumps`.
+    saturation
+        Train balanced accuracy at which the train set counts as fitted.
+    notes
+        Receives a note for every missing metric or unreached saturation.
+
+    Returns
+    -------
+    dict
+        ``jump_epoch``, ``plateau_end_epoch``, ``first_jump_epoch``, ``n_jumps``,
+        ``grokking``, ``train_saturated_epoch``, ``best_train_epoch``,
+        ``final_test_balanced_accuracy``, ``final_train_balanced_accuracy`` and
+        ``n_epochs`` (see the module docstring).
+    """
     hist = history.sort_values("epoch")
     he = hist["epoch"].to_numpy(dtype=np.int64)
     train = _column(hist, "train_balanced_accuracy", notes)
@@ -367,60 +503,39 @@ def analyze(
     if train is not None and _is_nan(saturated):
         notes.append(f"train balanced accuracy never reaches {saturation}")
     jumps = find_jumps(he, test, delta=delta, window=window, plateau=plateau) if test is not None else []
-    grokking: bool | None
-    if test is None:
-        jump = onset = first_jump = _NAN
-        grokking = None
-    elif not jumps:
-        jump = onset = first_jump = _NAN
-        grokking = False
-    else:
-        first_jump = float(jumps[0][1])
-        late = [jp for jp in jumps if not _is_nan(saturated) and jp[0] >= saturated]
-        onset, jump = map(float, (late or jumps)[0])
-        if train is None:
-            grokking = None
-        else:
-            grokking = bool(late)
-
-    transition = main["transition_epoch"]
-    lag = jump - transition if not (_is_nan(jump) or _is_nan(transition)) else _NAN
+    onset, jump, first_jump, grokking = _delayed_jump(jumps, saturated, has_train=train is not None, has_test=test is not None)
     best_train = _NAN
     if train is not None and np.isfinite(train).any():
         best_train = float(he[int(np.nanargmax(train))])
+    return {
+        "jump_epoch": jump,
+        "plateau_end_epoch": onset,
+        "first_jump_epoch": first_jump,
+        "n_jumps": len(jumps) if test is not None else _NAN,
+        "grokking": grokking,
+        "train_saturated_epoch": saturated,
+        "best_train_epoch": best_train,
+        "final_test_balanced_accuracy": float(test[-1]) if test is not None else _NAN,
+        "final_train_balanced_accuracy": float(train[-1]) if train is not None else _NAN,
+        "n_epochs": int(he.size),
+    }
 
-    row.update(
-        {
-            "transition_epoch": transition,
-            "max_rate_epoch": main["max_rate_epoch"],
-            "jump_epoch": jump,
-            "train_saturated_epoch": saturated,
-            "grokking": grokking,
-            "lag": lag,
-            "final_test_balanced_accuracy": float(test[-1]) if test is not None else _NAN,
-            "final_train_balanced_accuracy": float(train[-1]) if train is not None else _NAN,
-            "best_train_epoch": best_train,
-            "initial_phase_end_epoch": main["initial_phase_end_epoch"],
-            "entropy_at_transition": main["entropy_at_transition"],
-            "max_rate": main["max_rate"],
-            "plateau_end_epoch": onset,
-            "first_jump_epoch": first_jump,
-            "n_jumps": len(jumps) if test is not None else _NAN,
-            "n_epochs": int(he.size),
-            "n_observed_epochs": int(ep.size),
-            **per_label,
-            "initial_epochs": _NAN if initial_epochs is None else initial_epochs,
-            "delta": delta,
-            "window": window,
-            "plateau": plateau,
-            "saturation": saturation,
-            "rate_smooth": rate_smooth,
-            "notes": "; ".join(notes),
-        }
-    )
-    for n in notes:
-        log.warning("%s: %s", community or "grokking", n)
-    return row
+
+def _delayed_jump(
+    jumps: list[tuple[int, int]], saturated: float, *, has_train: bool, has_test: bool
+) -> tuple[float, float, float, bool | None]:
+    """``(onset, jump, first_jump, grokking)``: the first jump after train saturation, if any.
+
+    Without such a jump the first jump at all is reported and ``grokking`` is False;
+    ``grokking`` is ``None`` (undefined) when a metric it needs is missing.
+    """
+    if not has_test:
+        return _NAN, _NAN, _NAN, None
+    if not jumps:
+        return _NAN, _NAN, _NAN, False
+    late = [jp for jp in jumps if not _is_nan(saturated) and jp[0] >= saturated]
+    onset, jump = map(float, (late or jumps)[0])
+    return onset, jump, float(jumps[0][1]), (bool(late) if has_train else None)
 
 
 # --------------------------------------------------------------------------- files
@@ -460,25 +575,14 @@ def load_grokking(path: str | os.PathLike) -> dict[str, object]:
 
 
 def read_rows(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a grokking TSV (per community or summary) with validation."""
+    """Read a grokking TSV (per community or summary) with :func:`~mpsomics.core.readers.read_tsv`."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise InputError(path, "missing file (run `mpsomics grokking` first)")
-    try:
-        df = pd.read_csv(path, sep="\t", dtype={"community": str})
-    except pd.errors.EmptyDataError:
-        raise InputError(path, "empty file (expected a grokking TSV with a header row)") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise InputError(path, f"not a readable TSV: {exc}") from None
-    missing = [c for c in ("community", "transition_epoch") if c not in df.columns]
-    if missing:
-        raise InputError(path, f"not a grokking TSV: missing column(s) {', '.join(missing)}")
-    t = pd.to_numeric(df["transition_epoch"], errors="coerce")
-    if (t.isna() & df["transition_epoch"].notna()).any():
-        raise InputError(path, "column 'transition_epoch': non-numeric value")
-    if df["community"].isna().any():
-        raise InputError(path, "column 'community': empty community id")
-    return df
+    return read_tsv(
+        path, ("community", "transition_epoch"), integer=("transition_epoch",), text=("community",),
+        complete=("community",),
+    )
 
 
 def summarize(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:

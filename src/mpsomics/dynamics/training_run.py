@@ -8,6 +8,8 @@ same way.
 
 Public API
 ----------
+Each reader takes the file itself or the train directory holding it.
+
 ``load_history(dir)`` -> DataFrame (one row per epoch, sorted by ``epoch``)
 ``load_entanglement(dir)`` -> DataFrame (``epoch``, ``label``, ``bond``, ``entropy``)
 ``load_magnetization(dir)`` -> DataFrame (``epoch``, ``label``, ``site``, ``gene``, ``magnetization``)
@@ -26,12 +28,15 @@ import numpy as np
 import pandas as pd
 
 from mpsomics.core.errors import InputError
+from mpsomics.core.readers import read_tsv
 from mpsomics.mps import fit as _fit
 
 HISTORY_FILE = "history.tsv"
-ENTANGLEMENT_FILE = "entanglement.tsv"
-MAGNETIZATION_FILE = "magnetization.tsv"
-CORRELATIONS_FILE = "correlations.npz"
+# Per-epoch trajectories (``_trajectory``): distinct from the final-state observables
+# of ``mpsomics observe`` (``entanglement.tsv``, ``magnetization.tsv``, ...).
+ENTANGLEMENT_FILE = "entanglement_trajectory.tsv"
+MAGNETIZATION_FILE = "magnetization_trajectory.tsv"
+CORRELATIONS_FILE = "correlations_trajectory.npz"
 
 # history.tsv is the fit driver's history frame: its columns are defined there.
 HISTORY_COLUMNS = tuple(_fit.HISTORY_COLUMNS)
@@ -45,54 +50,24 @@ _MAG_BOUND = 1.0 + 1e-3
 
 
 def _file(train_dir: str | os.PathLike, name: str) -> Path:
-    """Path of ``name`` inside ``train_dir``; InputError if it does not exist."""
+    """The file itself, or ``name`` inside the train directory; InputError if it does not exist.
+
+    The stage commands pass the file (``--history results/mps/c03/history.tsv``); a
+    directory is accepted for interactive use and reads ``name`` inside it.
+    """
     train_dir = Path(train_dir)
-    if not train_dir.is_dir():
+    if train_dir.is_file() or (not train_dir.exists() and train_dir.suffix in (".tsv", ".npz")):
+        path = train_dir
+    elif not train_dir.is_dir():
         raise InputError(train_dir, "train directory does not exist (run `mpsomics train` first)")
-    path = train_dir / name
-    if not path.is_file():
+    else:
+        path = train_dir / name
+    if not path.exists():
         hint = ""
         if name != HISTORY_FILE:
             hint = " (written only when `mpsomics train --observe-every K` with K > 0)"
         raise InputError(path, f"missing file{hint}")
     return path
-
-
-def _read_tsv(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
-    try:
-        df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
-    except pd.errors.EmptyDataError:
-        raise InputError(path, "empty file (expected a TSV with a header row)") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise InputError(path, f"not a readable TSV: {exc}") from None
-    missing = [c for c in required if c not in df.columns]
-    if missing:
-        raise InputError(path, f"missing column(s) {', '.join(missing)}; found {', '.join(map(str, df.columns))}")
-    if df.empty:
-        raise InputError(path, "no data rows")
-    return df
-
-
-def _numeric(df: pd.DataFrame, col: str, path: Path, *, integer: bool = False, allow_nan: bool = False) -> pd.Series:
-    """Parse column ``col`` as numbers; InputError naming the first bad row otherwise."""
-    raw = df[col].str.strip()
-    empty = raw.isin(["", "NA", "NaN", "nan"])
-    values = pd.to_numeric(raw.where(~empty, None), errors="coerce")
-    bad = values.isna() & ~empty
-    if bad.any():
-        i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise InputError(path, f"column {col!r}: non-numeric value {df[col].iloc[i]!r} in data row {i + 1}")
-    if empty.any() and not allow_nan:
-        i = int(np.flatnonzero(empty.to_numpy())[0])
-        raise InputError(path, f"column {col!r}: empty value in data row {i + 1}")
-    if not np.isfinite(values.dropna().to_numpy(dtype=float)).all():
-        raise InputError(path, f"column {col!r}: infinite value")
-    if integer:
-        v = values.to_numpy(dtype=float)
-        if (np.abs(v - np.round(v)) > 0).any():
-            raise InputError(path, f"column {col!r}: expected integers")
-        return pd.Series(np.round(v).astype(np.int64), index=df.index, name=col)
-    return values.astype(float)
 
 
 def load_history(train_dir: str | os.PathLike) -> pd.DataFrame:
@@ -107,18 +82,11 @@ def load_history(train_dir: str | os.PathLike) -> pd.DataFrame:
     DataFrame sorted by ``epoch`` (int64, unique, >= 0).
     """
     path = _file(train_dir, HISTORY_FILE)
-    df = _read_tsv(path, ("epoch",))
-    out = pd.DataFrame({"epoch": _numeric(df, "epoch", path, integer=True)})
-    for col in df.columns:
-        if col == "epoch":
-            continue
-        if col in HISTORY_METRICS or col in HISTORY_NUMERIC:
-            values = _numeric(df, col, path, allow_nan=True)
-            if col in HISTORY_METRICS and ((values < 0) | (values > 1)).any():
-                raise InputError(path, f"column {col!r}: values outside [0, 1]")
-            out[col] = values
-        else:
-            out[col] = df[col]
+    numeric = [c for c in (*HISTORY_METRICS, *HISTORY_NUMERIC, *VALIDATION_COLUMNS) if c != "epoch"]
+    out = read_tsv(path, ("epoch",), integer=("epoch",), numeric=numeric, text=True, complete=("epoch",), min_rows=1)
+    for col in (*HISTORY_METRICS, *VALIDATION_COLUMNS):
+        if col in out.columns and ((out[col] < 0) | (out[col] > 1)).any():
+            raise InputError(path, f"column {col!r}: values outside [0, 1]")
     if (out["epoch"] < 0).any():
         raise InputError(path, "column 'epoch': negative epoch")
     dup = out["epoch"].duplicated()
@@ -149,7 +117,7 @@ def _check_grid(df: pd.DataFrame, keys: list[str], inner: str, path: Path) -> No
 
 
 def load_entanglement(train_dir: str | os.PathLike) -> pd.DataFrame:
-    """Read ``entanglement.tsv`` (``epoch``, ``label``, ``bond``, ``entropy``).
+    """Read ``entanglement_trajectory.tsv`` (``epoch``, ``label``, ``bond``, ``entropy``).
 
     Validated: integer epochs/bonds, finite entropies >= 0 (tiny negative rounding
     is clipped to 0), a complete epoch x label x bond grid with bonds 0..N-2.
@@ -160,15 +128,10 @@ def load_entanglement(train_dir: str | os.PathLike) -> pd.DataFrame:
     epoch, i.e. the trainer's class order).
     """
     path = _file(train_dir, ENTANGLEMENT_FILE)
-    df = _read_tsv(path, ("epoch", "label", "bond", "entropy"))
-    out = pd.DataFrame(
-        {
-            "epoch": _numeric(df, "epoch", path, integer=True),
-            "label": df["label"].astype(str),
-            "bond": _numeric(df, "bond", path, integer=True),
-            "entropy": _numeric(df, "entropy", path),
-        }
-    )
+    cols = ["epoch", "label", "bond", "entropy"]
+    out = read_tsv(
+        path, cols, integer=("epoch", "bond"), numeric=("entropy",), text=True, complete=cols, min_rows=1
+    )[cols]
     if (out["entropy"] < -1e-8).any():
         raise InputError(path, "column 'entropy': negative von Neumann entropy")
     out["entropy"] = out["entropy"].clip(lower=0.0)
@@ -179,22 +142,16 @@ def load_entanglement(train_dir: str | os.PathLike) -> pd.DataFrame:
 
 
 def load_magnetization(train_dir: str | os.PathLike) -> pd.DataFrame:
-    """Read ``magnetization.tsv`` (``epoch``, ``label``, ``site``, ``gene``, ``magnetization``).
+    """Read ``magnetization_trajectory.tsv`` (``epoch``, ``label``, ``site``, ``gene``, ``magnetization``).
 
     Validated: integer epochs/sites, magnetization in [-1, 1], a complete
     epoch x label x site grid, and one gene per site across all rows.
     """
     path = _file(train_dir, MAGNETIZATION_FILE)
-    df = _read_tsv(path, ("epoch", "label", "site", "gene", "magnetization"))
-    out = pd.DataFrame(
-        {
-            "epoch": _numeric(df, "epoch", path, integer=True),
-            "label": df["label"].astype(str),
-            "site": _numeric(df, "site", path, integer=True),
-            "gene": df["gene"].astype(str),
-            "magnetization": _numeric(df, "magnetization", path),
-        }
-    )
+    cols = ["epoch", "label", "site", "gene", "magnetization"]
+    out = read_tsv(
+        path, cols, integer=("epoch", "site"), numeric=("magnetization",), text=True, complete=cols, min_rows=1
+    )[cols]
     if (out["magnetization"].abs() > _MAG_BOUND).any():
         raise InputError(path, "column 'magnetization': values outside [-1, 1]")
     _check_grid(out, ["epoch", "label"], "site", path)
@@ -204,7 +161,7 @@ def load_magnetization(train_dir: str | os.PathLike) -> pd.DataFrame:
 
 
 def load_correlations(train_dir: str | os.PathLike) -> tuple[np.ndarray, list[str], list[str], np.ndarray]:
-    """Read ``correlations.npz``.
+    """Read ``correlations_trajectory.npz``.
 
     Returns
     -------
@@ -259,7 +216,7 @@ def load_correlations(train_dir: str | os.PathLike) -> tuple[np.ndarray, list[st
 
 
 def entanglement_frame(obs, classes: list[str]) -> pd.DataFrame:
-    """``entanglement.tsv`` rows of recorded :class:`~mpsomics.mps.fit.Observations`."""
+    """``entanglement_trajectory.tsv`` rows of recorded :class:`~mpsomics.mps.fit.Observations`."""
     rows = [
         (e, lab, b, float(ent[k, b]))
         for e, ent in zip(obs.epochs, obs.entropy, strict=True)
@@ -270,7 +227,7 @@ def entanglement_frame(obs, classes: list[str]) -> pd.DataFrame:
 
 
 def magnetization_frame(obs, genes: list[str], classes: list[str]) -> pd.DataFrame:
-    """``magnetization.tsv`` rows of recorded observations."""
+    """``magnetization_trajectory.tsv`` rows of recorded observations."""
     rows = [
         (e, lab, s, genes[s], float(mag[k, s]))
         for e, mag in zip(obs.epochs, obs.magnetization, strict=True)
@@ -284,8 +241,8 @@ def write_train_dir(out_dir: Path, state, history: pd.DataFrame, obs, run_info: 
     """Write a training run into ``out_dir`` (an existing, empty directory).
 
     ``model.npz``, ``history.tsv``, ``run_info.json`` and, when observables were
-    recorded (:class:`mpsomics.mps.fit.Observations`), ``entanglement.tsv``,
-    ``magnetization.tsv``, ``correlations.npz`` (only if correlations were recorded)
+    recorded (:class:`mpsomics.mps.fit.Observations`), ``entanglement_trajectory.tsv``,
+    ``magnetization_trajectory.tsv``, ``correlations_trajectory.npz`` (only if correlations were recorded)
     and ``singular_values.npz`` (sweep), in the formats the readers above check.
     """
     from mpsomics.mps.state import save_model

@@ -3,8 +3,10 @@
 Owns the state and its file format (:mod:`~mpsomics.mps.state`), the feature map,
 contraction, canonical forms, exact observables (natural-log entropies, σᶻ
 magnetization and connected correlations of the normalised class states), the
-two-site sweep and gradient trainers, checkpoints, and the fit driver
-(:mod:`~mpsomics.mps.fit`).
+two-site sweep and gradient trainers, checkpoints, the fit driver
+(:class:`~mpsomics.mps.fit.Fit`) and many fits of one dataset per job
+(:mod:`~mpsomics.mps.fits`). Names of sites are called ``genes`` in the model file and
+the trainers' arguments (any site names will do); a fit is named by ``name``.
 
 May import: :mod:`mpsomics.core` only (checked by ``lint-imports``).
 """

@@ -18,9 +18,10 @@ message names it.
 
 What
 ----
-One ``torch.save`` file (loaded with ``torch.load(weights_only=True)``: only tensors,
-numbers, strings, lists and dicts; NumPy arrays are stored as tensors with their
-exact bits) holding
+One pickle-free ``.npz`` archive (:func:`save`, :func:`read`): a JSON skeleton of
+nested dicts, lists, numbers and strings whose arrays (NumPy arrays and, for the
+gradient trainer, torch tensors, with their exact bits) are members of the archive.
+Writing and reading a sweep checkpoint never imports torch. It holds
 
 * ``version``, ``fingerprint`` (below), ``epoch`` (the last completed epoch E);
 * ``trainer``: the trainer's complete state after epoch E. Sweep: the site tensors,
@@ -72,7 +73,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from mpsomics.core.files import atomic_path
 from mpsomics.mps.config import TrainConfig
@@ -80,7 +80,7 @@ from mpsomics.mps.config import TrainConfig
 log = logging.getLogger(__name__)
 
 #: Format version of the checkpoint file.
-VERSION = 1
+VERSION = 2
 
 #: TrainConfig fields that are not part of the fingerprint.
 EXCLUDED_FIELDS = ("epochs", "lr", "checkpoint_every")
@@ -126,13 +126,22 @@ def fingerprint(
     return h.hexdigest()
 
 
-# ------------------------------------------------------------ numpy <-> torch
+# ------------------------------------------------------------ encoding
+def _is_torch_tensor(obj: Any) -> bool:
+    # checked by type name so that the sweep path never imports torch
+    return type(obj).__module__.startswith("torch") and hasattr(obj, "detach")
+
+
 def to_saveable(obj: Any) -> Any:
-    """Recursively turn NumPy arrays/scalars into tensors / Python numbers (weights_only-safe)."""
+    """A snapshot of ``obj``: arrays copied, NumPy scalars as Python numbers.
+
+    Nested dicts (any hashable JSON-able keys), lists/tuples, ``None``, bools, numbers,
+    strings, NumPy arrays and torch tensors (gradient trainer state) can be saved.
+    """
     if isinstance(obj, np.ndarray):
-        if obj.dtype.kind in "US":
-            return [str(x) for x in obj.tolist()]
-        return torch.from_numpy(np.array(obj, copy=True, order="K"))
+        return np.array(obj, copy=True, order="K")
+    if _is_torch_tensor(obj):
+        return obj.detach().clone()
     if isinstance(obj, np.generic):
         return obj.item()
     if isinstance(obj, dict):
@@ -143,9 +152,9 @@ def to_saveable(obj: Any) -> Any:
 
 
 def to_numpy(obj: Any) -> Any:
-    """Inverse of :func:`to_saveable` for tensors (torch.Generator states stay tensors on request)."""
-    if isinstance(obj, torch.Tensor):
-        return obj.numpy()
+    """Recursively turn torch tensors (if any) into NumPy arrays."""
+    if _is_torch_tensor(obj):
+        return obj.detach().cpu().numpy()
     if isinstance(obj, dict):
         return {k: to_numpy(v) for k, v in obj.items()}
     if isinstance(obj, list):
@@ -153,17 +162,81 @@ def to_numpy(obj: Any) -> Any:
     return obj
 
 
+def _encode(obj: Any, arrays: list[np.ndarray]) -> Any:
+    if isinstance(obj, np.ndarray):
+        arrays.append(obj)
+        return {"__a": len(arrays) - 1}
+    if _is_torch_tensor(obj):
+        arrays.append(obj.detach().cpu().numpy())
+        return {"__t": len(arrays) - 1}
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, dict):
+        return {"__d": [[k, _encode(v, arrays)] for k, v in obj.items()]}
+    if isinstance(obj, (list, tuple)):
+        if _packable(obj):  # many small arrays (per-epoch records): one archive member
+            arrays.append(np.concatenate([a.ravel() for a in obj]))
+            return {"__l": len(arrays) - 1, "shapes": [list(a.shape) for a in obj]}
+        return [_encode(v, arrays) for v in obj]
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    raise TypeError(f"cannot store {type(obj).__name__} in a checkpoint")
+
+
+def _packable(items) -> bool:
+    if len(items) < 2 or not all(isinstance(a, np.ndarray) for a in items):
+        return False
+    dtype = items[0].dtype
+    return dtype.kind in "biufc" and all(a.dtype == dtype for a in items)
+
+
+def _decode(obj: Any, arrays) -> Any:
+    if isinstance(obj, list):
+        return [_decode(v, arrays) for v in obj]
+    if isinstance(obj, dict):
+        if "__a" in obj:
+            return np.array(arrays[f"a{obj['__a']}"])
+        if "__l" in obj:
+            flat = np.asarray(arrays[f"a{obj['__l']}"])
+            out, start = [], 0
+            for shape in obj["shapes"]:
+                size = int(np.prod(shape, dtype=np.int64))
+                out.append(flat[start : start + size].reshape(shape).copy())
+                start += size
+            return out
+        if "__t" in obj:
+            import torch  # only gradient checkpoints hold tensors
+
+            return torch.from_numpy(np.array(arrays[f"a{obj['__t']}"]))
+        return {k: _decode(v, arrays) for k, v in obj["__d"]}
+    return obj
+
+
+def _write(fh, arrays: dict[str, np.ndarray]) -> None:
+    np.savez(fh, **arrays)
+
+
 # ----------------------------------------------------------------- read/write
 def save(path: str | Path, payload: dict) -> None:
-    """Write ``payload`` (already weights_only-safe) atomically to ``path``."""
+    """Write ``payload`` atomically to ``path``: a pickle-free ``.npz`` (JSON skeleton + arrays)."""
+    arrays: list[np.ndarray] = []
+    skeleton = json.dumps(_encode(payload, arrays))
+    named = {f"a{i}": a for i, a in enumerate(arrays)}
+    named["skeleton"] = np.asarray(skeleton)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
-            torch.save(payload, fh)
+            _write(fh, named)
             fh.flush()
             try:
                 os.fsync(fh.fileno())
             except OSError:  # pragma: no cover - e.g. some network file systems
                 pass
+
+
+def read(path: str | Path) -> dict:
+    """The payload stored at ``path`` (raises on unreadable files)."""
+    with np.load(path, allow_pickle=False) as z:
+        return _decode(json.loads(str(z["skeleton"])), z)
 
 
 def load(path: str | Path, *, expected_fingerprint: str, max_epoch: int) -> dict | None:
@@ -177,7 +250,7 @@ def load(path: str | Path, *, expected_fingerprint: str, max_epoch: int) -> dict
     if not path.is_file():
         return None
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        ckpt = read(path)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is ignored
         log.warning(
             "ignoring unreadable checkpoint %s (truncated or not a checkpoint: %s); "

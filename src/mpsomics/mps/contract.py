@@ -37,7 +37,8 @@ def _check_input(state: MPSState, X: np.ndarray) -> np.ndarray:
 
 def _renorm(env: np.ndarray, log_scale: np.ndarray) -> np.ndarray:
     """Return ``env`` normalised per sample (axis 0); add the log norms to ``log_scale``."""
-    norms = np.linalg.norm(env.reshape(env.shape[0], -1), axis=1)
+    flat = env.reshape(env.shape[0], -1)
+    norms = np.sqrt(np.einsum("ij,ij->i", flat, flat))
     with np.errstate(divide="ignore"):
         log_scale += np.log(norms)
     shape = (-1,) + (1,) * (env.ndim - 1)
@@ -65,27 +66,28 @@ def log_scores(state: MPSState, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     X = _check_input(state, X)
     n = X.shape[0]
     phi = feature_map(X)  # (n, N, 2)
+    ls = state.label_site
     log_scale = np.zeros(n)
-    env = np.ones((n, 1))  # (n, chi) before the label site, (n, C, chi) after
-    for i, t in enumerate(state.sites):
-        t = np.asarray(t, dtype=np.float64)
-        p = phi[:, i, :]
-        if i == state.label_site:
-            a, _, c, b = t.shape
-            tmp = (env @ t.reshape(a, -1)).reshape(n, 2, c, b)
-            env = np.einsum("nscb,ns->ncb", tmp, p)
-        elif env.ndim == 2:
-            a, _, b = t.shape
-            tmp = (env @ t.reshape(a, -1)).reshape(n, 2, b)
-            env = np.einsum("nsb,ns->nb", tmp, p)
-        else:
-            a, _, b = t.shape
-            c = env.shape[1]
-            tmp = (env.reshape(n * c, a) @ t.reshape(a, -1)).reshape(n, c, 2, b)
-            env = np.einsum("ncsb,ns->ncb", tmp, p)
-        env = _renorm(env, log_scale)
-    scaled = env.reshape(n, -1)  # (n, C, 1) -> (n, C)
-    return scaled, log_scale
+    # Both ends move towards the label site with (n, chi) environments (C times
+    # cheaper than carrying the label index), renormalised per sample at every site.
+    left = np.ones((n, 1))
+    for i in range(ls):
+        t = np.asarray(state.sites[i], dtype=np.float64)
+        a, _, b = t.shape
+        tmp = (left @ t.reshape(a, 2 * b)).reshape(n, 2, b)
+        left = _renorm(tmp[:, 0, :] * phi[:, i, 0:1] + tmp[:, 1, :] * phi[:, i, 1:2], log_scale)
+    right = np.ones((n, 1))
+    for i in range(state.n_sites - 1, ls, -1):
+        t = np.asarray(state.sites[i], dtype=np.float64)
+        a, _, b = t.shape
+        tmp = (right @ t.transpose(2, 1, 0).reshape(b, 2 * a)).reshape(n, 2, a)
+        right = _renorm(tmp[:, 0, :] * phi[:, i, 0:1] + tmp[:, 1, :] * phi[:, i, 1:2], log_scale)
+    t = np.asarray(state.sites[ls], dtype=np.float64)
+    a, _, c, b = t.shape
+    tmp = (left @ t.reshape(a, 2 * c * b)).reshape(n, 2, c, b)
+    mid = tmp[:, 0] * phi[:, ls, 0, None, None] + tmp[:, 1] * phi[:, ls, 1, None, None]
+    env = _renorm(np.matmul(mid, right[:, :, None])[:, :, 0], log_scale)  # (n, C)
+    return env, log_scale
 
 
 def scores(state: MPSState, X: np.ndarray, normalize: bool = False):

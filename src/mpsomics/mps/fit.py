@@ -1,12 +1,17 @@
 """Training driver: dispatch to the sweep or gradient trainer, record history and observables.
 
-:func:`fit` runs one training (``config.method``), evaluates the model after
+:class:`Fit` (``Fit(...).run()``, or the function :func:`fit`) runs one training
+(``config.method``), evaluates the model after
 every epoch on the training and the test samples (test samples are only
 evaluated, never used for any training decision), and, every ``observe_every``
 epochs, records the exact observables of the current model
 (:func:`mpsomics.mps.observables.observe_all`).
 
-Predictions are ``argmax_l |f^l(x)|`` (:func:`mpsomics.mps.contract.predict`).
+Predictions are ``argmax_l |f^l(x)|`` (:func:`mpsomics.mps.contract.predict`, all
+splits in one contraction per epoch). Observables during training come from
+:func:`mpsomics.mps.observables.observe_training` (one transfer-matrix pass for the
+right-canonical states the sweep trainer hands over; :func:`observe_all` otherwise).
+Many fits of one dataset in one job: :mod:`mpsomics.mps.fits`.
 
 Validation split (``config.validation_fraction`` > 0): a stratified, seeded subset of
 the *training* samples (:func:`validation_split`) is held out; the trainer sees only
@@ -62,7 +67,7 @@ VALIDATION_COLUMNS = [f"validation_{m}" for m in _METRICS]
 
 
 class _StopTraining(Exception):
-    """Raised from the epoch callback to end training early (patience exhausted)."""
+    """Raised from the epoch step to end training early (patience exhausted)."""
 
 
 def validation_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -90,21 +95,21 @@ def validation_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndar
 
 
 class TrainingDivergedError(NumericalError):
-    """The loss or a tensor became NaN/inf; names the community and the epoch."""
+    """The loss or a tensor became NaN/inf; names the fit (``name``) and the epoch."""
 
     def __init__(
         self,
-        community: str | None,
+        name: str | None,
         epoch: int,
         detail: str = "",
         checkpoint: str | None = None,
         checkpoint_epoch: int | None = None,
     ) -> None:
-        self.community = community
+        self.name = name
         self.epoch = epoch
         self.checkpoint = checkpoint
         self.detail = detail
-        who = f"community {community}" if community else "training"
+        who = str(name) if name else "training"
         extra = f" ({' '.join(str(detail).split())})" if detail else ""
         if checkpoint:
             hint = (
@@ -149,6 +154,332 @@ def _threads(n: int):
     return threadpool_limits(max(1, int(n)))
 
 
+class Fit:
+    """One training run: data, settings, per-epoch records, checkpoints and divergence.
+
+    ``Fit(X_train, y_train, X_test, y_test, genes=..., classes=..., config=...).run()``
+    returns ``(model, history, observations)``; :func:`fit` is the same as a function.
+    The trainer (:func:`~mpsomics.mps.sweep.train_sweep` or
+    :func:`~mpsomics.mps.gradient.train_gradient`) calls back :meth:`on_epoch`,
+    :meth:`on_singular_values` and :meth:`on_checkpoint`; everything they share is an
+    attribute of the instance. Parameters: see :func:`fit`.
+    """
+
+    def __init__(
+        self,
+        X_train: np.ndarray,
+        y_train: np.ndarray,
+        X_test: np.ndarray,
+        y_test: np.ndarray,
+        *,
+        genes: list[str],
+        classes: list[str],
+        config: TrainConfig,
+        positive: int = 1,
+        observe_every: int = 0,
+        name: str | None = None,
+        progress: bool | None = None,
+        checkpoint_path: str | Path | None = None,
+        correlations: bool = True,
+        on_state: Callable[[int, MPSState], None] | None = None,
+    ) -> None:
+        self.X_train = np.asarray(X_train, dtype=np.float64)
+        self.X_test = np.asarray(X_test, dtype=np.float64).reshape(-1, self.X_train.shape[1])
+        self.y_train = np.asarray(y_train, dtype=np.int64)
+        self.y_test = np.asarray(y_test, dtype=np.int64)
+        self.genes, self.classes = list(genes), list(classes)
+        self.config = config
+        self.positive = int(positive)
+        self.observe_every = int(observe_every or 0)
+        self.name = name
+        self.correlations = bool(correlations)
+        self.on_state = on_state
+        self.last_epoch = int(config.epochs)
+        self.ckpt_every = int(getattr(config, "checkpoint_every", 0) or 0)
+        self.checkpoint_path = (
+            Path(checkpoint_path) if checkpoint_path is not None and self.ckpt_every > 0 else None
+        )
+        if progress is None:
+            progress = bool(getattr(sys.stderr, "isatty", lambda: False)())
+        self.progress = progress
+        # records
+        self.rows: list[dict] = []
+        self.obs = Observations()
+        self._svs: dict[int, list[np.ndarray]] = {}
+        self.best = {"epoch": -1, "score": -np.inf, "state": None, "since": 0, "last": None}
+        self.epoch = 0  # last epoch recorded
+        self.saved_epoch: int | None = None  # epoch of the last checkpoint written/resumed
+        self.resume: dict | None = None
+        self.trainer_resume = None
+        self.fingerprint: str | None = None
+        self.bar = None
+        self._t = time.perf_counter()
+
+    # ------------------------------------------------------------------- steps
+    def _split(self) -> None:
+        """Hold out the validation part of the training samples (if asked for)."""
+        self.use_val = float(self.config.validation_fraction or 0.0) > 0
+        X, y = self.X_train, self.y_train
+        extra = []
+        if self.use_val:
+            fit_idx, val_idx = validation_split(
+                y, float(self.config.validation_fraction), self.config.seed
+            )
+            extra = [("validation", X[val_idx], y[val_idx])]
+            X, y = X[fit_idx], y[fit_idx]
+        self.X_fit, self.y_fit = X, y
+        self.splits = [("train", X, y), ("test", self.X_test, self.y_test), *extra]
+        # every split is predicted in one contraction per epoch
+        self._X_all = np.concatenate([x for _, x, _ in self.splits], axis=0)
+        self._bounds = np.cumsum([0] + [len(x) for _, x, _ in self.splits])
+
+    def _open_checkpoint(self) -> None:
+        """Fingerprint this run and load a matching checkpoint (if any)."""
+        if self.checkpoint_path is None:
+            return
+        from mpsomics.mps import checkpoint as ckpt_mod
+
+        extra = {"positive": self.positive, "observe_every": self.observe_every}
+        if not self.correlations:
+            extra["correlations"] = False
+        self.fingerprint = ckpt_mod.fingerprint(
+            self.config,
+            [self.X_train, self.y_train, self.X_test, self.y_test],
+            genes=self.genes,
+            classes=self.classes,
+            extra=extra,
+        )
+        self.resume = ckpt_mod.load(
+            self.checkpoint_path,
+            expected_fingerprint=self.fingerprint,
+            max_epoch=self.last_epoch,
+        )
+
+    def _restore(self) -> None:
+        """Take over history, observations and best-model bookkeeping from the checkpoint."""
+        from mpsomics.mps.checkpoint import to_numpy
+
+        res = self.resume
+        f = to_numpy(res["fit"])
+        self.rows.extend(f["rows"])
+        obs = self.obs
+        for e, ent, mag in zip(f["obs_epochs"], f["entropy"], f["magnetization"], strict=True):
+            obs.epochs.append(int(e))
+            obs.entropy.append(np.asarray(ent))
+            obs.magnetization.append(np.asarray(mag))
+        obs.connected.extend(np.asarray(c) for c in f["connected"])
+        for e, svs in f["singular_values"].items():
+            obs.singular_values[int(e)] = [np.asarray(s) for s in svs]
+        b = f["best"]
+        self.best.update(epoch=int(b["epoch"]), score=float(b["score"]), since=int(b["since"]))
+        if b["sites"] is not None:
+            self.best["state"] = MPSState(
+                sites=[np.asarray(t) for t in b["sites"]],
+                label_site=int(b["label_site"]),
+                genes=self.genes,
+                classes=self.classes,
+            )
+        self.trainer_resume = res["trainer"]
+        if self.config.method == "sweep":
+            self.trainer_resume = to_numpy(self.trainer_resume)
+        self.epoch = self.saved_epoch = int(res["epoch"])
+        log.info("resuming from epoch %d (checkpoint %s)", self.epoch, self.checkpoint_path)
+        lr = res.get("lr")
+        if lr is not None and float(lr) != float(self.config.lr):
+            log.warning(
+                "the checkpoint was trained with lr %g, continuing with lr %g",
+                float(lr),
+                float(self.config.lr),
+            )
+
+    def _open_bar(self) -> None:
+        if not self.progress:
+            return
+        from tqdm import tqdm
+
+        self.bar = tqdm(
+            total=self.last_epoch, desc=self.name or "train", unit="epoch", file=sys.stderr,
+            leave=False,
+        )
+        if self.resume is not None:
+            self.bar.update(self.epoch)
+
+    # ------------------------------------------------------- trainer callbacks
+    def on_singular_values(self, epoch: int, svs: list[np.ndarray]) -> None:
+        self._svs[epoch] = [np.asarray(s, dtype=np.float64) for s in svs]
+
+    def on_epoch(self, epoch: int, state: MPSState, loss: float) -> None:
+        """Record one epoch: checks, metrics, observables, best model, patience."""
+        seconds = time.perf_counter() - self._t
+        self.epoch = epoch
+        self._check_finite(epoch, state, loss)
+        row = self._metrics(epoch, state, loss, seconds)
+        self.rows.append(row)
+        self._observe(epoch, state)
+        if self.on_state is not None:
+            self.on_state(int(epoch), state)
+        if self.bar is not None and epoch > 0:
+            self.bar.update(1)
+            self.bar.set_postfix(
+                loss=f"{loss:.4g}", test_bacc=f"{row['test_balanced_accuracy']:.3f}"
+            )
+        self._t = time.perf_counter()
+        self.best["last"] = state
+        if self.use_val:
+            self._track_best(epoch, state, row)
+
+    def _check_finite(self, epoch: int, state: MPSState, loss: float) -> None:
+        if epoch > 0 and not np.isfinite(loss):
+            raise TrainingDivergedError(self.name, epoch, "loss")
+        if not all(np.all(np.isfinite(t)) for t in state.sites):
+            raise TrainingDivergedError(self.name, epoch, "tensors")
+
+    def _metrics(self, epoch: int, state: MPSState, loss: float, seconds: float) -> dict:
+        row = {"epoch": int(epoch), "loss": float(loss)}
+        every = predict(state, self._X_all) if len(self._X_all) else np.zeros(0, dtype=np.int64)
+        for (split, _, y), lo, hi in zip(self.splits, self._bounds[:-1], self._bounds[1:], strict=True):
+            pred = every[lo:hi]
+            for key, val in classification_metrics(y, pred, positive=self.positive).items():
+                row[f"{split}_{key}"] = float(val)
+        row["seconds"] = seconds
+        row["max_bond"] = _max_bond(state)
+        return row
+
+    def _observe(self, epoch: int, state: MPSState) -> None:
+        every = self.observe_every
+        if every > 0 and (epoch % every == 0 or epoch == self.last_epoch):
+            from mpsomics.mps.observables import observe_training
+
+            o = observe_training(state, correlations=self.correlations)
+            obs = self.obs
+            obs.epochs.append(int(epoch))
+            obs.entropy.append(np.asarray(o["entropy"], dtype=np.float64))
+            obs.magnetization.append(np.asarray(o["magnetization"], dtype=np.float64))
+            if self.correlations:
+                obs.connected.append(np.asarray(o["connected"], dtype=np.float64))
+            if epoch in self._svs:
+                obs.singular_values[epoch] = self._svs[epoch]
+        self._svs.pop(epoch, None)
+
+    def _track_best(self, epoch: int, state: MPSState, row: dict) -> None:
+        best = self.best
+        score = row["validation_balanced_accuracy"]
+        score = -np.inf if not np.isfinite(score) else float(score)
+        if score >= best["score"]:  # ties: the later epoch
+            if score > best["score"]:
+                best["since"] = 0
+            best.update(epoch=int(epoch), score=score, state=state)
+        else:
+            best["since"] += 1
+        if epoch > 0 and self.config.patience and best["since"] >= int(self.config.patience):
+            raise _StopTraining
+
+    def on_checkpoint(self, epoch: int, get_state: Callable[[], dict]) -> None:
+        """Write the complete training state every ``checkpoint_every`` epochs (not the last)."""
+        if epoch % self.ckpt_every != 0 or epoch >= self.last_epoch:
+            return
+        from mpsomics.mps import checkpoint as ckpt_mod
+
+        b, obs = self.best["state"], self.obs
+        fit_state = {
+            "rows": self.rows,
+            "obs_epochs": list(obs.epochs),
+            "entropy": obs.entropy,
+            "magnetization": obs.magnetization,
+            "connected": obs.connected,
+            "singular_values": {int(k): v for k, v in obs.singular_values.items()},
+            "best": {
+                "epoch": int(self.best["epoch"]),
+                "score": float(self.best["score"]),
+                "since": int(self.best["since"]),
+                "sites": None if b is None else list(b.sites),
+                "label_site": None if b is None else int(b.label_site),
+            },
+        }
+        payload = {
+            "version": ckpt_mod.VERSION,
+            "fingerprint": self.fingerprint,
+            "epoch": int(epoch),
+            "method": self.config.method,
+            "lr": float(self.config.lr),
+            "trainer": ckpt_mod.to_saveable(get_state()),
+            "fit": ckpt_mod.to_saveable(fit_state),
+        }
+        ckpt_mod.save(self.checkpoint_path, payload)
+        self.saved_epoch = int(epoch)
+        log.debug("checkpoint at epoch %d -> %s", epoch, self.checkpoint_path)
+        self._t = time.perf_counter()  # the write does not count towards the next epoch
+
+    # --------------------------------------------------------------- training
+    def _diverged(self, epoch: int, detail: str) -> TrainingDivergedError:
+        have = self.checkpoint_path is not None and self.saved_epoch is not None
+        return TrainingDivergedError(
+            self.name,
+            epoch,
+            detail,
+            checkpoint=str(self.checkpoint_path) if have else None,
+            checkpoint_epoch=self.saved_epoch if have else None,
+        )
+
+    def _train(self) -> MPSState:
+        """Run the trainer of ``config.method``; map its failures to TrainingDivergedError."""
+        kwargs = dict(
+            genes=self.genes, classes=self.classes, config=self.config, on_epoch=self.on_epoch
+        )
+        if self.checkpoint_path is not None:
+            kwargs.update(on_checkpoint=self.on_checkpoint, resume=self.trainer_resume)
+        try:
+            with _threads(self.config.threads):
+                if self.config.method == "sweep":
+                    from mpsomics.mps.sweep import train_sweep
+
+                    return train_sweep(
+                        self.X_fit, self.y_fit, on_singular_values=self.on_singular_values,
+                        **kwargs,
+                    )
+                if self.config.method == "gradient":
+                    from mpsomics.mps.gradient import train_gradient
+
+                    return train_gradient(self.X_fit, self.y_fit, **kwargs)
+                raise ValueError(f"unknown method {self.config.method!r}")
+        except _StopTraining:
+            return self.best["last"]  # the model of the last epoch run
+        except TrainingDivergedError as exc:
+            raise self._diverged(exc.epoch, exc.detail) from exc
+        except (FloatingPointError, np.linalg.LinAlgError) as exc:
+            raise self._diverged(self.epoch + 1, str(exc)) from exc
+
+    def _history(self) -> pd.DataFrame:
+        columns = HISTORY_COLUMNS + (VALIDATION_COLUMNS if self.use_val else [])
+        history = pd.DataFrame(self.rows, columns=columns)
+        history["epoch"] = history["epoch"].astype(np.int64)
+        history["max_bond"] = history["max_bond"].astype(np.int64)
+        if self.resume is not None:
+            history.attrs["resumed_from_epoch"] = int(self.resume["epoch"])
+            history.attrs["resumed_lr"] = float(self.resume["lr"])
+        if self.use_val:
+            history.attrs["best_epoch"] = self.best["epoch"]
+        return history
+
+    def run(self) -> tuple[MPSState, pd.DataFrame, Observations]:
+        """Train; return (final model, history, observations)."""
+        self._open_checkpoint()
+        self._split()
+        if self.resume is not None:
+            self._restore()
+        self._open_bar()
+        self._t = time.perf_counter()
+        try:
+            state = self._train()
+        finally:
+            if self.bar is not None:
+                self.bar.close()
+        history = self._history()
+        if self.use_val and self.config.early_stopping and self.best["state"] is not None:
+            state = self.best["state"]
+        return state, history, self.obs
+
+
 def fit(
     X_train: np.ndarray,
     y_train: np.ndarray,
@@ -160,13 +491,13 @@ def fit(
     config: TrainConfig,
     positive: int = 1,
     observe_every: int = 0,
-    community: str | None = None,
+    name: str | None = None,
     progress: bool | None = None,
     checkpoint_path: str | Path | None = None,
     correlations: bool = True,
     on_state: Callable[[int, MPSState], None] | None = None,
 ) -> tuple[MPSState, pd.DataFrame, Observations]:
-    """Train one MPS classifier and record its history.
+    """Train one MPS classifier and record its history (``Fit(...).run()``).
 
     Parameters
     ----------
@@ -175,15 +506,15 @@ def fit(
     X_test, y_test
         Evaluated after every epoch only; may be empty (metrics NaN).
     genes, classes
-        Site and label names.
+        Site names (chain order; the model file calls them ``genes``) and label names.
     config
         :class:`TrainConfig`; ``config.method`` selects the trainer.
     positive
         Index of the positive class for sensitivity/specificity.
     observe_every
         Record observables at epochs 0, K, 2K, ... and the last one (0 = never).
-    community
-        Name used in error messages and the progress bar.
+    name
+        Name of the fit in error messages and the progress bar.
     progress
         Show a tqdm bar; ``None`` = only when stderr is a terminal.
     checkpoint_path
@@ -207,224 +538,8 @@ def fit(
     TrainingDivergedError
         When the loss or any tensor becomes non-finite.
     """
-    X_train = np.asarray(X_train, dtype=np.float64)
-    X_test = np.asarray(X_test, dtype=np.float64).reshape(-1, X_train.shape[1])
-    y_train = np.asarray(y_train, dtype=np.int64)
-    y_test = np.asarray(y_test, dtype=np.int64)
-    ckpt_every = int(getattr(config, "checkpoint_every", 0) or 0)
-    if checkpoint_path is None or ckpt_every <= 0:
-        checkpoint_path = None
-    resume = None
-    fprint = None
-    if checkpoint_path is not None:
-        from mpsomics.mps import checkpoint as ckpt_mod
-
-        checkpoint_path = Path(checkpoint_path)
-        fprint = ckpt_mod.fingerprint(
-            config,
-            [X_train, y_train, X_test, y_test],
-            genes=list(genes),
-            classes=list(classes),
-            extra={
-                "positive": int(positive),
-                "observe_every": int(observe_every or 0),
-                **({} if correlations else {"correlations": False}),
-            },
-        )
-        resume = ckpt_mod.load(
-            checkpoint_path, expected_fingerprint=fprint, max_epoch=int(config.epochs)
-        )
-    splits = [("train", None, None), ("test", X_test, y_test)]
-    use_val = float(config.validation_fraction or 0.0) > 0
-    if use_val:
-        fit_idx, val_idx = validation_split(y_train, float(config.validation_fraction), config.seed)
-        X_val, y_val = X_train[val_idx], y_train[val_idx]
-        X_train, y_train = X_train[fit_idx], y_train[fit_idx]
-        splits.append(("validation", X_val, y_val))
-    splits[0] = ("train", X_train, y_train)
-    best = {"epoch": -1, "score": -np.inf, "state": None, "since": 0, "last": None}
-    observe_every = int(observe_every or 0)
-    last_epoch = int(config.epochs)
-    rows: list[dict] = []
-    obs = Observations()
-    sv_all: dict[int, list[np.ndarray]] = {}
-    observe_all = None
-    if observe_every > 0:
-        from mpsomics.mps.observables import observe_all  # noqa: F811 (lazy: colleague's module)
-
-    if progress is None:
-        progress = bool(getattr(sys.stderr, "isatty", lambda: False)())
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(
-            total=last_epoch, desc=community or "train", unit="epoch", file=sys.stderr, leave=False
-        )
-
-    clock = {"t": time.perf_counter(), "epoch": 0}
-    saved = {"epoch": None}  # epoch of the last checkpoint written or resumed from
-    trainer_resume = None
-    if resume is not None:
-        f = resume["fit"]
-        rows.extend(f["rows"])
-        for e, ent, mag in zip(f["obs_epochs"], f["entropy"], f["magnetization"], strict=True):
-            obs.epochs.append(int(e))
-            obs.entropy.append(ckpt_mod.to_numpy(ent))
-            obs.magnetization.append(ckpt_mod.to_numpy(mag))
-        obs.connected.extend(ckpt_mod.to_numpy(con) for con in f["connected"])
-        for e, svs in f["singular_values"].items():
-            obs.singular_values[int(e)] = ckpt_mod.to_numpy(svs)
-        b = f["best"]
-        best.update(epoch=int(b["epoch"]), score=float(b["score"]), since=int(b["since"]))
-        if b["sites"] is not None:
-            best["state"] = MPSState(
-                sites=ckpt_mod.to_numpy(b["sites"]),
-                label_site=int(b["label_site"]),
-                genes=list(genes),
-                classes=list(classes),
-            )
-        trainer_resume = resume["trainer"]
-        if config.method == "sweep":
-            trainer_resume = ckpt_mod.to_numpy(trainer_resume)
-        clock["epoch"] = saved["epoch"] = int(resume["epoch"])
-        log.info("resuming from epoch %d (checkpoint %s)", int(resume["epoch"]), checkpoint_path)
-        if resume.get("lr") is not None and float(resume["lr"]) != float(config.lr):
-            log.warning(
-                "the checkpoint was trained with lr %g, continuing with lr %g",
-                float(resume["lr"]),
-                float(config.lr),
-            )
-        if bar is not None:
-            bar.update(int(resume["epoch"]))
-
-    def on_checkpoint(epoch: int, get_state) -> None:
-        if epoch % ckpt_every != 0 or epoch >= last_epoch:
-            return
-        b = best["state"]
-        payload = {
-            "version": ckpt_mod.VERSION,
-            "fingerprint": fprint,
-            "epoch": int(epoch),
-            "method": config.method,
-            "lr": float(config.lr),
-            "trainer": ckpt_mod.to_saveable(get_state())
-            if config.method == "sweep"
-            else get_state(),
-            "fit": ckpt_mod.to_saveable(
-                {
-                    "rows": rows,
-                    "obs_epochs": list(obs.epochs),
-                    "entropy": obs.entropy,
-                    "magnetization": obs.magnetization,
-                    "connected": obs.connected,
-                    "singular_values": {int(k): v for k, v in obs.singular_values.items()},
-                    "best": {
-                        "epoch": int(best["epoch"]),
-                        "score": float(best["score"]),
-                        "since": int(best["since"]),
-                        "sites": None if b is None else list(b.sites),
-                        "label_site": None if b is None else int(b.label_site),
-                    },
-                }
-            ),
-        }
-        ckpt_mod.save(checkpoint_path, payload)
-        saved["epoch"] = int(epoch)
-        log.debug("checkpoint at epoch %d -> %s", epoch, checkpoint_path)
-        clock["t"] = time.perf_counter()  # the write does not count towards the next epoch
-
-    def on_sv(epoch: int, svs: list[np.ndarray]) -> None:
-        sv_all[epoch] = [np.asarray(s, dtype=np.float64) for s in svs]
-
-    def on_epoch(epoch: int, state: MPSState, loss: float) -> None:
-        seconds = time.perf_counter() - clock["t"]
-        clock["epoch"] = epoch
-        if epoch > 0 and not np.isfinite(loss):
-            raise TrainingDivergedError(community, epoch, "loss")
-        if not all(np.all(np.isfinite(t)) for t in state.sites):
-            raise TrainingDivergedError(community, epoch, "tensors")
-        row = {"epoch": int(epoch), "loss": float(loss)}
-        for split, X, y in splits:
-            pred = predict(state, X) if len(X) else np.zeros(0, dtype=np.int64)
-            for key, val in classification_metrics(y, pred, positive=positive).items():
-                row[f"{split}_{key}"] = float(val)
-        row["seconds"] = seconds
-        row["max_bond"] = _max_bond(state)
-        rows.append(row)
-        if observe_all is not None and (epoch % observe_every == 0 or epoch == last_epoch):
-            o = observe_all(state, correlations=correlations)
-            obs.epochs.append(int(epoch))
-            obs.entropy.append(np.asarray(o["entropy"], dtype=np.float64))
-            obs.magnetization.append(np.asarray(o["magnetization"], dtype=np.float64))
-            if correlations:
-                obs.connected.append(np.asarray(o["connected"], dtype=np.float64))
-            if epoch in sv_all:
-                obs.singular_values[epoch] = sv_all[epoch]
-        sv_all.pop(epoch, None)
-        if on_state is not None:
-            on_state(int(epoch), state)
-        if bar is not None and epoch > 0:
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss:.4g}", test_bacc=f"{row['test_balanced_accuracy']:.3f}")
-        clock["t"] = time.perf_counter()
-        best["last"] = state
-        if use_val:
-            score = row["validation_balanced_accuracy"]
-            score = -np.inf if not np.isfinite(score) else float(score)
-            if score >= best["score"]:  # ties: the later epoch
-                if score > best["score"]:
-                    best["since"] = 0
-                best.update(epoch=int(epoch), score=score, state=state)
-            else:
-                best["since"] += 1
-            if epoch > 0 and config.patience and best["since"] >= int(config.patience):
-                raise _StopTraining
-
-    kwargs = dict(genes=list(genes), classes=list(classes), config=config, on_epoch=on_epoch)
-    if checkpoint_path is not None:
-        kwargs.update(on_checkpoint=on_checkpoint, resume=trainer_resume)
-
-    def diverged(epoch: int, detail: str) -> TrainingDivergedError:
-        have = checkpoint_path is not None and saved["epoch"] is not None
-        return TrainingDivergedError(
-            community,
-            epoch,
-            detail,
-            checkpoint=str(checkpoint_path) if have else None,
-            checkpoint_epoch=saved["epoch"] if have else None,
-        )
-
-    try:
-        with _threads(config.threads):
-            if config.method == "sweep":
-                from mpsomics.mps.sweep import train_sweep
-
-                state = train_sweep(X_train, y_train, on_singular_values=on_sv, **kwargs)
-            elif config.method == "gradient":
-                from mpsomics.mps.gradient import train_gradient
-
-                state = train_gradient(X_train, y_train, **kwargs)
-            else:
-                raise ValueError(f"unknown method {config.method!r}")
-    except _StopTraining:
-        state = best["last"]  # the model of the last epoch run
-    except TrainingDivergedError as exc:
-        raise diverged(exc.epoch, exc.detail) from exc
-    except (FloatingPointError, np.linalg.LinAlgError) as exc:
-        raise diverged(clock["epoch"] + 1, str(exc)) from exc
-    finally:
-        if bar is not None:
-            bar.close()
-    columns = HISTORY_COLUMNS + (VALIDATION_COLUMNS if use_val else [])
-    history = pd.DataFrame(rows, columns=columns)
-    history["epoch"] = history["epoch"].astype(np.int64)
-    history["max_bond"] = history["max_bond"].astype(np.int64)
-    if resume is not None:
-        history.attrs["resumed_from_epoch"] = int(resume["epoch"])
-        history.attrs["resumed_lr"] = float(resume["lr"])
-    if use_val:
-        history.attrs["best_epoch"] = best["epoch"]
-        if config.early_stopping and best["state"] is not None:
-            state = best["state"]
-    return state, history, obs
+    return Fit(
+        X_train, y_train, X_test, y_test, genes=genes, classes=classes, config=config,
+        positive=positive, observe_every=observe_every, name=name, progress=progress,
+        checkpoint_path=checkpoint_path, correlations=correlations, on_state=on_state,
+    ).run()

@@ -239,155 +239,201 @@ def train_gradient(
     FloatingPointError
         The loss became NaN/inf (lower ``lr``).
     """
-    X, y = _check_inputs(X, y, genes, classes)
-    # TrainConfig fields; an explicitly given (non-zero) keyword takes precedence
-    identity_l2 = identity_l2 or float(config.identity_l2)
-    identity_prox = identity_prox or float(config.site_sparsity)
-    born_smoothing = born_smoothing or float(config.born_smoothing)
-    ema_decay = ema_decay or float(config.ema_decay)
-    if not 0.0 <= born_smoothing < 1.0 or not 0.0 <= ema_decay < 1.0:
-        raise ValueError("born_smoothing and ema_decay must lie in [0, 1)")
-    n, n_sites = X.shape
-    n_classes = len(classes)
-    if config.epochs < 0 or config.batch_size < 1 or config.bond_dim < 1:
-        raise ValueError("epochs must be >= 0, batch_size >= 1, bond_dim >= 1")
-    dtype = as_torch_dtype(config.dtype)
-
+    run = _GradientRun(
+        X, y, genes=genes, classes=classes, config=config, init_std=init_std,
+        label_init_std=label_init_std, bulk_lr_ref=bulk_lr_ref, identity_l2=identity_l2,
+        identity_group=identity_group, identity_prox=identity_prox,
+        born_smoothing=born_smoothing, ema_decay=ema_decay,
+    )
     with _torch_settings(config.threads):
-        torch.manual_seed(config.seed)
-        gen = torch.Generator().manual_seed(int(config.seed))
-        model = MPSClassifier(
-            n_sites,
-            n_classes,
-            config.bond_dim,
-            dtype=dtype,
-            init_std=init_std,
-            label_init_std=label_init_std,
-            X_init=X,
-            generator=gen,
-        )
-        bulk_lr = config.lr * min(1.0, bulk_lr_ref / max(1, n_sites - 1))
-        groups = [
-            {"params": [model.cores], "lr": bulk_lr},
-            {"params": [model.label_core], "lr": config.lr},
-        ]
-        opt = make_adam(groups)
-        steps_per_epoch = math.ceil(n / config.batch_size)
-        total_steps = max(1, steps_per_epoch * int(config.epochs))
-        if config.lr_schedule == "cosine":
-            base_lrs = [g["lr"] for g in opt.param_groups]
-        elif config.lr_schedule != "constant":
+        run.build()
+        state = run.train(on_epoch=on_epoch, on_checkpoint=on_checkpoint, resume=resume)
+    if return_model:
+        return state, run.model  # type: ignore[return-value]
+    return state
+
+
+class _GradientRun:
+    """State of one :func:`train_gradient` run; its methods are the named steps.
+
+    ``build`` (seeded model, optimizer, schedule, embedded inputs), ``restore`` (from
+    a checkpoint), ``epoch`` (one pass over the minibatches), ``step`` (one Adam step
+    with schedule, prox and EMA), ``export``/``get_state``. The order of all random
+    draws is the one of the former single function (bit-identical runs).
+    """
+
+    def __init__(self, X, y, *, genes, classes, config: TrainConfig, init_std, label_init_std,
+                 bulk_lr_ref, identity_l2, identity_group, identity_prox, born_smoothing,
+                 ema_decay) -> None:
+        X, y = _check_inputs(X, y, genes, classes)
+        # TrainConfig fields; an explicitly given (non-zero) keyword takes precedence
+        self.identity_l2 = identity_l2 or float(config.identity_l2)
+        self.identity_group = identity_group
+        self.identity_prox = identity_prox or float(config.site_sparsity)
+        self.born_smoothing = born_smoothing or float(config.born_smoothing)
+        self.ema_decay = ema_decay or float(config.ema_decay)
+        if not 0.0 <= self.born_smoothing < 1.0 or not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError("born_smoothing and ema_decay must lie in [0, 1)")
+        if config.epochs < 0 or config.batch_size < 1 or config.bond_dim < 1:
+            raise ValueError("epochs must be >= 0, batch_size >= 1, bond_dim >= 1")
+        if config.lr_schedule not in ("constant", "cosine"):
             raise ValueError(
                 f"lr_schedule must be 'constant' or 'cosine', got {config.lr_schedule!r}"
             )
-        step = 0
-        phi_all = embed(X, dtype)
+        self.X, self.y = X, y
+        self.n, self.n_sites = X.shape
+        self.genes, self.classes, self.config = genes, classes, config
+        self.init_std, self.label_init_std = init_std, label_init_std
+        self.bulk_lr_ref = bulk_lr_ref
+        self.dtype = as_torch_dtype(config.dtype)
+        self.step_count = 0
+
+    # ------------------------------------------------------------------ set-up
+    def build(self) -> None:
+        """Seeded model and minibatch generator, Adam groups, embedded inputs (once)."""
+        cfg = self.config
+        torch.manual_seed(cfg.seed)
+        self.gen = torch.Generator().manual_seed(int(cfg.seed))
+        self.model = model = MPSClassifier(
+            self.n_sites, len(self.classes), cfg.bond_dim, dtype=self.dtype,
+            init_std=self.init_std, label_init_std=self.label_init_std, X_init=self.X,
+            generator=self.gen,
+        )
+        self.bulk_lr = cfg.lr * min(1.0, self.bulk_lr_ref / max(1, self.n_sites - 1))
+        self.opt = make_adam([
+            {"params": [model.cores], "lr": self.bulk_lr},
+            {"params": [model.label_core], "lr": cfg.lr},
+        ])
+        self.total_steps = max(1, math.ceil(self.n / cfg.batch_size) * int(cfg.epochs))
+        self.base_lrs = [g["lr"] for g in self.opt.param_groups]
+        phi_all = embed(self.X, self.dtype)
         # parameter-independent inputs, computed once: label-site input and block features
-        phi_label_all = phi_all[:, model.label_site, :].contiguous()
-        feats_all = model.features(phi_all) if n_sites > 1 else None
-        y_all = torch.as_tensor(y)
-        w_all = torch.as_tensor(class_weights(y, n_classes, config.class_weights), dtype=dtype)
+        self.phi_label_all = phi_all[:, model.label_site, :].contiguous()
+        self.feats_all = model.features(phi_all) if self.n_sites > 1 else None
+        self.y_all = torch.as_tensor(self.y)
+        self.w_all = torch.as_tensor(
+            class_weights(self.y, len(self.classes), cfg.class_weights), dtype=self.dtype
+        )
+        self.params = [model.cores, model.label_core]
+        self.ema = [p.detach().clone() for p in self.params] if self.ema_decay > 0 else None
 
-        params = [model.cores, model.label_core]
-        ema = [p.detach().clone() for p in params] if ema_decay > 0 else None
+    def restore(self, resume: dict) -> int:
+        """Continue from a checkpoint state; return its epoch."""
+        model, opt = self.model, self.opt
+        with torch.no_grad():
+            model.cores.copy_(torch.as_tensor(resume["cores"]))
+            model.label_core.copy_(torch.as_tensor(resume["label_core"]))
+        opt.load_state_dict(resume["optimizer"])
+        lrs = [self.bulk_lr, self.config.lr]
+        for g, lr_g in zip(opt.param_groups, lrs, strict=True):
+            g["lr"] = lr_g  # a resumed run may use another lr than the checkpoint
+        self.base_lrs = lrs
+        if (self.ema is None) != (resume["ema"] is None):
+            raise ValueError("checkpoint EMA state does not match ema_decay")
+        if self.ema is not None:
+            for a, v in zip(self.ema, resume["ema"], strict=True):
+                a.copy_(torch.as_tensor(v))
+        self.step_count = int(resume["step"])
+        self.gen.set_state(resume["generator"])
+        torch.set_rng_state(resume["torch_rng"])
+        return int(resume["epoch"])
 
-        def export() -> MPSState:
-            if ema is None:
-                return model.to_state(genes, classes)
-            with _swapped(params, ema):
-                return model.to_state(genes, classes)
+    # ------------------------------------------------------------ the model out
+    def export(self) -> MPSState:
+        """The current model (the EMA average when Polyak averaging is on)."""
+        if self.ema is None:
+            return self.model.to_state(self.genes, self.classes)
+        with _swapped(self.params, self.ema):
+            return self.model.to_state(self.genes, self.classes)
 
-        def get_state(epoch: int) -> dict:
-            return {
-                "epoch": int(epoch),
-                "cores": model.cores.detach().clone(),
-                "label_core": model.label_core.detach().clone(),
-                "optimizer": opt.state_dict(),
-                "ema": None if ema is None else [a.clone() for a in ema],
-                "step": int(step),
-                "generator": gen.get_state(),
-                "torch_rng": torch.get_rng_state(),
-            }
+    def get_state(self, epoch: int) -> dict:
+        return {
+            "epoch": int(epoch),
+            "cores": self.model.cores.detach().clone(),
+            "label_core": self.model.label_core.detach().clone(),
+            "optimizer": self.opt.state_dict(),
+            "ema": None if self.ema is None else [a.clone() for a in self.ema],
+            "step": int(self.step_count),
+            "generator": self.gen.get_state(),
+            "torch_rng": torch.get_rng_state(),
+        }
 
+    # ---------------------------------------------------------------- training
+    def batch_loss(self, idx: torch.Tensor, epoch: int) -> torch.Tensor:
+        model, cfg = self.model, self.config
+        f = model.forward_features(
+            self.phi_label_all[idx], None if self.feats_all is None else self.feats_all[:, :, idx]
+        )
+        loss = (
+            self.w_all[idx] * sample_losses(f, self.y_all[idx], cfg.loss, self.born_smoothing)
+        ).mean()
+        if self.identity_l2 > 0:
+            loss = loss + self.identity_l2 * model.pass_through_penalty()
+        if self.identity_group > 0:
+            loss = loss + self.identity_group * model.pass_through_penalty(group=True)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"gradient training diverged at epoch {epoch} (loss {loss.item()}); "
+                f"lower lr (now {cfg.lr})"
+            )
+        return loss
+
+    def step(self, loss: torch.Tensor) -> None:
+        """Backward, learning-rate schedule, Adam step, proximal step, EMA update."""
+        opt = self.opt
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.config.lr_schedule == "cosine":  # lr of this step: base * (1 + cos(pi t / T)) / 2
+            factor = 0.5 * (1.0 + math.cos(math.pi * self.step_count / self.total_steps))
+            for g, base in zip(opt.param_groups, self.base_lrs, strict=False):
+                g["lr"] = base * factor
+        self.step_count += 1
+        opt.step()
+        if self.identity_prox > 0:
+            self.model.prox_pass_through(opt.param_groups[0]["lr"] * self.identity_prox)
+        if self.ema is not None:
+            with torch.no_grad():
+                for a, p in zip(self.ema, self.params, strict=False):
+                    a.lerp_(p, 1.0 - self.ema_decay)
+
+    def epoch(self, epoch: int) -> float:
+        """One pass over the shuffled minibatches; the mean loss."""
+        n, batch = self.n, self.config.batch_size
+        perm = torch.randperm(n, generator=self.gen)
+        total = 0.0
+        for start in range(0, n, batch):
+            idx = perm[start : start + batch]
+            loss = self.batch_loss(idx, epoch)
+            self.step(loss)
+            total += loss.item() * len(idx)
+        return total / n
+
+    def train(self, *, on_epoch, on_checkpoint, resume) -> MPSState:
+        cfg = self.config
         start = 0
         if resume is None:
             if on_epoch is not None:
-                on_epoch(0, export(), float("nan"))
+                on_epoch(0, self.export(), float("nan"))
         else:
-            start = int(resume["epoch"])
-            with torch.no_grad():
-                model.cores.copy_(torch.as_tensor(resume["cores"]))
-                model.label_core.copy_(torch.as_tensor(resume["label_core"]))
-            opt.load_state_dict(resume["optimizer"])
-            lrs = [bulk_lr, config.lr]
-            for g, lr_g in zip(opt.param_groups, lrs, strict=True):
-                g["lr"] = lr_g  # a resumed run may use another lr than the checkpoint
-            if config.lr_schedule == "cosine":
-                base_lrs = lrs
-            if (ema is None) != (resume["ema"] is None):
-                raise ValueError("checkpoint EMA state does not match ema_decay")
-            if ema is not None:
-                for a, v in zip(ema, resume["ema"], strict=True):
-                    a.copy_(torch.as_tensor(v))
-            step = int(resume["step"])
-            gen.set_state(resume["generator"])
-            torch.set_rng_state(resume["torch_rng"])
-        epochs = range(start + 1, config.epochs + 1)
-        if sys.stderr.isatty() and config.epochs > start:
+            start = self.restore(resume)
+        epochs = range(start + 1, cfg.epochs + 1)
+        if sys.stderr.isatty() and cfg.epochs > start:
             from tqdm.auto import tqdm
 
             epochs = tqdm(epochs, desc="gradient", unit="epoch", leave=False)
         for epoch in epochs:
-            perm = torch.randperm(n, generator=gen)
-            total = 0.0
-            for start in range(0, n, config.batch_size):
-                idx = perm[start : start + config.batch_size]
-                f = model.forward_features(
-                    phi_label_all[idx], None if feats_all is None else feats_all[:, :, idx]
-                )
-                loss = (
-                    w_all[idx] * sample_losses(f, y_all[idx], config.loss, born_smoothing)
-                ).mean()
-                if identity_l2 > 0:
-                    loss = loss + identity_l2 * model.pass_through_penalty()
-                if identity_group > 0:
-                    loss = loss + identity_group * model.pass_through_penalty(group=True)
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(
-                        f"gradient training diverged at epoch {epoch} (loss {loss.item()}); lower lr (now {config.lr})"
-                    )
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if (
-                    config.lr_schedule == "cosine"
-                ):  # lr of this step: base * (1 + cos(pi t / T)) / 2
-                    factor = 0.5 * (1.0 + math.cos(math.pi * step / total_steps))
-                    for g, base in zip(opt.param_groups, base_lrs, strict=False):
-                        g["lr"] = base * factor
-                step += 1
-                opt.step()
-                if identity_prox > 0:
-                    model.prox_pass_through(opt.param_groups[0]["lr"] * identity_prox)
-                if ema is not None:
-                    with torch.no_grad():
-                        for a, p in zip(ema, params, strict=False):
-                            a.lerp_(p, 1.0 - ema_decay)
-                total += loss.item() * len(idx)
-            mean_loss = total / n
+            mean_loss = self.epoch(epoch)
             if hasattr(epochs, "set_postfix"):
                 epochs.set_postfix(loss=f"{mean_loss:.4g}")
             if on_epoch is not None:
-                on_epoch(epoch, export(), mean_loss)
+                on_epoch(epoch, self.export(), mean_loss)
             if on_checkpoint is not None:
-                on_checkpoint(epoch, lambda epoch=epoch: get_state(epoch))
-        if ema is not None:  # the averaged iterate is the trained model
+                on_checkpoint(epoch, lambda epoch=epoch: self.get_state(epoch))
+        if self.ema is not None:  # the averaged iterate is the trained model
             with torch.no_grad():
-                for a, p in zip(ema, params, strict=False):
+                for a, p in zip(self.ema, self.params, strict=False):
                     p.copy_(a)
-        state = model.to_state(genes, classes)
-    if return_model:
-        return state, model  # type: ignore[return-value]
-    return state
+        return self.model.to_state(self.genes, self.classes)
 
 
 def accuracy(model_or_state: MPSClassifier | MPSState, X: np.ndarray, y: np.ndarray) -> float:

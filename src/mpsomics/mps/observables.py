@@ -61,6 +61,7 @@ __all__ = [
     "label_schmidt_values",
     "magnetization",
     "observe_all",
+    "observe_training",
     "renyi2",
     "renyi2_from_schmidt",
     "schmidt_values",
@@ -446,4 +447,95 @@ def observe_all(state: MPSState, *, correlations: bool = True) -> dict[str, np.n
     out = {"entropy": ent, "renyi2": ren, "magnetization": mag}
     if conn is not None:
         out["connected"] = conn
+    return out
+
+
+# ------------------------------------------------------------- during training
+
+
+def _right_canonical_label0(state: MPSState, tol: float = 1e-10) -> bool:
+    """True when the label is on site 0 and every other site is right-orthonormal (real)."""
+    if state.label_site != 0 or state.n_sites < 2:
+        return False
+    for t in state.sites[1:]:
+        if np.iscomplexobj(t) or t.dtype != np.float64:
+            return False
+        m = t.reshape(t.shape[0], -1)
+        g = m @ m.T
+        g.flat[:: g.shape[0] + 1] -= 1.0
+        if not np.abs(g).max() <= tol:
+            return False
+    return True
+
+
+def _entropies_from_gram(envs: list[np.ndarray]) -> np.ndarray:
+    """Entropy (C, len(envs)) from the Gram matrices (C, chi, chi) of the left parts."""
+    n_classes = envs[0].shape[0]
+    chi = max(e.shape[-1] for e in envs)
+    stack = np.zeros((len(envs), n_classes, chi, chi))
+    for b, e in enumerate(envs):
+        stack[b, :, : e.shape[-1], : e.shape[-1]] = e
+    w = np.clip(np.linalg.eigvalsh(stack), 0.0, None)
+    p = w / w.sum(axis=-1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        plogp = np.where(p > 0.0, p * np.log(np.where(p > 0.0, p, 1.0)), 0.0)
+    return np.maximum(-plogp.sum(axis=-1), 0.0).T
+
+
+def observe_training(state: MPSState, *, correlations: bool = True) -> dict[str, np.ndarray]:
+    """:func:`observe_all` (``entropy``, ``magnetization``, ``connected``) for training records.
+
+    The sweep trainer hands over states with the label on site 0 and all other sites
+    right-orthonormal; for those every class is observed in one left-to-right pass of
+    transfer matrices (all classes batched): the Gram matrix of the left part at each
+    bond gives that bond's Schmidt spectrum (the right part is orthonormal), the
+    magnetization closes each site against the identity on the right, and the
+    correlation strings of all first sites travel right together. Same quantities as
+    :func:`observe_all` (agreement to ~1e-12, tested); other states go through
+    :func:`observe_all`.
+    """
+    if not _right_canonical_label0(state):
+        return observe_all(state, correlations=correlations)
+    n, n_classes = state.n_sites, state.n_classes
+    a0 = state.sites[0][0]  # (2, C, chi)
+    norms = np.einsum("slb,slb->l", a0, a0)
+    if not np.all(norms > 0):
+        return observe_all(state, correlations=correlations)
+    a0 = a0 / np.sqrt(norms)[None, :, None]
+    # site 0 for every class: env (C, chi, chi), magnetization
+    mag = np.empty((n_classes, n))
+    mag[:, 0] = np.sum(a0[0] ** 2, axis=1) - np.sum(a0[1] ** 2, axis=1)
+    env = np.einsum("sla,slb->lab", a0, a0)
+    envs = [env]
+    zstack = np.einsum("sla,slb->lab", a0 * np.array([1.0, -1.0])[:, None, None], a0)[None]
+    zz = np.zeros((n_classes, n, n))
+    for j in range(1, n):
+        a = state.sites[j]
+        cl, _, cr = a.shape
+        am = a.reshape(cl, 2 * cr)
+        # magnetization: sum_s z_s tr(A_s^T E A_s)
+        y = (env.reshape(-1, cl) @ am).reshape(n_classes, cl, 2, cr)
+        m = np.einsum("casb,asb->cs", y, a)
+        mag[:, j] = m[:, 0] - m[:, 1]
+        if correlations:
+            q = a[:, 0, :] @ a[:, 0, :].T - a[:, 1, :] @ a[:, 1, :].T
+            k = zstack.shape[0]
+            zz[:, :j, j] = _trace_with(zstack.reshape(k * n_classes, cl, cl), q).reshape(j, n_classes).T
+        if j == n - 1:
+            break
+        env = np.matmul(am.reshape(cl * 2, cr).T, y.reshape(n_classes, cl * 2, cr))
+        envs.append(env)
+        if correlations:
+            zs = _left_transfer(zstack.reshape(-1, cl, cl), a).reshape(-1, n_classes, cr, cr)
+            znew = np.matmul(a[:, 0, :].T, y[:, :, 0, :]) - np.matmul(a[:, 1, :].T, y[:, :, 1, :])
+            zstack = np.concatenate([zs, znew[None]], axis=0)
+    out = {
+        "entropy": _entropies_from_gram(envs),
+        "magnetization": np.clip(mag, -1.0, 1.0),
+    }
+    if correlations:
+        zz = zz + zz.transpose(0, 2, 1)
+        zz[:, np.arange(n), np.arange(n)] = 1.0
+        zz = np.clip(zz, -1.0, 1.0)
+        out["connected"] = np.stack([_connected(zz[c], out["magnetization"][c]) for c in range(n_classes)])
     return out

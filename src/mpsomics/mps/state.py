@@ -98,11 +98,64 @@ def save_model(state: MPSState, path: str | os.PathLike) -> None:
             np.savez(fh, **arrays)
 
 
+def _check_zip(path: Path) -> None:
+    # np.load reports a text file as "pickled (object) data"; say what is wrong instead.
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(4)
+    except OSError as exc:
+        raise InputError(path, f"cannot read model file: {exc.strerror or exc}") from None
+    if magic not in (b"PK\x03\x04", b"PK\x05\x06"):
+        raise InputError(
+            path, "not an .npz (zip) archive; expected the model.npz written by `mpsomics train`"
+        )
+
+
+def _names(path: Path, z, key: str) -> list[str]:
+    a = z[key]
+    if a.ndim != 1 or a.dtype.kind not in "U":
+        raise InputError(path, f"{key!r} must be a 1-d array of strings, got {a.dtype} of shape {a.shape}")
+    return [str(x) for x in a]
+
+
+def _label_site(path: Path, z) -> int:
+    a = z["label_site"]
+    if a.ndim != 0 or a.dtype.kind not in "iu":
+        raise InputError(
+            path, f"'label_site' must be a scalar integer, got {a.dtype} of shape {a.shape}"
+        )
+    return int(a)
+
+
+def _site(path: Path, z, i: int) -> np.ndarray:
+    t = np.array(z[f"site_{i}"])
+    if t.dtype.kind not in "fc":
+        raise InputError(path, f"site_{i} must hold floating-point numbers, got dtype {t.dtype}")
+    return t
+
+
+def _check_class_names(path: Path, classes: list[str]) -> None:
+    # Class names become file names (correlations_<class>.tsv) and npz keys.
+    for c in classes:
+        if not c or "/" in c or "\\" in c or "\x00" in c or c in {".", ".."}:
+            raise InputError(path, f"class name {c!r} cannot be used in an output file name")
+    if len(set(classes)) != len(classes):
+        raise InputError(path, f"class names are not unique: {classes}")
+
+
 def load_model(path: str | os.PathLike) -> MPSState:
-    """Read and validate a ``model.npz``; raise :class:`InputError` when it is unusable."""
+    """Read and validate a ``model.npz``: THE reader of the model file for every stage.
+
+    Raises :class:`InputError` naming the file when it is missing, not a zip archive,
+    lacks a field, or a field is malformed: ``label_site`` not a scalar integer,
+    ``genes``/``classes`` not 1-d string arrays, class names unusable as file names or
+    not unique, site tensors not floating point, shapes inconsistent
+    (:meth:`MPSState.validate`).
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "model file does not exist")
+    _check_zip(path)
     try:
         with np.load(path, allow_pickle=False) as z:
             keys = set(z.files)
@@ -114,16 +167,23 @@ def load_model(path: str | os.PathLike) -> MPSState:
             for i in range(n):
                 if f"site_{i}" not in keys:
                     raise InputError(path, f"not an mpsomics model: site_{i} missing")
-                sites.append(np.array(z[f"site_{i}"]))
+                sites.append(_site(path, z, i))
+            fmap = FEATURE_MAP_NAME
+            if "feature_map" in keys:
+                f = z["feature_map"]
+                if f.ndim != 0 or f.dtype.kind != "U":
+                    raise InputError(path, "'feature_map' must be a scalar string")
+                fmap = str(f)
             state = MPSState(
                 sites=sites,
-                label_site=int(z["label_site"]),
-                genes=[str(g) for g in z["genes"]],
-                classes=[str(c) for c in z["classes"]],
-                feature_map=str(z["feature_map"]) if "feature_map" in keys else FEATURE_MAP_NAME,
+                label_site=_label_site(path, z),
+                genes=_names(path, z, "genes"),
+                classes=_names(path, z, "classes"),
+                feature_map=fmap,
             )
     except InputError:
         raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:
         raise InputError(path, f"corrupt or unreadable model file ({type(exc).__name__}: {exc})") from exc
+    _check_class_names(path, state.classes)
     return state.validate(path)

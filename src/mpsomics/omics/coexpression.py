@@ -6,6 +6,7 @@ samples), their pairwise Spearman or Pearson correlation over the **train**
 samples, and an undirected edge for every strongly correlated pair (``|r| >=
 threshold``) or for each gene's ``k`` nearest neighbours by ``|r|``. Edge weights
 are ``|r|``. Test samples are never looked at, so changing them changes nothing.
+The AnnData is read and validated by :func:`mpsomics.core.readers.read_prepared`.
 """
 
 from __future__ import annotations
@@ -26,72 +27,6 @@ log = logging.getLogger(__name__)
 
 Correlation = Literal["spearman", "pearson"]
 EdgeRule = Literal["threshold", "knn"]
-
-REQUIRED_OBS = ("label", "group", "split")
-
-
-def read_expression(path: str | os.PathLike) -> ad.AnnData:
-    """Read and validate the ``prepare`` AnnData; raise :class:`InputError` if unusable.
-
-    Parameters
-    ----------
-    path
-        ``expression.h5ad`` written by ``mpsomics prepare``.
-
-    Returns
-    -------
-    The AnnData, validated with :func:`check_expression`.
-    """
-    if not os.path.isfile(path):
-        raise InputError(path, "file not found")
-    try:
-        adata = ad.read_h5ad(path)
-    except Exception as exc:  # h5py / anndata raise many different types
-        raise InputError(path, f"not a readable AnnData .h5ad file ({type(exc).__name__}: {exc})") from None
-    check_expression(adata, path)
-    return adata
-
-
-def check_expression(adata: ad.AnnData, path: str | os.PathLike | None = None) -> None:
-    """Check the documented ``prepare`` format; raise :class:`InputError` naming ``path``.
-
-    Requires ``layers["log"]``, ``obs`` columns ``label``, ``group`` and ``split``
-    (with at least one ``train`` sample), ``uns["positive_label"]`` and exactly two
-    classes among the training labels, one of which is the positive label.
-    """
-    if not isinstance(adata, ad.AnnData):
-        raise InputError(path, "not an AnnData object")
-    missing = [c for c in REQUIRED_OBS if c not in adata.obs.columns]
-    if missing:
-        raise InputError(
-            path, f"obs is missing column(s) {', '.join(missing)}; run `mpsomics prepare` first"
-        )
-    if "log" not in adata.layers:
-        raise InputError(path, "layers['log'] (log2 expression) is missing; run `mpsomics prepare` first")
-    if "positive_label" not in adata.uns:
-        raise InputError(path, "uns['positive_label'] is missing; run `mpsomics prepare` first")
-    if not adata.var_names.is_unique:
-        raise InputError(path, "gene names (var_names) are not unique")
-    for name, values in (("X", adata.X), ("layers['log']", adata.layers["log"])):
-        values = values.data if hasattr(values, "toarray") else np.asarray(values)
-        if not np.isfinite(values).all():
-            raise InputError(path, f"{name} contains NaN or infinite values; run `mpsomics prepare` first")
-    split = adata.obs["split"].astype(str)
-    bad = sorted(set(split) - {"train", "test"})
-    if bad:
-        raise InputError(path, f"obs['split'] must be 'train' or 'test', found {bad[:3]}")
-    train = adata.obs.loc[split.values == "train"]
-    if train.shape[0] == 0:
-        raise InputError(path, "no sample has obs['split'] == 'train'")
-    classes = sorted(set(train["label"].astype(str)))
-    pos = str(adata.uns["positive_label"])
-    if len(classes) != 2 or pos not in classes:
-        raise InputError(
-            path,
-            f"training samples must have exactly two labels including the positive label {pos!r}, "
-            f"found {classes}",
-        )
-
 
 def train_mask(adata: ad.AnnData) -> np.ndarray:
     """Boolean mask of the training samples (``obs['split'] == 'train'``)."""

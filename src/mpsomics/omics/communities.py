@@ -129,51 +129,68 @@ def leiden_tree(
 
     Returns
     -------
-    Communities (unsorted, in discovery order).
+    list of Community
+        Unsorted, in discovery order (:func:`label_communities` numbers them).
     """
     if min_size < 1 or max_size < min_size:
         raise ValueError(f"need 1 <= min_size <= max_size, got {min_size}, {max_size}")
-    names = graph.vs["name"]
-    out: list[Community] = []
+    splitter = _Splitter(graph, max_size, min_size, seed, max_depth, resolution_step)
+    connected = [v for v, d in enumerate(graph.degree()) if d > 0]
+    if not connected:
+        return splitter.out
+    top = graph.induced_subgraph(connected)
+    for i, block in enumerate(_leiden(top, partition, resolution, seed)):
+        splitter.visit([connected[j] for j in block], [str(i)], resolution, partition, 0)
+    return splitter.out
 
-    def truncate(vertices: list[int], path: list[str], why: str) -> None:
-        core = _core(graph, vertices, max_size)
+
+class _Splitter:
+    """The recursion of :func:`leiden_tree`: splits oversized blocks, collects communities.
+
+    Parameters are those of :func:`leiden_tree`; ``out`` receives the communities
+    in discovery order.
+    """
+
+    def __init__(
+        self, graph: ig.Graph, max_size: int, min_size: int, seed: int, max_depth: int, resolution_step: float
+    ) -> None:
+        self.graph = graph
+        self.names = graph.vs["name"]
+        self.max_size, self.min_size = max_size, min_size
+        self.seed, self.max_depth, self.resolution_step = seed, max_depth, resolution_step
+        self.out: list[Community] = []
+
+    def visit(self, vertices: list[int], path: list[str], res: float, part: PartitionType, depth: int) -> None:
+        """Keep, drop, cut or split the block ``vertices`` found at ``path``."""
+        size = len(vertices)
+        if size < self.min_size:
+            return
+        if size <= self.max_size:
+            self.out.append(Community(tuple(self.names[v] for v in vertices), "/".join(path)))
+            return
+        if depth >= self.max_depth:
+            self.truncate(vertices, path, f"after {depth} levels")
+            return
+        ordered = sorted(vertices)
+        blocks = _leiden(self.graph.induced_subgraph(ordered), part, res, self.seed)
+        if len(blocks) == 1:  # failed to shrink: raise the resolution and retry
+            self.visit(ordered, path, res * self.resolution_step, "rbconfiguration", depth + 1)
+            return
+        if max(len(b) for b in blocks) < self.min_size:  # shattered: nothing would survive
+            self.truncate(vertices, path, "(its split leaves only blocks < min_size)")
+            return
+        for i, block in enumerate(blocks):
+            self.visit([ordered[j] for j in block], [*path, str(i)], res, part, depth + 1)
+
+    def truncate(self, vertices: list[int], path: list[str], why: str) -> None:
+        """Keep the ``max_size`` most connected genes of a block that cannot be split."""
+        core = _core(self.graph, vertices, self.max_size)
         log.warning(
             "community %s (%d genes) cannot be split below max_size=%d %s: "
             "keeping its %d most connected genes",
-            "/".join(path) or "root", len(vertices), max_size, why, max_size,
+            "/".join(path) or "root", len(vertices), self.max_size, why, self.max_size,
         )
-        out.append(Community(tuple(names[v] for v in sorted(core)), "/".join(path), True))
-
-    def visit(vertices: list[int], path: list[str], res: float, part: PartitionType, depth: int):
-        size = len(vertices)
-        if size < min_size:
-            return
-        if size <= max_size:
-            out.append(Community(tuple(names[v] for v in vertices), "/".join(path)))
-            return
-        if depth >= max_depth:
-            truncate(vertices, path, f"after {depth} levels")
-            return
-        ordered = sorted(vertices)
-        sub = graph.induced_subgraph(ordered)
-        blocks = _leiden(sub, part, res, seed)
-        if len(blocks) == 1:  # failed to shrink: raise the resolution and retry
-            visit(ordered, path, res * resolution_step, "rbconfiguration", depth + 1)
-            return
-        if max(len(b) for b in blocks) < min_size:  # shattered: nothing would survive
-            truncate(vertices, path, "(its split leaves only blocks < min_size)")
-            return
-        for i, block in enumerate(blocks):
-            visit([ordered[j] for j in block], [*path, str(i)], res, part, depth + 1)
-
-    connected = [v for v, d in enumerate(graph.degree()) if d > 0]
-    if not connected:
-        return out
-    top = graph.induced_subgraph(connected)
-    for i, block in enumerate(_leiden(top, partition, resolution, seed)):
-        visit([connected[j] for j in block], [str(i)], resolution, partition, 0)
-    return out
+        self.out.append(Community(tuple(self.names[v] for v in sorted(core)), "/".join(path), True))
 
 
 def label_communities(communities: list[Community]) -> list[tuple[str, Community]]:

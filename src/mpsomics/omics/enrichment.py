@@ -34,13 +34,13 @@ import os
 import socket
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy.stats import hypergeom
 
 from mpsomics.core.errors import InputError
+from mpsomics.core.readers import read_gene_list, read_prepared
 
 log = logging.getLogger(__name__)
 
@@ -251,40 +251,17 @@ def ora(query: Sequence[str], library: PreparedLibrary, fdr: float = 0.05) -> pd
         sorted by p-value. BH is computed over all sets of ``library``.
     """
     cols = ["library", "term", "overlap", "set_size", "query_size", "p_value", "fdr", "odds_ratio", "genes", "significant"]
-    seen: dict[str, str] = {}  # upper-case key -> spelling of the query
-    for g in query:
-        seen.setdefault(str(g).upper(), str(g))
-    n_terms = len(library.terms)
-    # Query size counts every query gene in the background, not only annotated ones.
-    q_in_bg = [key for key in seen if key in library.background]
-    k = len(q_in_bg)
-    if n_terms == 0 or k == 0:
+    overlap, hits, k = term_overlaps(query, library)
+    if len(library.terms) == 0 or k == 0:
         return pd.DataFrame(columns=cols)
-    overlap = np.zeros(n_terms, dtype=np.int64)
-    hits: dict[int, list[str]] = {}
-    for key in q_in_bg:
-        idx = library.index.get(key)
-        if idx is None:
-            continue
-        overlap[idx] += 1
-        for t in idx.tolist():
-            hits.setdefault(t, []).append(seen[key])
-    n_bg = library.n_background
-    m = library.sizes
-    # sf(x-1) = P(X >= x); for x = 0 this is exactly 1.
-    p = np.where(overlap > 0, hypergeom.sf(overlap - 1, n_bg, m, k), 1.0)
-    p = np.clip(p, 0.0, 1.0)
-    q = benjamini_hochberg(p)
-    a, b, c = overlap, m - overlap, k - overlap
-    d = n_bg - m - k + overlap
-    odds = ((a + 0.5) * (d + 0.5)) / ((b + 0.5) * (c + 0.5))
+    p, q, odds = hypergeometric_test(overlap, library.sizes, library.n_background, k)
     sel = np.flatnonzero(overlap > 0)
     df = pd.DataFrame(
         {
             "library": library.name,
             "term": [library.terms[i] for i in sel],
             "overlap": overlap[sel],
-            "set_size": m[sel],
+            "set_size": library.sizes[sel],
             "query_size": k,
             "p_value": p[sel],
             "fdr": q[sel],
@@ -295,6 +272,77 @@ def ora(query: Sequence[str], library: PreparedLibrary, fdr: float = 0.05) -> pd
         columns=cols,
     )
     return df.sort_values(["p_value", "term"], kind="mergesort").reset_index(drop=True)
+
+
+def term_overlaps(
+    query: Sequence[str], library: PreparedLibrary
+) -> tuple[np.ndarray, dict[int, list[str]], int]:
+    """Overlap of the query with every set of ``library`` (case-insensitive symbols).
+
+    Parameters
+    ----------
+    query
+        Gene symbols (duplicates and case variants count once; the first spelling
+        is the one reported).
+    library
+        Output of :func:`prepare_library`.
+
+    Returns
+    -------
+    tuple
+        ``(overlap, hits, k)``: overlap count per term, term index -> query genes
+        in it (query spelling, query order), and the query size ``k`` = query
+        genes in the background (annotated or not).
+    """
+    seen: dict[str, str] = {}  # upper-case key -> spelling of the query
+    for g in query:
+        seen.setdefault(str(g).upper(), str(g))
+    # Query size counts every query gene in the background, not only annotated ones.
+    q_in_bg = [key for key in seen if key in library.background]
+    overlap = np.zeros(len(library.terms), dtype=np.int64)
+    hits: dict[int, list[str]] = {}
+    for key in q_in_bg:
+        idx = library.index.get(key)
+        if idx is None:
+            continue
+        overlap[idx] += 1
+        for t in idx.tolist():
+            hits.setdefault(t, []).append(seen[key])
+    return overlap, hits, len(q_in_bg)
+
+
+def hypergeometric_test(
+    overlap: np.ndarray, set_sizes: np.ndarray, n_background: int, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One-sided hypergeometric p-values, BH FDR and Haldane-corrected odds ratios.
+
+    Parameters
+    ----------
+    overlap
+        Query genes in each set.
+    set_sizes
+        Set sizes within the background.
+    n_background
+        Universe size.
+    k
+        Query size within the background.
+
+    Returns
+    -------
+    tuple
+        ``(p, fdr, odds)`` per set; ``p = P(X >= overlap)`` (exactly 1 for an
+        overlap of 0); BH over all sets.
+    """
+    m = set_sizes
+    # sf(x-1) = P(X >= x); for x = 0 this is exactly 1.
+    p = np.where(overlap > 0, hypergeom.sf(overlap - 1, n_background, m, k), 1.0)
+    p = np.clip(p, 0.0, 1.0)
+    q = benjamini_hochberg(p)
+    a, b, c = overlap, m - overlap, k - overlap
+    d = n_background - m - k + overlap
+    # +0.5 on every cell (Haldane-Anscombe): finite odds for an empty cell.
+    odds = ((a + 0.5) * (d + 0.5)) / ((b + 0.5) * (c + 0.5))
+    return p, q, odds
 
 
 def flag_new(df: pd.DataFrame) -> pd.Series:
@@ -352,20 +400,7 @@ def run_enrichment(
     in the given order; within a (set, library) block sorted by p-value.
     """
     params = (params or EnrichmentParams()).validate()
-    prepared = []
-    for name, sets in libraries.items():
-        lib = prepare_library(name, sets, background, params)
-        log.info(
-            "library %s: %d sets tested, %d outside the size window [%d, %d] after intersecting with %d background genes",
-            name, len(lib.terms), lib.n_dropped, params.min_set_size, params.max_set_size, len(background),
-        )
-        if not lib.terms:
-            # Almost always an identifier mismatch (Ensembl IDs vs symbols), not biology.
-            log.warning(
-                "library %s: no gene set has %d-%d genes in the background; do the background genes use the "
-                "same identifiers (HGNC symbols) as the library?", name, params.min_set_size, params.max_set_size,
-            )
-        prepared.append(lib)
+    prepared = [_prepare_and_report(name, sets, background, params) for name, sets in libraries.items()]
     lists: list[tuple[str, str, Sequence[str]]] = [(community, "community", community_genes)]
     lists += [(sid, "subcommunity", genes) for sid, genes in subcommunities.items()]
     frames = []
@@ -388,26 +423,25 @@ def run_enrichment(
     return out[COLUMNS]
 
 
+def _prepare_and_report(
+    name: str, sets: Mapping[str, Sequence[str]], background: Background, params: EnrichmentParams
+) -> PreparedLibrary:
+    """:func:`prepare_library`, logging how many sets are tested and warning when none is."""
+    lib = prepare_library(name, sets, background, params)
+    log.info(
+        "library %s: %d sets tested, %d outside the size window [%d, %d] after intersecting with %d background genes",
+        name, len(lib.terms), lib.n_dropped, params.min_set_size, params.max_set_size, len(background),
+    )
+    if not lib.terms:
+        # Almost always an identifier mismatch (Ensembl IDs vs symbols), not biology.
+        log.warning(
+            "library %s: no gene set has %d-%d genes in the background; do the background genes use the "
+            "same identifiers (HGNC symbols) as the library?", name, params.min_set_size, params.max_set_size,
+        )
+    return lib
+
+
 # --------------------------------------------------------------------------- inputs
-
-
-def read_gene_list(path: str | os.PathLike) -> list[str]:
-    """Read one gene symbol per line (blank lines and ``#`` comments ignored).
-
-    Raises
-    ------
-    InputError
-        If the file is missing or lists no gene.
-    """
-    p = Path(path)
-    try:
-        lines = p.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise InputError(p, f"cannot read gene list: {exc.strerror or exc}") from None
-    genes = list(dict.fromkeys(s.strip() for s in lines if s.strip() and not s.startswith("#")))
-    if not genes:
-        raise InputError(p, "gene list is empty (expected one gene symbol per line)")
-    return genes
 
 
 def read_background(expression: str | os.PathLike | None = None, genes_file: str | os.PathLike | None = None) -> Background:
@@ -416,66 +450,22 @@ def read_background(expression: str | os.PathLike | None = None, genes_file: str
     Parameters
     ----------
     expression
-        ``results/prepared/expression.h5ad``: every gene it holds entered the
-        co-expression network.
+        ``results/prepared/expression.h5ad`` (read with
+        :func:`~mpsomics.core.readers.read_prepared`): every gene it holds entered
+        the co-expression network.
     genes_file
-        Alternative: a text file with one gene per line.
+        Alternative: a gene list (:func:`~mpsomics.core.readers.read_gene_list`).
 
     Raises
     ------
     InputError
-        If neither or both are given, or the file cannot be read.
+        If neither or both are given, or the file breaks its reader's rules.
     """
     if (expression is None) == (genes_file is None):
         raise InputError(None, "give exactly one of --expression (prepared .h5ad) or --background (gene list)")
     if genes_file is not None:
         return Background(read_gene_list(genes_file))
-    p = Path(expression)
-    try:
-        import h5py
-
-        # Only the var index is needed: reading it with h5py avoids loading X.
-        with h5py.File(p, "r") as f:
-            var = f["var"]
-            index_key = var.attrs.get("_index", "_index")
-            raw = var[index_key][...]
-    except (OSError, KeyError) as exc:
-        raise InputError(p, f"cannot read var_names of the prepared AnnData: {exc}") from None
-    names = [x.decode() if isinstance(x, bytes) else str(x) for x in raw.tolist()]
-    if not names:
-        raise InputError(p, "the prepared AnnData has no genes")
-    return Background(names)
-
-
-def read_subcommunities(path: str | os.PathLike | None, community: str | None = None) -> dict[str, list[str]]:
-    """Subcommunity id -> genes, from ``results/subcommunities/{community}.tsv``.
-
-    A header-only file (no subcommunity found) gives an empty mapping.
-
-    Raises
-    ------
-    InputError
-        If the file is unreadable or lacks the ``gene`` / ``subcommunity`` columns.
-    """
-    if path is None:
-        return {}
-    p = Path(path)
-    try:
-        df = pd.read_csv(p, sep="\t", dtype=str, keep_default_na=False)
-    except pd.errors.EmptyDataError:
-        return {}
-    except (OSError, pd.errors.ParserError) as exc:
-        raise InputError(p, f"cannot read subcommunities table: {exc}") from None
-    missing = {"gene", "subcommunity"} - set(df.columns)
-    if missing:
-        raise InputError(p, f"missing column(s) {', '.join(sorted(missing))}; expected gene, subcommunity, method, ...")
-    out: dict[str, list[str]] = {}
-    for sid, gene in zip(df["subcommunity"], df["gene"], strict=True):
-        if sid and gene:
-            out.setdefault(sid, [])
-            if gene not in out[sid]:
-                out[sid].append(gene)
-    return out
+    return Background(list(read_prepared(expression).var_names))
 
 
 # --------------------------------------------------------------------------- online

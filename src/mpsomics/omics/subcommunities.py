@@ -2,7 +2,7 @@
 
 Two methods, reported side by side.
 
-``paper`` (Pomarico et al. 2025, arXiv:2503.10483)
+``paper``: :func:`intersection_method` (Pomarico et al. 2025, arXiv:2503.10483)
     1. *Epochs*: the recorded epochs of ``correlations.npz`` within
        ``[transition - epoch_window, transition + epoch_window]`` around the
        entanglement transition (``transition_epoch`` of the grokking stage); all
@@ -20,7 +20,7 @@ Two methods, reported side by side.
        partners of a gene among the intersection pairs. An empty intersection gives an
        empty subcommunity (no rows, a warning) - genes are never invented.
 
-``graph``
+``graph``: :func:`graph_method`
     1. Per label, the epoch is chosen as in the paper method but at
        ``graph_threshold`` (epoch with the most pairs ``|C_k| > graph_threshold``).
     2. Edge weight ``w_ij = mean_k |C_k(i, j)|`` at those epochs (mean, not max: a
@@ -89,8 +89,8 @@ CURVE_COLUMNS = ["label", "threshold", "epoch", "n_pairs", "chosen"]
 
 
 @dataclass
-class PaperResult:
-    """Result of :func:`paper_method`.
+class IntersectionResult:
+    """Result of :func:`intersection_method`.
 
     Attributes
     ----------
@@ -224,7 +224,38 @@ def _degree(genes: Sequence[str], pairs: Sequence[tuple[int, int]]) -> dict[str,
 # --------------------------------------------------------------------------- methods
 
 
-def paper_method(
+def epochs_at_threshold(
+    epochs: np.ndarray,
+    classes: Sequence[str],
+    connected: np.ndarray,
+    threshold: float,
+    transition_epoch: int | None,
+    epoch_window: int | None,
+) -> tuple[dict[str, int], list[str]]:
+    """Per label, the candidate epoch with the most pairs ``|C_k| > threshold``.
+
+    Parameters
+    ----------
+    epochs, classes, connected
+        As returned by :func:`mpsomics.dynamics.training_run.load_correlations`.
+    threshold
+        Pair threshold on ``|C_k(i, j)|``.
+    transition_epoch, epoch_window
+        Candidate epochs (:func:`candidate_epochs`).
+
+    Returns
+    -------
+    tuple
+        ``(epoch_of, notes)``: label -> chosen epoch, and the notes of
+        :func:`candidate_epochs`.
+    """
+    epochs = np.asarray(epochs)
+    cand, notes = candidate_epochs(epochs, transition_epoch, epoch_window)
+    curve = pair_curve(epochs, classes, connected, cand, [threshold], transition_epoch)
+    return {str(r.label): int(r.epoch) for r in curve.itertuples()}, notes
+
+
+def intersection_method(
     epochs: np.ndarray,
     classes: Sequence[str],
     genes: Sequence[str],
@@ -234,8 +265,11 @@ def paper_method(
     threshold: float = 0.5,
     epoch_window: int | None = 10,
     thresholds: Sequence[float] = THRESHOLDS,
-) -> PaperResult:
-    """Paper subcommunity: genes of the pairs strong (``|C| > threshold``) in every label.
+) -> IntersectionResult:
+    """Genes of the pairs strong (``|C| > threshold``) in every label: the intersection.
+
+    The subcommunity of Pomarico et al. 2025 (arXiv:2503.10483); method ``"paper"``
+    in configurations, on the command line and in the ``method`` column.
 
     Parameters
     ----------
@@ -252,7 +286,7 @@ def paper_method(
 
     Returns
     -------
-    PaperResult
+    IntersectionResult
     """
     epochs = np.asarray(epochs)
     cand, notes = candidate_epochs(epochs, transition_epoch, epoch_window)
@@ -261,20 +295,13 @@ def paper_method(
     curve["chosen"] = np.isclose(curve["threshold"], threshold)
     chosen = curve[curve["chosen"]].set_index("label")["epoch"]
     epoch_of = {str(lab): int(chosen[lab]) for lab in classes}
-    pos = {int(e): i for i, e in enumerate(epochs)}
-
-    iu, ju = np.triu_indices(len(genes), k=1)
-    keep = np.ones(iu.size, dtype=bool)
-    for k, lab in enumerate(classes):
-        c = connected[pos[epoch_of[lab]], k]
-        keep &= np.abs(c[iu, ju]) > threshold
-    pairs = list(zip(iu[keep].tolist(), ju[keep].tolist(), strict=True))
+    pairs = pairs_strong_in_every_label(epochs, classes, len(genes), connected, epoch_of, threshold)
     members = sorted({i for p in pairs for i in p})
     if not members:
         notes.append(f"no gene pair has |C| > {threshold} in every label: empty paper subcommunity")
     for n in notes:
         log.warning("paper method: %s", n)
-    return PaperResult(
+    return IntersectionResult(
         genes=[genes[i] for i in members],
         degree=_degree(genes, pairs),
         pairs=[(genes[i], genes[j]) for i, j in pairs],
@@ -283,6 +310,24 @@ def paper_method(
         curve=curve[CURVE_COLUMNS],
         notes=notes,
     )
+
+
+def pairs_strong_in_every_label(
+    epochs: np.ndarray,
+    classes: Sequence[str],
+    n_genes: int,
+    connected: np.ndarray,
+    epoch_of: dict[str, int],
+    threshold: float,
+) -> list[tuple[int, int]]:
+    """Site pairs ``i < j`` with ``|C_k(i, j)| > threshold`` for every label k at its epoch."""
+    pos = {int(e): i for i, e in enumerate(epochs)}
+    iu, ju = np.triu_indices(n_genes, k=1)
+    keep = np.ones(iu.size, dtype=bool)
+    for k, lab in enumerate(classes):
+        c = connected[pos[epoch_of[lab]], k]
+        keep &= np.abs(c[iu, ju]) > threshold
+    return list(zip(iu[keep].tolist(), ju[keep].tolist(), strict=True))
 
 
 def magnetization_contrast(magnetization: np.ndarray) -> np.ndarray:
@@ -314,7 +359,7 @@ def graph_method(
     epochs, classes, genes, connected
         As returned by :func:`mpsomics.dynamics.training_run.load_correlations`.
     transition_epoch, epoch_window
-        Candidate epochs, as in :func:`paper_method`.
+        Candidate epochs, as in :func:`intersection_method`.
     graph_threshold
         Edge threshold on the combined weight ``mean_k |C_k(i, j)|``.
     resolution, seed
@@ -337,60 +382,126 @@ def graph_method(
     -------
     GraphResult
     """
+    if (magnetization_weight > 0 or min_contrast > 0) and magnetization is None:
+        raise ValueError("magnetization_weight > 0 or min_contrast > 0 needs the magnetization array")
     epochs = np.asarray(epochs)
-    n = len(genes)
-    cand, notes = candidate_epochs(epochs, transition_epoch, epoch_window)
-    curve = pair_curve(epochs, classes, connected, cand, [graph_threshold], transition_epoch)
-    epoch_of = {str(r.label): int(r.epoch) for r in curve.itertuples()}
+    epoch_of, notes = epochs_at_threshold(
+        epochs, classes, connected, graph_threshold, transition_epoch, epoch_window
+    )
+    weights = combined_weights(epochs, classes, connected, epoch_of)
+    ei, ej, w = strong_edges(weights, graph_threshold)
+    if magnetization_weight > 0:
+        d = magnetization_contrast(magnetization)
+        w = w * (1.0 + magnetization_weight * (d[ei] + d[ej]) / 2.0)
+    clusters = leiden_clusters(ei, ej, w, resolution=resolution, seed=seed, min_size=min_size)
+    if min_contrast > 0 and clusters:
+        clusters = drop_low_contrast(clusters, genes, magnetization_contrast(magnetization), min_contrast, notes)
+    if not clusters:
+        notes.append(
+            f"no cluster of >= {min_size} genes with mean |C| > {graph_threshold}: empty graph subcommunities"
+        )
+    for note in notes:
+        log.warning("graph method: %s", note)
+    return GraphResult(
+        clusters=[[genes[i] for i in cl] for cl in clusters],
+        degree=cluster_degrees(clusters, genes, ei, ej),
+        threshold=float(graph_threshold),
+        epochs=epoch_of,
+        weights=weights,
+        notes=notes,
+    )
+
+
+def combined_weights(
+    epochs: np.ndarray, classes: Sequence[str], connected: np.ndarray, epoch_of: dict[str, int]
+) -> np.ndarray:
+    """``w_ij = mean_k |C_k(i, j)|`` at each label's epoch, zero diagonal.
+
+    The mean, not the max: a pair must be strong on average over the labels.
+    """
     pos = {int(e): i for i, e in enumerate(epochs)}
     weights = np.mean(
         [np.abs(connected[pos[epoch_of[lab]], k]) for k, lab in enumerate(classes)], axis=0
     )
     np.fill_diagonal(weights, 0.0)
+    return weights
 
-    iu, ju = np.triu_indices(n, k=1)
-    strong = weights[iu, ju] > graph_threshold
+
+def strong_edges(weights: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Edges ``i < j`` with ``weights[i, j] > threshold``: ``(i, j, weight)`` arrays."""
+    iu, ju = np.triu_indices(weights.shape[0], k=1)
+    strong = weights[iu, ju] > threshold
     ei, ej = iu[strong], ju[strong]
-    w = weights[ei, ej]
-    if (magnetization_weight > 0 or min_contrast > 0) and magnetization is None:
-        raise ValueError("magnetization_weight > 0 or min_contrast > 0 needs the magnetization array")
-    if magnetization_weight > 0:
-        d = magnetization_contrast(magnetization)
-        w = w * (1.0 + magnetization_weight * (d[ei] + d[ej]) / 2.0)
+    return ei, ej, weights[ei, ej]
 
-    clusters: list[list[int]] = []
-    if ei.size:
-        nodes = np.unique(np.concatenate([ei, ej]))  # isolated genes are not clustered
-        local = {int(g): i for i, g in enumerate(nodes)}
-        g = ig.Graph(n=nodes.size, edges=[(local[int(a)], local[int(b)]) for a, b in zip(ei, ej, strict=True)])
-        g.es["weight"] = w.tolist()
-        part = leidenalg.find_partition(
-            g,
-            leidenalg.RBConfigurationVertexPartition,
-            weights="weight",
-            resolution_parameter=resolution,
-            seed=seed,
-            n_iterations=-1,
-        )
-        for members in part:
-            if len(members) >= min_size:
-                clusters.append(sorted(int(nodes[m]) for m in members))
-        clusters.sort(key=lambda c: (-len(c), c[0]))
-    if min_contrast > 0 and clusters:
-        d = magnetization_contrast(magnetization)
-        kept = [cl for cl in clusters if float(np.mean(d[cl])) >= min_contrast]
-        for cl in clusters:
-            if cl not in kept:
-                notes.append(
-                    f"cluster of {len(cl)} genes ({', '.join(genes[i] for i in cl[:4])}"
-                    f"{', ...' if len(cl) > 4 else ''}) dropped: mean magnetization contrast "
-                    f"{float(np.mean(d[cl])):.3f} < min_contrast {min_contrast} (co-expressed, not discriminative)"
-                )
-        clusters = kept
-    if not clusters:
-        notes.append(
-            f"no cluster of >= {min_size} genes with mean |C| > {graph_threshold}: empty graph subcommunities"
-        )
+
+def leiden_clusters(
+    ei: np.ndarray, ej: np.ndarray, w: np.ndarray, *, resolution: float, seed: int, min_size: int
+) -> list[list[int]]:
+    """Leiden (RBConfiguration, iterated to convergence) clusters of the edge list.
+
+    Parameters
+    ----------
+    ei, ej, w
+        Edges (site indices) and their weights.
+    resolution, seed
+        Leiden resolution and seed.
+    min_size
+        Smallest cluster kept.
+
+    Returns
+    -------
+    list of list of int
+        Clusters as sorted site indices, largest first (ties: first site). Sites
+        without an edge are never clustered.
+    """
+    if not ei.size:
+        return []
+    nodes = np.unique(np.concatenate([ei, ej]))  # isolated genes are not clustered
+    local = {int(g): i for i, g in enumerate(nodes)}
+    g = ig.Graph(n=nodes.size, edges=[(local[int(a)], local[int(b)]) for a, b in zip(ei, ej, strict=True)])
+    g.es["weight"] = w.tolist()
+    part = leidenalg.find_partition(
+        g,
+        leidenalg.RBConfigurationVertexPartition,
+        weights="weight",
+        resolution_parameter=resolution,
+        seed=seed,
+        n_iterations=-1,
+    )
+    clusters = [sorted(int(nodes[m]) for m in members) for members in part if len(members) >= min_size]
+    clusters.sort(key=lambda c: (-len(c), c[0]))
+    return clusters
+
+
+def drop_low_contrast(
+    clusters: list[list[int]],
+    genes: Sequence[str],
+    contrast: np.ndarray,
+    min_contrast: float,
+    notes: list[str],
+) -> list[list[int]]:
+    """Clusters whose mean magnetization contrast is ``>= min_contrast``.
+
+    Co-expressed but label-independent blocks are as correlated in every class
+    state; only the contrast tells a discriminative block from those. Each dropped
+    cluster gets a note (appended to ``notes``).
+    """
+    kept = [cl for cl in clusters if float(np.mean(contrast[cl])) >= min_contrast]
+    for cl in clusters:
+        if cl not in kept:
+            notes.append(
+                f"cluster of {len(cl)} genes ({', '.join(genes[i] for i in cl[:4])}"
+                f"{', ...' if len(cl) > 4 else ''}) dropped: mean magnetization contrast "
+                f"{float(np.mean(contrast[cl])):.3f} < min_contrast {min_contrast} (co-expressed, not discriminative)"
+            )
+    return kept
+
+
+def cluster_degrees(
+    clusters: list[list[int]], genes: Sequence[str], ei: np.ndarray, ej: np.ndarray
+) -> dict[str, int]:
+    """Gene -> number of its edges inside its own cluster (0 written explicitly)."""
     degree: dict[str, int] = {}
     for cl in clusters:
         inside = set(cl)
@@ -398,16 +509,7 @@ def graph_method(
         degree.update(_degree(genes, pairs))
         for gi in cl:  # a cluster member always has >= 1 edge, but keep 0 explicit
             degree.setdefault(genes[gi], 0)
-    for note in notes:
-        log.warning("graph method: %s", note)
-    return GraphResult(
-        clusters=[[genes[i] for i in cl] for cl in clusters],
-        degree=degree,
-        threshold=float(graph_threshold),
-        epochs=epoch_of,
-        weights=weights,
-        notes=notes,
-    )
+    return degree
 
 
 # --------------------------------------------------------------------------- output
@@ -501,7 +603,7 @@ def write_outputs(
                 )
 
 
-def compute(
+def subcommunity_table(
     epochs: np.ndarray,
     classes: Sequence[str],
     genes: Sequence[str],
@@ -520,10 +622,11 @@ def compute(
     magnetization_weight: float = 0.0,
     min_contrast: float = 0.15,
 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """Run the requested methods and build the output tables.
+    """Subcommunities of one community by the requested methods, as the output tables.
 
-    Parameters are those of :func:`paper_method` and :func:`graph_method`;
-    ``magnetization`` is ``magnetization.tsv`` as returned by
+    Parameters are those of :func:`intersection_method` (method ``"paper"``) and
+    :func:`graph_method` (method ``"graph"``); ``magnetization`` is
+    ``magnetization.tsv`` as returned by
     :func:`mpsomics.dynamics.training_run.load_magnetization` (already checked with
     :func:`check_consistent`).
 
@@ -532,7 +635,7 @@ def compute(
     table
         Rows of ``{community}.tsv`` (methods in the order given).
     curve
-        The paper count-vs-threshold curve, or ``None`` without the paper method.
+        The intersection method's count-vs-threshold curve, or ``None`` without it.
     """
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
@@ -541,31 +644,52 @@ def compute(
     curve = None
     for method in methods:
         if method == "paper":
-            res = paper_method(
+            res = intersection_method(
                 epochs, classes, genes, connected,
                 transition_epoch=transition_epoch, threshold=threshold, epoch_window=epoch_window,
             )
             curve = res.curve
             mag, notes = magnetization_at(magnetization, classes, genes, res.epochs)
             clusters = [("paper", res.genes)] if res.genes else []
-            rows += result_rows(community, "paper", clusters, res.degree, res.threshold, res.epochs, classes, genes, mag)
         else:
-            # Chosen epochs first (cheap) so the magnetization weighting uses the same states.
-            cand, _ = candidate_epochs(np.asarray(epochs), transition_epoch, epoch_window)
-            pre = pair_curve(np.asarray(epochs), classes, connected, cand, [graph_threshold], transition_epoch)
-            mag, notes = magnetization_at(
-                magnetization, classes, genes, {str(r.label): int(r.epoch) for r in pre.itertuples()}
-            )
-            res = graph_method(
-                epochs, classes, genes, connected,
+            res, mag, notes = _graph_with_magnetization(
+                epochs, classes, genes, connected, magnetization,
                 transition_epoch=transition_epoch, epoch_window=epoch_window,
                 graph_threshold=graph_threshold, resolution=resolution, min_size=min_size, seed=seed,
-                magnetization=mag, magnetization_weight=magnetization_weight,
-                min_contrast=min_contrast,
+                magnetization_weight=magnetization_weight, min_contrast=min_contrast,
             )
             clusters = [(f"graph{i + 1}", cl) for i, cl in enumerate(res.clusters)]
-            rows += result_rows(community, "graph", clusters, res.degree, res.threshold, res.epochs, classes, genes, mag)
+        rows += result_rows(community, method, clusters, res.degree, res.threshold, res.epochs, classes, genes, mag)
         for note in notes:
             log.warning("%s: %s", method, note)
     table = pd.DataFrame(rows, columns=output_columns(classes))
     return table, curve
+
+
+def _graph_with_magnetization(
+    epochs: np.ndarray,
+    classes: Sequence[str],
+    genes: Sequence[str],
+    connected: np.ndarray,
+    magnetization: pd.DataFrame,
+    *,
+    transition_epoch: int | None,
+    epoch_window: int | None,
+    graph_threshold: float,
+    **graph_options: object,
+) -> tuple[GraphResult, np.ndarray, list[str]]:
+    """:func:`graph_method` with the magnetizations of the states it will choose.
+
+    The epochs are chosen first (cheap) so that the magnetization weighting and the
+    contrast filter use the same states as the correlations.
+    """
+    epoch_of, _ = epochs_at_threshold(
+        np.asarray(epochs), classes, connected, graph_threshold, transition_epoch, epoch_window
+    )
+    mag, notes = magnetization_at(magnetization, classes, genes, epoch_of)
+    res = graph_method(
+        epochs, classes, genes, connected,
+        transition_epoch=transition_epoch, epoch_window=epoch_window, graph_threshold=graph_threshold,
+        magnetization=mag, **graph_options,
+    )
+    return res, mag, notes

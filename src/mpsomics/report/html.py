@@ -28,6 +28,7 @@ import pandas as pd
 
 from mpsomics import __version__
 from mpsomics.core.errors import InputError
+from mpsomics.core.readers import read_gene_list, read_prepared, read_subcommunities, read_tsv
 
 log = logging.getLogger(__name__)
 
@@ -37,18 +38,58 @@ PAPER = (
 )
 
 
+#: The per-community inputs, in the order of the ``mpsomics report`` options.
+COMMUNITY_FILES = (
+    "genes", "history", "entanglement", "magnetization", "correlations", "grokking",
+    "subcommunities", "enrichment", "observed_magnetization", "observed_correlations",
+)  # fmt: skip
+
+
+@dataclass
+class CommunityFiles:
+    """The files of one community the report reads; each optional (missing -> a note).
+
+    ``entanglement``, ``magnetization`` and ``correlations`` are the per-epoch
+    trajectories of ``train``; ``observed_magnetization`` (``magnetization.tsv``) and
+    ``observed_correlations`` (the ``correlations/`` directory, one ``{class}.tsv``
+    each) are the final-state observables of ``observe``, shown when the trajectories
+    were not recorded.
+    """
+
+    genes: Path | None = None
+    history: Path | None = None
+    entanglement: Path | None = None
+    magnetization: Path | None = None
+    correlations: Path | None = None
+    grokking: Path | None = None
+    subcommunities: Path | None = None
+    enrichment: Path | None = None
+    observed_magnetization: Path | None = None
+    observed_correlations: Path | None = None
+
+
 @dataclass
 class ReportPaths:
-    """Input directories/files of the report (the workflow's defaults)."""
+    """Every input file of the report, as passed on the command line (nothing is looked up)."""
 
-    communities_dir: Path = Path("results/communities")
-    mps_dir: Path = Path("results/mps")
-    observables_dir: Path = Path("results/observables")
-    grokking_dir: Path = Path("results/grokking")
-    subcommunities_dir: Path = Path("results/subcommunities")
-    enrichment_dir: Path = Path("results/enrichment")
-    expression: Path | None = Path("results/prepared/expression.h5ad")
+    communities: dict[str, CommunityFiles] = field(default_factory=dict)  # in report order
+    baseline: Path | None = None
+    expression: Path | None = None
     config_json: Path | str | None = None  # a JSON file, or the JSON text itself
+    selected: Path | None = None  # shown among the inputs only
+
+    def locations(self) -> dict[str, str]:
+        """Input locations shown in the report: the run-level files, then one example per kind."""
+        out = {k: str(v) for k, v in (("selected", self.selected), ("baseline", self.baseline),
+                                       ("expression", self.expression)) if v is not None}
+        if self.config_json is not None:
+            out["config_json"] = str(self.config_json)
+        files = list(self.communities.values())
+        for kind in COMMUNITY_FILES:
+            given = [getattr(f, kind) for f in files if getattr(f, kind) is not None]
+            if given:
+                out[kind] = str(given[0]) + (f" (+{len(given) - 1} more)" if len(given) > 1 else "")
+        return out
 
 
 @dataclass
@@ -110,44 +151,21 @@ def _bool(x: object) -> bool | None:
     return bool(x)
 
 
-def _read_tsv(path: Path, required: Sequence[str]) -> pd.DataFrame:
-    try:
-        df = pd.read_csv(path, sep="\t", keep_default_na=True)
-    except pd.errors.EmptyDataError:
-        return pd.DataFrame(columns=list(required))
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise InputError(path, f"not a readable TSV: {exc}") from None
-    missing = [c for c in required if c not in df.columns]
-    if missing:
-        raise InputError(path, f"missing column(s) {', '.join(missing)}; see docs/outputs.md")
-    return df
-
-
-def read_selected(communities_dir: Path) -> list[str]:
-    """Community ids of ``selected.txt`` (best first)."""
-    p = communities_dir / "selected.txt"
-    if not p.is_file():
-        raise InputError(p, "missing file: run `mpsomics communities` first or pass --community")
-    return [s.strip() for s in p.read_text(encoding="utf-8").splitlines() if s.strip() and not s.startswith("#")]
+def read_selected(path: Path) -> list[str]:
+    """Community ids of ``selected.txt`` (best first; read like a gene list)."""
+    if not Path(path).exists():
+        raise InputError(path, "missing file: run `mpsomics communities` first")
+    return read_gene_list(path, item="community id", allow_empty=True)
 
 
 def read_samples(expression: Path | None) -> dict[str, Any]:
     """Sample counts per split and label, classes and prepare parameters of the AnnData."""
-    if expression is None or not Path(expression).is_file():
+    if expression is None or not Path(expression).exists():
         return {"available": False, "path": str(expression) if expression else ""}
-    import anndata as ad
-
-    try:
-        adata = ad.read_h5ad(expression, backed="r")
-    except Exception as exc:  # noqa: BLE001 - h5py/anndata raise many types; one line for the user
-        raise InputError(expression, f"cannot read prepared AnnData: {exc}") from None
-    try:
-        obs = adata.obs[[c for c in ("label", "split", "group") if c in adata.obs]].copy()
-        uns = {k: adata.uns[k] for k in ("positive_label", "classes", "prepare") if k in adata.uns}
-        n_genes = int(adata.n_vars)
-    finally:
-        if getattr(adata, "file", None) is not None:
-            adata.file.close()
+    adata = read_prepared(expression)
+    obs = adata.obs[[c for c in ("label", "split", "group") if c in adata.obs]].copy()
+    uns = {k: adata.uns[k] for k in ("positive_label", "classes", "prepare") if k in adata.uns}
+    n_genes = int(adata.n_vars)
     classes = [str(c) for c in uns.get("classes", sorted(obs["label"].astype(str).unique()) if "label" in obs else [])]
     counts: list[dict[str, Any]] = []
     if {"label", "split"} <= set(obs.columns):
@@ -205,31 +223,18 @@ def read_config(path: Path | str | None) -> dict[str, str]:
         raise InputError(path, f"not a readable JSON file: {exc}") from None
 
 
-def read_baseline(communities_dir: Path) -> pd.DataFrame | None:
-    p = communities_dir / "baseline.tsv"
-    if not p.is_file():
+def read_baseline(p: Path | None) -> pd.DataFrame | None:
+    if p is None or not Path(p).is_file():
         return None
-    return _read_tsv(p, ["community", "model", "balanced_accuracy"])
+    return read_tsv(p, ["community", "model", "balanced_accuracy"], text=("community", "model"))
 
 
-def read_subcommunities(path: Path) -> pd.DataFrame | None:
-    if not path.is_file():
-        return None
-    df = _read_tsv(path, ["gene", "subcommunity"])
-    df["gene"] = df["gene"].astype(str)
-    df["subcommunity"] = df["subcommunity"].astype(str)
-    if "method" not in df:
-        df["method"] = "subcommunity"
-    df["method"] = df["method"].fillna("").astype(str)
-    return df
-
-
-def read_enrichment(path: Path) -> pd.DataFrame | None:
-    if not path.is_file():
+def read_enrichment(path: Path | None) -> pd.DataFrame | None:
+    if path is None or not Path(path).is_file():
         return None
     from mpsomics.omics.enrichment import COLUMNS
 
-    df = _read_tsv(path, COLUMNS)
+    df = read_tsv(path, COLUMNS, text=("set", "level", "library", "term", "genes"))
     for col in ("significant", "new"):
         df[col] = df[col].map(_bool).fillna(False).astype(bool)
     df["set"] = df["set"].astype(str)
@@ -237,26 +242,22 @@ def read_enrichment(path: Path) -> pd.DataFrame | None:
     return df
 
 
-def _read_genes(path: Path) -> list[str]:
-    if not path.is_file():
-        return []
-    return [s.strip() for s in path.read_text(encoding="utf-8").splitlines() if s.strip()]
-
-
-def _observables_magnetization(obs_dir: Path) -> pd.DataFrame | None:
-    p = obs_dir / "magnetization.tsv"
-    if not p.is_file():
+def _observables_magnetization(p: Path | None) -> pd.DataFrame | None:
+    if p is None or not Path(p).is_file():
         return None
-    return _read_tsv(p, ["gene", "site", "label", "magnetization"])
+    return read_tsv(p, ["gene", "site", "label", "magnetization"], text=("gene", "label"))
 
 
-def _observables_correlations(obs_dir: Path, classes: Sequence[str]) -> tuple[list[str], np.ndarray] | None:
+def _observables_correlations(obs_dir: Path | None, classes: Sequence[str]) -> tuple[list[str], np.ndarray] | None:
+    """The ``{class}.tsv`` matrices of the ``correlations/`` directory written by ``observe``."""
+    if obs_dir is None:
+        return None
     mats, genes = [], None
     for c in classes:
-        p = obs_dir / f"correlations_{c}.tsv"
+        p = Path(obs_dir) / f"{c}.tsv"
         if not p.is_file():
             return None
-        df = _read_tsv(p, ["gene"]).set_index("gene")
+        df = read_tsv(p, ["gene"], text=("gene",)).set_index("gene")
         if genes is None:
             genes = [str(g) for g in df.index]
         mats.append(df.loc[genes, genes].to_numpy(dtype=float))
@@ -284,59 +285,59 @@ def _figure(section: CommunitySection, key: str, title: str, fig, caption: str) 
     return data
 
 
-def build_community(community: str, paths: ReportPaths, classes: Sequence[str], top_terms: int, fdr_note: str = "") -> tuple[CommunitySection, dict[str, Any]]:
-    """Figures, tables and the summary-table row of one community."""
+def _missing_note(path: Path | None, what: str) -> str:
+    return f"{path} is missing: {what}" if path is not None else f"no file given: {what}"
+
+
+def _read_optional(sec: CommunitySection, path: Path | None, loader, what: str):
+    """``loader(path)``, or None with a note when the file was not given or does not exist.
+
+    A malformed file is an error (the loaders raise InputError): it must stop the report.
+    """
+    if path is None or not Path(path).is_file():
+        sec.notes.append(_missing_note(path, what))
+        return None
+    return loader(path)
+
+
+def _read_community(sec: CommunitySection, files: CommunityFiles) -> dict[str, Any]:
+    """Read (and validate) every input of one community before anything is drawn."""
     from mpsomics.dynamics import grokking, training_run
-    from mpsomics.report import figures
-    sec = CommunitySection(id=community)
-    sec.genes = _read_genes(paths.communities_dir / "genes" / f"{community}.txt")
-    mps_dir = paths.mps_dir / community
-    summary: dict[str, Any] = {"community": community, "n_genes": len(sec.genes) or None}
 
-    def optional(loader, what: str):
-        # trainio raises InputError for missing *and* malformed files: only the
-        # former is tolerated (a note); a malformed file must stop the report.
-        name = {"history": training_run.HISTORY_FILE, "entanglement": training_run.ENTANGLEMENT_FILE,
-                "magnetization": training_run.MAGNETIZATION_FILE, "correlations": training_run.CORRELATIONS_FILE}[what]
-        if not (mps_dir / name).is_file():
-            sec.notes.append(f"{mps_dir / name} is missing: {what} over training epochs not available.")
-            return None
-        return loader(mps_dir)
+    if files.genes is not None and Path(files.genes).exists():
+        sec.genes = read_gene_list(files.genes)
+    sub = files.subcommunities
+    inputs: dict[str, Any] = {
+        "subs": read_subcommunities(sub) if sub is not None and Path(sub).exists() else None,
+        "enr": read_enrichment(files.enrichment),
+    }
+    over_epochs = "over training epochs not available."
+    inputs["history"] = _read_optional(sec, files.history, training_run.load_history, f"history {over_epochs}")
+    inputs["ent"] = _read_optional(sec, files.entanglement, training_run.load_entanglement, f"entanglement {over_epochs}")
+    inputs["mag_all"] = _read_optional(sec, files.magnetization, training_run.load_magnetization, f"magnetization {over_epochs}")
+    inputs["corr"] = _read_optional(sec, files.correlations, training_run.load_correlations, f"correlations {over_epochs}")
+    inputs["grow"] = _read_optional(sec, files.grokking, grokking.load_grokking, "no transition / jump epochs.") or {}
+    return inputs
 
-    # Read (and validate) every input before drawing: a malformed file fails fast.
-    subs = read_subcommunities(paths.subcommunities_dir / f"{community}.tsv")
-    enr = read_enrichment(paths.enrichment_dir / f"{community}.tsv")
-    history = optional(training_run.load_history, "history")
-    ent = optional(training_run.load_entanglement, "entanglement")
-    mag_all = optional(training_run.load_magnetization, "magnetization")
-    corr = optional(training_run.load_correlations, "correlations")
 
-    # ---- grokking row
-    gpath = paths.grokking_dir / f"{community}.tsv"
-    grow: dict[str, Any] = {}
-    if gpath.is_file():
-        grow = grokking.load_grokking(gpath)
-    else:
-        sec.notes.append(f"{gpath} is missing: no transition / jump epochs.")
-    transition = _epoch(grow.get("transition_epoch"))
-    jump = _epoch(grow.get("jump_epoch"))
+def _grokking_row(sec: CommunitySection, inputs: dict[str, Any], summary: dict[str, Any]) -> None:
+    """The transition / jump epochs and the final accuracies (MPS on the held-out test split)."""
+    grow, history = inputs["grow"], inputs["history"]
     sec.grokking = {
         "grokking": _bool(grow.get("grokking")),
-        "transition_epoch": transition,
-        "jump_epoch": jump,
+        "transition_epoch": _epoch(grow.get("transition_epoch")),
+        "jump_epoch": _epoch(grow.get("jump_epoch")),
         "max_rate_epoch": _epoch(grow.get("max_rate_epoch")),
         "train_saturated_epoch": _epoch(grow.get("train_saturated_epoch")),
         "lag": _epoch(grow.get("lag")),
         "notes": "" if _is_missing(grow.get("notes")) else str(grow.get("notes")),
     }
     if not sec.genes:
-        if mag_all is not None:
-            sec.genes = list(mag_all.drop_duplicates("site").sort_values("site")["gene"])
-        elif corr is not None:
-            sec.genes = list(corr[2])
+        if inputs["mag_all"] is not None:
+            sec.genes = list(inputs["mag_all"].drop_duplicates("site").sort_values("site")["gene"])
+        elif inputs["corr"] is not None:
+            sec.genes = list(inputs["corr"][2])
         summary["n_genes"] = len(sec.genes) or None
-
-    # ---- final accuracies (MPS on the held-out test split)
     mps_test = None
     if history is not None and "test_balanced_accuracy" in history and history["test_balanced_accuracy"].notna().any():
         mps_test = float(history["test_balanced_accuracy"].dropna().iloc[-1])
@@ -346,7 +347,14 @@ def build_community(community: str, paths: ReportPaths, classes: Sequence[str], 
     summary["final_epoch"] = int(history["epoch"].iloc[-1]) if history is not None else None
     summary.update({k: sec.grokking[k] for k in ("grokking", "transition_epoch", "jump_epoch")})
 
-    # ---- grokking figure
+
+def _training_figures(sec: CommunitySection, inputs: dict[str, Any]) -> None:
+    """Learning curves with the total entropy (grokking figure) and the entropy profile."""
+    from mpsomics.dynamics import grokking
+    from mpsomics.report import figures
+
+    community, history, ent = sec.id, inputs["history"], inputs["ent"]
+    transition, jump = sec.grokking["transition_epoch"], sec.grokking["jump_epoch"]
     entropy_wide = grokking.total_entropy(ent) if ent is not None else None
     if history is not None or entropy_wide is not None:
         sec.grokking_png = _figure(
@@ -359,8 +367,6 @@ def build_community(community: str, paths: ReportPaths, classes: Sequence[str], 
             "recorded epochs. Dashed purple line: entanglement transition (minimum of the total entropy after "
             "the initial growth); dotted orange line: generalisation jump in test balanced accuracy.",
         )
-
-    # ---- entropy profile along the chain
     if ent is not None:
         ep = np.sort(ent["epoch"].unique())
         marks = {"start": int(ep[0])}
@@ -376,28 +382,33 @@ def build_community(community: str, paths: ReportPaths, classes: Sequence[str], 
             "transition, and at the last epoch.",
         )
 
-    # ---- magnetization
-    mag = None
-    mag_epoch = None
+
+def _magnetization_figure(sec: CommunitySection, inputs: dict[str, Any], files: CommunityFiles) -> None:
+    """Magnetization per gene: last recorded epoch, else the final model's observables."""
+    from mpsomics.report import figures
+
+    mag_all = inputs["mag_all"]
     if mag_all is not None:
-        mag_epoch = int(mag_all["epoch"].max())
+        mag_epoch: Any = int(mag_all["epoch"].max())
         mag = mag_all[mag_all["epoch"] == mag_epoch]
     else:
-        mag = _observables_magnetization(paths.observables_dir / community)
-        if mag is not None:
-            mag_epoch = "final"
+        mag = _observables_magnetization(files.observed_magnetization)
+        mag_epoch = "final"
     if mag is not None:
         _figure(
             sec, "magnetization", "Magnetization per gene",
-            figures.magnetization_figure(mag, title=f"{community}: magnetization per gene and label (epoch {mag_epoch})"),
+            figures.magnetization_figure(mag, title=f"{sec.id}: magnetization per gene and label (epoch {mag_epoch})"),
             "Expected ⟨σᶻ⟩ of each gene in the MPS state of each label: +1 means the label state puts the gene "
             "at low (scaled) expression, −1 at high expression, 0 undecided/mixed.",
         )
 
-    # ---- subcommunities
+
+def _subcommunity_groups(sec: CommunitySection, subs: pd.DataFrame | None, files: CommunityFiles,
+                         summary: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
+    """The subcommunity table rows; returns ``{method: {subcommunity id: genes}}``."""
     groups_by_method: dict[str, dict[str, list[str]]] = {}
     if subs is None:
-        sec.notes.append(f"{paths.subcommunities_dir / f'{community}.tsv'} is missing: no subcommunities shown.")
+        sec.notes.append(_missing_note(files.subcommunities, "no subcommunities shown."))
     else:
         for sid, d in subs.groupby("subcommunity", sort=False):
             method = str(d["method"].iloc[0])
@@ -407,68 +418,93 @@ def build_community(community: str, paths: ReportPaths, classes: Sequence[str], 
     summary["subcommunity_sizes"] = "; ".join(
         f"{m}: " + ", ".join(str(len(v)) for v in g.values()) for m, g in groups_by_method.items()
     ) or "none"
+    return groups_by_method
 
-    # ---- correlations
+
+def _correlation_figures(sec: CommunitySection, inputs: dict[str, Any], files: CommunityFiles,
+                         classes: Sequence[str], groups_by_method: dict[str, dict[str, list[str]]]) -> None:
+    """Connected correlations (last recorded epoch, else the final model), one figure per method."""
+    from mpsomics.report import figures
+
     corr_data = None
-    if corr is not None:
-        epochs, cls, cgenes, connected = corr
+    if inputs["corr"] is not None:
+        epochs, cls, cgenes, connected = inputs["corr"]
         corr_data = (f"epoch {int(epochs[-1])}", cls, cgenes, connected[-1])
     else:
-        obs = _observables_correlations(paths.observables_dir / community, classes)
+        obs = _observables_correlations(files.observed_correlations, classes)
         if obs is not None:
             corr_data = ("final model", list(classes), obs[0], obs[1])
-    if corr_data is not None:
-        when, cls, cgenes, mat = corr_data
-        methods = list(groups_by_method) or [None]
-        # the paper's method first: its subcommunities are defined on these matrices
-        methods.sort(key=lambda m: (m != "paper", str(m)))
-        for method in methods:
-            groups = groups_by_method.get(method, {}) if method else {}
-            suffix = f" — {method} subcommunities outlined" if method else ""
-            _figure(
-                sec, f"correlations_{method or 'none'}", f"Connected correlations{suffix}",
-                figures.correlation_figure(mat, cls, cgenes, groups, title=f"{community}: connected correlations ({when}){suffix}"),
-                "Connected correlation C(i,j) = ⟨σᶻᵢσᶻⱼ⟩ − ⟨σᶻᵢ⟩⟨σᶻⱼ⟩ between genes in the MPS state of each label. "
-                "Red: the two genes move together; blue: opposite; grey diagonal: not a pair (variance 1 − m²). "
-                + ("Genes are reordered so that each subcommunity is a contiguous, outlined block (tick labels "
-                   "coloured by subcommunity); the remaining genes follow in chain order." if groups else
-                   "Genes in chain order (no subcommunity to outline)."),
-            )
+    if corr_data is None:
+        return
+    when, cls, cgenes, mat = corr_data
+    methods = list(groups_by_method) or [None]
+    # the paper's method first: its subcommunities are defined on these matrices
+    methods.sort(key=lambda m: (m != "paper", str(m)))
+    for method in methods:
+        groups = groups_by_method.get(method, {}) if method else {}
+        suffix = f" — {method} subcommunities outlined" if method else ""
+        _figure(
+            sec, f"correlations_{method or 'none'}", f"Connected correlations{suffix}",
+            figures.correlation_figure(mat, cls, cgenes, groups, title=f"{sec.id}: connected correlations ({when}){suffix}"),
+            "Connected correlation C(i,j) = ⟨σᶻᵢσᶻⱼ⟩ − ⟨σᶻᵢ⟩⟨σᶻⱼ⟩ between genes in the MPS state of each label. "
+            "Red: the two genes move together; blue: opposite; grey diagonal: not a pair (variance 1 − m²). "
+            + ("Genes are reordered so that each subcommunity is a contiguous, outlined block (tick labels "
+               "coloured by subcommunity); the remaining genes follow in chain order." if groups else
+               "Genes in chain order (no subcommunity to outline)."),
+        )
 
-    # ---- enrichment
-    top_summary = ""
+
+def _enrichment_section(sec: CommunitySection, enr: pd.DataFrame | None, files: CommunityFiles,
+                        top_terms: int, fdr_note: str) -> str:
+    """Dot plot and top-terms rows; returns the summary-table text of the best terms."""
+    from mpsomics.report import figures
+
     if enr is None:
-        sec.enrichment_note = f"{paths.enrichment_dir / f'{community}.tsv'} is missing: no enrichment results."
+        sec.enrichment_note = _missing_note(files.enrichment, "no enrichment results.")
         sec.notes.append(sec.enrichment_note)
-    else:
-        sig = enr[enr["significant"]].copy()
-        if sig.empty:
-            sec.enrichment_note = f"No term is enriched{fdr_note} in the community or its subcommunities."
-        else:
-            sig = sig.sort_values(["fdr", "p_value"], kind="mergesort")
-            order = list(dict.fromkeys(enr["set"]))
-            top = pd.concat([sig[sig["set"] == s].head(top_terms) for s in order if (sig["set"] == s).any()])
-            _figure(
-                sec, "enrichment", "Enrichment dot plot",
-                figures.enrichment_dotplot(top, title=f"{community}: top {top_terms} enriched terms per gene set"),
-                "Over-representation (hypergeometric test against all network genes; Benjamini–Hochberg FDR within "
-                "each gene list and library). Dot size: number of genes of the list in the term. ★ / black edge: "
-                "term enriched in a subcommunity but not in the whole community (“new”).",
-            )
-            for r in top.itertuples(index=False):
-                sec.enrichment_rows.append({
-                    "set": r.set, "level": r.level, "library": r.library, "term": r.term,
-                    "overlap": int(r.overlap), "fdr": _fmt(float(r.fdr)), "p_value": _fmt(float(r.p_value)),
-                    "odds_ratio": _fmt(float(r.odds_ratio), 3), "genes": str(r.genes).replace(";", ", "),
-                    "new": bool(r.new),
-                })
-            # best 3 distinct terms; a term found only in a subcommunity names it
-            first = sig.drop_duplicates(["library", "term"])
-            top_summary = "; ".join(
-                (f"{t}" if lvl == "community" else f"{t} ({s})")
-                for t, lvl, s in zip(first["term"].head(3), first["level"].head(3), first["set"].head(3), strict=True)
-            )
-    summary["top_terms"] = top_summary or ("–" if enr is None else "none")
+        return ""
+    sig = enr[enr["significant"]].copy()
+    if sig.empty:
+        sec.enrichment_note = f"No term is enriched{fdr_note} in the community or its subcommunities."
+        return ""
+    sig = sig.sort_values(["fdr", "p_value"], kind="mergesort")
+    order = list(dict.fromkeys(enr["set"]))
+    top = pd.concat([sig[sig["set"] == s].head(top_terms) for s in order if (sig["set"] == s).any()])
+    _figure(
+        sec, "enrichment", "Enrichment dot plot",
+        figures.enrichment_dotplot(top, title=f"{sec.id}: top {top_terms} enriched terms per gene set"),
+        "Over-representation (hypergeometric test against all network genes; Benjamini–Hochberg FDR within "
+        "each gene list and library). Dot size: number of genes of the list in the term. ★ / black edge: "
+        "term enriched in a subcommunity but not in the whole community (“new”).",
+    )
+    for r in top.itertuples(index=False):
+        sec.enrichment_rows.append({
+            "set": r.set, "level": r.level, "library": r.library, "term": r.term,
+            "overlap": int(r.overlap), "fdr": _fmt(float(r.fdr)), "p_value": _fmt(float(r.p_value)),
+            "odds_ratio": _fmt(float(r.odds_ratio), 3), "genes": str(r.genes).replace(";", ", "),
+            "new": bool(r.new),
+        })
+    # best 3 distinct terms; a term found only in a subcommunity names it
+    first = sig.drop_duplicates(["library", "term"])
+    return "; ".join(
+        (f"{t}" if lvl == "community" else f"{t} ({s})")
+        for t, lvl, s in zip(first["term"].head(3), first["level"].head(3), first["set"].head(3), strict=True)
+    )
+
+
+def build_community(community: str, files: CommunityFiles, classes: Sequence[str], top_terms: int,
+                    fdr_note: str = "") -> tuple[CommunitySection, dict[str, Any]]:
+    """Figures, tables and the summary-table row of one community."""
+    sec = CommunitySection(id=community)
+    inputs = _read_community(sec, files)
+    summary: dict[str, Any] = {"community": community, "n_genes": len(sec.genes) or None}
+    _grokking_row(sec, inputs, summary)
+    _training_figures(sec, inputs)
+    _magnetization_figure(sec, inputs, files)
+    groups_by_method = _subcommunity_groups(sec, inputs["subs"], files, summary)
+    _correlation_figures(sec, inputs, files, classes, groups_by_method)
+    top_summary = _enrichment_section(sec, inputs["enr"], files, top_terms, fdr_note)
+    summary["top_terms"] = top_summary or ("–" if inputs["enr"] is None else "none")
     return sec, summary
 
 
@@ -482,34 +518,29 @@ def _baseline_columns(baseline: pd.DataFrame | None, communities: Sequence[str])
     return models, out
 
 
-def build_context(paths: ReportPaths, communities: Sequence[str] | None = None, top_terms: int = 5,
-                  figures_dir: Path | None = None) -> dict[str, Any]:
+def build_context(paths: ReportPaths, top_terms: int = 5, figures_dir: Path | None = None) -> dict[str, Any]:
     """Everything the template needs.
 
     Parameters
     ----------
     paths
-        Input locations.
-    communities
-        Communities to include (default: all of ``selected.txt``).
+        Input files; ``paths.communities`` gives the communities shown, in order.
     top_terms
         Enriched terms shown per gene set.
     figures_dir
         Also write ``{community}_grokking.png`` there.
     """
-    if communities is None:
-        communities = read_selected(paths.communities_dir)
-    communities = list(dict.fromkeys(communities))
+    communities = list(paths.communities)
     samples = read_samples(paths.expression)
     config = read_config(paths.config_json)
     classes = samples.get("classes") or []
-    baseline = read_baseline(paths.communities_dir)
+    baseline = read_baseline(paths.baseline)
     models, base = _baseline_columns(baseline, communities)
     fdr = next((v for k, v in config.items() if k.endswith("fdr")), None)
     fdr_note = f" (FDR ≤ {fdr})" if fdr else " at the chosen FDR threshold"
     sections, rows = [], []
     for c in communities:
-        sec, row = build_community(c, paths, classes, top_terms, fdr_note)
+        sec, row = build_community(c, paths.communities[c], classes, top_terms, fdr_note)
         row["baselines"] = [_fmt(base.get(c, {}).get(m)) for m in models]
         rows.append(row)
         sections.append(sec)
@@ -531,7 +562,7 @@ def build_context(paths: ReportPaths, communities: Sequence[str] | None = None, 
         "version": __version__,
         "generated": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "paper": PAPER,
-        "paths": {k: str(v) for k, v in vars(paths).items() if v is not None},
+        "paths": paths.locations(),
         "config": config,
         "config_headline": {k: config[k] for k in headline_keys},
         "samples": samples,
@@ -566,12 +597,12 @@ def render(context: dict[str, Any], template: str = "index.html", package: str |
     return env.get_template(template).render(**context)
 
 
-def write_report(out: str | os.PathLike, paths: ReportPaths, communities: Sequence[str] | None = None,
-                 top_terms: int = 5, figures_dir: str | os.PathLike | None = None) -> Path:
+def write_report(out: str | os.PathLike, paths: ReportPaths, top_terms: int = 5,
+                 figures_dir: str | os.PathLike | None = None) -> Path:
     """Build, render and atomically write the report; returns the output path."""
     from mpsomics.core.files import atomic_path
 
-    ctx = build_context(paths, communities, top_terms, Path(figures_dir) if figures_dir else None)
+    ctx = build_context(paths, top_terms, Path(figures_dir) if figures_dir else None)
     html = render(ctx)
     out = Path(out)
     with atomic_path(out) as tmp:
@@ -580,4 +611,4 @@ def write_report(out: str | os.PathLike, paths: ReportPaths, communities: Sequen
     return out
 
 
-__all__ = ["ReportPaths", "build_context", "render", "write_report"]
+__all__ = ["CommunityFiles", "ReportPaths", "build_context", "read_selected", "render", "write_report"]

@@ -68,7 +68,7 @@ def test_space_separated_file_gets_a_hint(tmp_path):
 
 
 def test_missing_and_binary_files(tmp_path):
-    with pytest.raises(InputError, match="cannot read"):
+    with pytest.raises(InputError, match="file not found"):  # the one missing-file rule of core.readers
         read_gmt(tmp_path / "nope.gmt")
     p = tmp_path / "bin.gmt"
     p.write_bytes(b"\xff\xfe\x00\x01garbage")

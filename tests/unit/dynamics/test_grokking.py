@@ -63,11 +63,17 @@ def grokking_history(n: int = 61) -> pd.DataFrame:
     return make_history(train, test)
 
 
+def grokking_argv(d: Path, community: str, out: Path) -> list[str]:
+    """``mpsomics grokking`` on the files of train directory ``d``."""
+    return ["grokking", "--history", str(d / training_run.HISTORY_FILE),
+            "--entanglement", str(d / training_run.ENTANGLEMENT_FILE), "--community", community, "--out", str(out)]
+
+
 def write_train_dir(d: Path, history: pd.DataFrame, entanglement: pd.DataFrame | None) -> Path:
     d.mkdir(parents=True, exist_ok=True)
     history.to_csv(d / "history.tsv", sep="\t", index=False)
     if entanglement is not None:
-        entanglement.to_csv(d / "entanglement.tsv", sep="\t", index=False)
+        entanglement.to_csv(d / training_run.ENTANGLEMENT_FILE, sep="\t", index=False)
     return d
 
 
@@ -75,7 +81,8 @@ OBSERVED = np.arange(0, 61, 2)  # --observe-every 2
 
 
 def test_planted_transition_and_delayed_jump_is_grokking():
-    row = grokking.analyze(grokking_history(), make_entanglement(OBSERVED), community="c01")
+    row = grokking.analyze(grokking_history(), make_entanglement(OBSERVED), name="c01")
+    assert "community" not in row  # the caller adds its id column
     assert row["transition_epoch"] == 26
     assert row["initial_phase_end_epoch"] == 10
     assert row["max_rate_epoch"] == 24  # middle of the sharp drop 20..26
@@ -186,8 +193,8 @@ def test_cli_row_and_summary(tmp_path):
     flat = make_history(np.minimum(1.0, 0.5 + 0.1 * e), np.full(61, 0.5))
     d2 = write_train_dir(tmp_path / "mps" / "c02", flat, make_entanglement(OBSERVED))
     out1, out2 = tmp_path / "g" / "c01.tsv", tmp_path / "g" / "c02.tsv"
-    assert main(["grokking", "--train-dir", str(d1), "--community", "c01", "--out", str(out1)]) == 0
-    assert main(["grokking", "--train-dir", str(d2), "--community", "c02", "--out", str(out2), "--delta", "0.2"]) == 0
+    assert main(grokking_argv(d1, "c01", out1)) == 0
+    assert main([*grokking_argv(d2, "c02", out2), "--delta", "0.2"]) == 0
     df = pd.read_csv(out1, sep="\t")
     assert list(df.columns[:10]) == grokking.MAIN_COLUMNS
     r = df.iloc[0]
@@ -200,7 +207,7 @@ def test_cli_row_and_summary(tmp_path):
     assert cells["delta"] == "0.2" and cells["initial_epochs"] == ""
 
     summary = tmp_path / "g" / "summary.tsv"
-    assert main(["grokking", "--summarize", str(out1), str(out2), "--out", str(summary)]) == 0
+    assert main(["grokking-summary", str(out1), str(out2), "--out", str(summary)]) == 0
     s = pd.read_csv(summary, sep="\t")
     assert s["community"].tolist() == ["c01", "c02"]
     assert s["grokking"].tolist() == [True, False]
@@ -214,10 +221,10 @@ def test_cli_row_and_summary(tmp_path):
         ("history.tsv", "epoch\ttest_balanced_accuracy\n0\t0.5\n0\t0.6\n", "duplicate epoch"),
         ("history.tsv", "epoch\ttest_balanced_accuracy\n0\t1.5\n", "outside [0, 1]"),
         ("history.tsv", "", "empty file"),
-        ("entanglement.tsv", "epoch\tlabel\tbond\n0\tnormal\t0\n", "missing column"),
-        ("entanglement.tsv", "epoch\tlabel\tbond\tentropy\n0\tnormal\t0\t0.1\n0\ttumor\t1\t0.1\n", "incomplete grid"),
-        ("entanglement.tsv", "epoch\tlabel\tbond\tentropy\n0\tnormal\t0\t-1\n", "negative"),
-        ("entanglement.tsv", None, "missing file"),
+        ("entanglement_trajectory.tsv", "epoch\tlabel\tbond\n0\tnormal\t0\n", "missing column"),
+        ("entanglement_trajectory.tsv", "epoch\tlabel\tbond\tentropy\n0\tnormal\t0\t0.1\n0\ttumor\t1\t0.1\n", "incomplete grid"),
+        ("entanglement_trajectory.tsv", "epoch\tlabel\tbond\tentropy\n0\tnormal\t0\t-1\n", "negative"),
+        ("entanglement_trajectory.tsv", None, "missing file"),
     ],
 )
 def test_malformed_inputs_fail_cleanly(tmp_path, capsys, which, content, expect):
@@ -227,7 +234,7 @@ def test_malformed_inputs_fail_cleanly(tmp_path, capsys, which, content, expect)
     else:
         (d / which).write_text(content)
     out = tmp_path / "g" / "c01.tsv"
-    assert main(["grokking", "--train-dir", str(d), "--community", "c01", "--out", str(out)]) == 2
+    assert main(grokking_argv(d, "c01", out)) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert str(d / which) in err and expect in err
@@ -238,8 +245,8 @@ def test_malformed_inputs_fail_cleanly(tmp_path, capsys, which, content, expect)
 def test_summary_rejects_bad_inputs(tmp_path, capsys):
     bad = tmp_path / "bad.tsv"
     bad.write_text("foo\tbar\n1\t2\n")
-    assert main(["grokking", "--summarize", str(bad), "--out", str(tmp_path / "s.tsv")]) == 2
-    assert "not a grokking TSV" in capsys.readouterr().err
+    assert main(["grokking-summary", str(bad), "--out", str(tmp_path / "s.tsv")]) == 2
+    assert "missing column(s) community, transition_epoch" in capsys.readouterr().err
     assert not (tmp_path / "s.tsv").exists()
 
 
@@ -250,3 +257,14 @@ def test_readers_return_validated_frames(tmp_path):
     ent = training_run.load_entanglement(d)
     assert ent["epoch"].is_monotonic_increasing
     assert set(ent.columns) == {"epoch", "label", "bond", "entropy"}
+
+
+def test_transition_steps_on_a_tiny_curve():
+    e = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 5.0])
+    s = np.array([1.0, 3.0, 2.0, 0.5, 0.6, 0.7])
+    assert grokking.initial_phase_end(e, s, None) == 1  # the peak in the first half
+    assert grokking.initial_phase_end(e, s, 3) == 3
+    i, rate = grokking.largest_rate_interval(e, s, 1, rate_smooth=1)
+    assert (i, rate) == (2, -1.5)  # the drop 2.0 -> 0.5 between epochs 2 and 3
+    res = grokking.entropy_transition(e, s, rate_smooth=1)
+    assert (res["transition_epoch"], res["max_rate_epoch"]) == (3.0, 3.0)

@@ -20,6 +20,7 @@ from helpers.dense import dense_state, random_state
 
 from mpsomics.core.errors import InputError
 from mpsomics.experiments.fashion_mnist import data
+from mpsomics.experiments.fashion_mnist import report as fashion_report
 from mpsomics.experiments.fashion_mnist import runs as fx
 from mpsomics.mps.config import TrainConfig
 from mpsomics.mps.observables import half_chain_bond, label_schmidt_values, observe_all
@@ -175,7 +176,7 @@ def test_sneaker_vs_dress_learns_and_the_control_does_not(bundled, tmp_path):
     assert rows["sneaker_vs_dress"]["final_test_balanced_accuracy"] >= 0.85
     assert rows["sneaker_vs_sneaker"]["final_test_balanced_accuracy"] <= 0.7
     # the entanglement of the random start falls while the model learns
-    ent = pd.read_csv(tmp_path / "sneaker_vs_dress" / "entanglement.tsv", sep="\t")
+    ent = pd.read_csv(tmp_path / "sneaker_vs_dress" / "entanglement_trajectory.tsv", sep="\t")
     tot = ent.groupby("epoch")["entropy"].sum()
     assert tot.iloc[-1] < 0.8 * tot.iloc[0]
 
@@ -190,7 +191,7 @@ def test_raw_environments_generalise_late_at_the_entanglement_collapse(bundled, 
     row = fx.run_one(X, labels, data.task_by_name("sneaker_vs_dress"), 1, tmp_path / "run", n_per_label=60,
                      config=cfg)
     h = pd.read_csv(tmp_path / "run" / "history.tsv", sep="\t")
-    ent = pd.read_csv(tmp_path / "run" / "entanglement.tsv", sep="\t").groupby("epoch")["entropy"].sum()
+    ent = pd.read_csv(tmp_path / "run" / "entanglement_trajectory.tsv", sep="\t").groupby("epoch")["entropy"].sum()
     assert h["test_accuracy"].iloc[:30].max() <= 0.75  # a long plateau near chance
     assert h["test_accuracy"].iloc[-1] >= 0.9  # then generalisation
     gen = int(h["epoch"][h["test_accuracy"] >= 0.9].iloc[0])
@@ -246,7 +247,7 @@ def test_cli_end_to_end(tmp_path):
     assert hist["epoch"].tolist() == list(range(5))
     for col in ("train_accuracy", "test_accuracy", "test_sensitivity", "test_specificity"):
         assert hist[col].between(0, 1).all()
-    ent = pd.read_csv(run / "entanglement.tsv", sep="\t")
+    ent = pd.read_csv(run / "entanglement_trajectory.tsv", sep="\t")
     assert set(ent["label"]) == {"dress", "sneaker"} and ent["bond"].max() == 34
     spec = pd.read_csv(run / "spectrum.tsv", sep="\t", dtype={"state": str})
     assert set(spec["state"]) == {"all", "dress", "sneaker"}
@@ -259,6 +260,7 @@ def test_cli_end_to_end(tmp_path):
     np.testing.assert_allclose(last, ref[ref >= fx.SPECTRUM_FLOOR], atol=1e-12)
 
     html = (out / "report.html").read_text()
+    assert callable(fashion_report.write_report)
     p = _Images()
     p.feed(html)
     assert {"comparison", "task-sneaker_vs_dress", "task-sneaker_vs_sneaker"} <= p.ids
@@ -267,15 +269,29 @@ def test_cli_end_to_end(tmp_path):
     assert html.count("Half-chain spectrum: eigenvalues") == 1  # dress vs sneaker only
     assert "<td>environments</td><td>raw</td>" in html and "<td>bond_dim</td><td>4</td>" in html
 
-    # complete runs are not retrained; --summarize alone rebuilds the tables
+    # complete runs are not retrained; fashion-summary alone rebuilds the tables
     before = (run / "model.npz").stat().st_mtime_ns
     proc = _cli("fashion-grokking", "--data", str(DATA), "--out-dir", str(out), "--tasks", tasks,
                 "--seeds", "0,1", *TINY, cwd=tmp_path)
     assert proc.returncode == 0 and "already complete" in proc.stderr
     assert (run / "model.npz").stat().st_mtime_ns == before
     (out / "summary.tsv").unlink()
-    proc = _cli("fashion-grokking", "--summarize", "--out-dir", str(out), "--tasks", tasks, "--seeds", "0,1", cwd=tmp_path)
+    runs = [str(out / "runs" / t / f"seed{s}") for t in tasks.split(",") for s in (0, 1)]
+    proc = _cli("fashion-summary", "--runs", *runs, "--out-dir", str(out), cwd=tmp_path)
     assert proc.returncode == 0 and (out / "summary.tsv").is_file()
+    assert pd.read_csv(out / "summary.tsv", sep="\t").equals(summary)
+
+
+def test_cli_one_run(tmp_path):
+    """`fashion-run` trains one (task, seed) into the directory it is given."""
+    run = tmp_path / "r" / "dress0"
+    proc = _cli("fashion-run", "--images", str(DATA / data.IMAGES_FILE), "--labels", str(DATA / data.LABELS_FILE),
+                "--task", "sneaker_vs_dress", "--seed", "0", "--out-dir", str(run), *TINY, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert {"history.tsv", "entanglement_trajectory.tsv", "magnetization_trajectory.tsv", "spectrum.tsv",
+            "grokking.tsv", "model.npz", "run_info.json"} <= {p.name for p in run.iterdir()}
+    proc = _cli("fashion-run", "--task", "sneaker_vs_hat", "--seed", "0", "--out-dir", str(run), cwd=tmp_path)
+    assert proc.returncode == 2 and "unknown task" in proc.stderr
 
 
 def test_cli_bad_input(tmp_path):
@@ -286,8 +302,8 @@ def test_cli_bad_input(tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "t10k-images-idx3-ubyte.gz" in lines[0] and "does not exist" in lines[0]
     assert not (out / "runs").exists()
-    proc = _cli("fashion-grokking", "--summarize", "--out-dir", str(out), "--tasks", "sneaker_vs_dress",
-                "--seeds", "0", cwd=tmp_path)
+    proc = _cli("fashion-summary", "--runs", str(out / "runs" / "sneaker_vs_dress" / "seed0"), "--out-dir", str(out),
+                cwd=tmp_path)
     assert proc.returncode == 2 and "run missing" in proc.stderr and not (out / "summary.tsv").exists()
     proc = _cli("fashion-grokking", "--out-dir", str(out), "--tasks", "sneaker_vs_hat", cwd=tmp_path)
     assert proc.returncode == 2 and "unknown task" in proc.stderr

@@ -24,7 +24,7 @@ from mpsomics.mps.fit import TrainingDivergedError, fit
 anndata = pytest.importorskip("anndata")
 
 GENES = [f"G{i}" for i in range(12)]
-TRAIN_FILES = ["model.npz", "entanglement.tsv", "magnetization.tsv", "correlations.npz"]
+TRAIN_FILES = ["model.npz", "entanglement_trajectory.tsv", "magnetization_trajectory.tsv", "correlations_trajectory.npz"]
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def inputs(make_prepared) -> tuple[Path, Path]:
 def _cmd(inputs, out: Path, method: str) -> list[str]:
     h5, genes = inputs
     return [sys.executable, "-m", "mpsomics", "train", "--expression", str(h5), "--genes", str(genes),
-            "--out", str(out), "--method", method, "--bond-dim", "4", "--epochs", "40",
+            "--out-dir", str(out), "--method", method, "--bond-dim", "4", "--epochs", "40",
             "--seed", "3", "--threads", "1", "--observe-every", "3", "--checkpoint-every", "2",
             "--batch-size", "16"]  # fmt: skip
 
@@ -46,7 +46,7 @@ def _digest(path: Path) -> str:
 
 def _ckpt_epoch(path: Path) -> int:
     try:
-        return int(torch.load(path, weights_only=True)["epoch"])
+        return int(ckpt_mod.read(path)["epoch"])
     except Exception:  # noqa: BLE001 - not there yet
         return -1
 
@@ -191,16 +191,16 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     path = tmp_path / "c.checkpoint.pt"
     _interrupted(monkeypatch, X, y, cfg, path, 2)
     before = path.read_bytes()
-    real = torch.save
+    real = ckpt_mod._write
 
-    def dying_save(obj, fh, *a, **k):  # a crash half-way through writing the next checkpoint
+    def dying_save(fh, arrays):  # a crash half-way through writing the next checkpoint
         fh.write(b"partial")
         raise OSError("disk full")
 
-    monkeypatch.setattr(torch, "save", dying_save)
+    monkeypatch.setattr(ckpt_mod, "_write", dying_save)
     with pytest.raises(OSError):
         fit(X, y, X[:20], y[:20], config=cfg, checkpoint_path=path, **KW)
-    monkeypatch.setattr(torch, "save", real)
+    monkeypatch.setattr(ckpt_mod, "_write", real)
     assert path.read_bytes() == before  # the previous checkpoint is intact
     assert sorted(q.name for q in tmp_path.iterdir()) == [path.name]  # no temporary left
 
@@ -256,7 +256,7 @@ def test_divergence_at_right_epoch_keeps_last_checkpoint(tmp_path, monkeypatch, 
     with monkeypatch.context() as m:
         _inject_nan(m, method, epoch=5)
         with pytest.raises(TrainingDivergedError) as exc:
-            fit(X, y, X[:0], y[:0], config=cfg, checkpoint_path=path, community="c07", **KW)
+            fit(X, y, X[:0], y[:0], config=cfg, checkpoint_path=path, name="c07", **KW)
     msg = str(exc.value)
     assert exc.value.epoch == 5 and "epoch 5" in msg and "c07" in msg and "\n" not in msg
     assert str(path) in msg and "epoch 4" in msg and "--lr" in msg
@@ -274,7 +274,7 @@ def test_divergence_without_checkpoint_suggests_smaller_lr():
     X, y = _toy()
     cfg = TrainConfig(method="gradient", bond_dim=3, epochs=3, lr=1e30, batch_size=16)
     with pytest.raises(TrainingDivergedError) as exc:
-        fit(X, y, X[:0], y[:0], config=cfg, community="c02", **KW)
+        fit(X, y, X[:0], y[:0], config=cfg, name="c02", **KW)
     assert exc.value.epoch == 1 and "smaller --lr" in str(exc.value)
 
 

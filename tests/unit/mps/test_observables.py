@@ -203,10 +203,10 @@ def model_file(tmp_path):
 def test_cli_outputs(tmp_path, model_file):
     state, path = model_file
     out = tmp_path / "obs"
-    assert main(["observe", "--model", str(path), "--out", str(out)]) == 0
-    names = {p.name for p in out.iterdir()}
+    assert main(["observe", "--model", str(path), "--out-dir", str(out)]) == 0
+    names = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
     assert names == {
-        "magnetization.tsv", "correlations_normal.tsv", "correlations_tumor.tsv",
+        "magnetization.tsv", "correlations/normal.tsv", "correlations/tumor.tsv",
         "entanglement.tsv", "schmidt.npz", "label_density.tsv", "summary.json", "run_info.json",
     }
     mag = pd.read_csv(out / "magnetization.tsv", sep="\t")
@@ -214,7 +214,7 @@ def test_cli_outputs(tmp_path, model_file):
     tumor = mag[mag["label"] == "tumor"].sort_values("site")
     assert list(tumor["gene"]) == state.genes
     np.testing.assert_allclose(tumor["magnetization"], dense_magnetization(dense_class_state(state, 1), 6), atol=TOL)
-    corr = pd.read_csv(out / "correlations_normal.tsv", sep="\t")
+    corr = pd.read_csv(out / "correlations" / "normal.tsv", sep="\t")
     assert list(corr.columns) == ["gene", *state.genes] and list(corr["gene"]) == state.genes
     np.testing.assert_allclose(corr.iloc[:, 1:].to_numpy(), dense_correlation(dense_class_state(state, 0), 6), atol=TOL)
     ent = pd.read_csv(out / "entanglement.tsv", sep="\t")
@@ -236,7 +236,7 @@ def test_cli_outputs(tmp_path, model_file):
     assert lab["mean_abs_magnetization"] == pytest.approx(tumor["magnetization"].abs().mean())
     assert {"half_chain_renyi2", "half_chain_purity"} <= set(lab)
     # Re-running replaces the directory as a whole.
-    assert main(["observe", "--model", str(path), "--out", str(out)]) == 0
+    assert main(["observe", "--model", str(path), "--out-dir", str(out)]) == 0
 
 
 def _bad_models(tmp_path, good):
@@ -257,39 +257,48 @@ def test_cli_bad_model_files(tmp_path, model_file, capsys):
     _, good = model_file
     for bad in _bad_models(tmp_path, good):
         out = tmp_path / f"out_{bad.stem}"
-        assert main(["observe", "--model", str(bad), "--out", str(out)]) == 2
+        assert main(["observe", "--model", str(bad), "--out-dir", str(out)]) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("mpsomics observe: error:") and str(bad) in err
         assert len(err.splitlines()) == 1
         assert not out.exists()
-    assert main(["observe", "--model", str(tmp_path / "text.npz"), "--out", str(tmp_path / "o")]) == 2
+    assert main(["observe", "--model", str(tmp_path / "text.npz"), "--out-dir", str(tmp_path / "o")]) == 2
     assert "not an .npz" in capsys.readouterr().err
 
 
-def test_cli_gene_checks(tmp_path, model_file, capsys):
+def _prepared(var_names):
+    """A minimal AnnData of the prepared contract (core.readers.read_prepared)."""
     import anndata
 
+    obs = pd.DataFrame({"label": ["normal", "tumor"], "group": ["p0", "p1"], "split": ["train", "train"]},
+                       index=["s0", "s1"])
+    a = anndata.AnnData(X=np.zeros((2, len(var_names))), obs=obs, var=pd.DataFrame(index=list(var_names)))
+    a.layers["log"] = a.X.copy()
+    a.uns["classes"] = ["normal", "tumor"]
+    a.uns["positive_label"] = "tumor"
+    return a
+
+
+def test_cli_gene_checks(tmp_path, model_file, capsys):
     state, path = model_file
     out = tmp_path / "obs"
     short = tmp_path / "short.txt"
     short.write_text("\n".join(state.genes[:-1]) + "\n")
-    assert main(["observe", "--model", str(path), "--out", str(out), "--genes", str(short)]) == 2
+    assert main(["observe", "--model", str(path), "--out-dir", str(out), "--genes", str(short)]) == 2
     err = capsys.readouterr().err
     assert "5 genes" in err and "6 sites" in err and not out.exists()
 
     h5ad = tmp_path / "expr.h5ad"
     var_names = [g for g in state.genes if g != "KRAS"] + ["GAPDH"]
-    anndata.AnnData(
-        X=np.zeros((3, len(var_names))), var=pd.DataFrame(index=var_names)
-    ).write_h5ad(h5ad)
-    assert main(["observe", "--model", str(path), "--out", str(out), "--expression", str(h5ad)]) == 2
+    _prepared(var_names).write_h5ad(h5ad)
+    assert main(["observe", "--model", str(path), "--out-dir", str(out), "--expression", str(h5ad)]) == 2
     err = capsys.readouterr().err
     assert "KRAS" in err and "1 of the 6 genes" in err and not out.exists()
 
     good = tmp_path / "genes.txt"
     good.write_text("\n".join(state.genes) + "\n")
-    anndata.AnnData(X=np.zeros((2, 6)), var=pd.DataFrame(index=state.genes)).write_h5ad(h5ad)
-    assert main(["observe", "--model", str(path), "--out", str(out), "--genes", str(good), "--expression", str(h5ad)]) == 0
+    _prepared(state.genes).write_h5ad(h5ad)
+    assert main(["observe", "--model", str(path), "--out-dir", str(out), "--genes", str(good), "--expression", str(h5ad)]) == 0
     assert (out / "summary.json").is_file()
 
 
@@ -297,7 +306,7 @@ def test_single_site_model_cli(tmp_path):
     state = MPSState([np.array([[1.0, 0.5], [0.2, 2.0]]).reshape(1, 2, 2, 1)], 0, ["G1"], ["a", "b"])
     path = tmp_path / "m.npz"
     save_model(state, path)
-    assert main(["observe", "--model", str(path), "--out", str(tmp_path / "o")]) == 0
+    assert main(["observe", "--model", str(path), "--out-dir", str(tmp_path / "o")]) == 0
     ent = pd.read_csv(tmp_path / "o" / "entanglement.tsv", sep="\t")
     assert len(ent) == 0
     mag = pd.read_csv(tmp_path / "o" / "magnetization.tsv", sep="\t")

@@ -218,7 +218,7 @@ def _args(**kw):
 
     parser = argparse.ArgumentParser()
     command.add_arguments(parser)
-    argv = ["--expression", "x", "--outdir", "y"]
+    argv = ["--expression", "x", "--out-dir", "y"]
     for k, v in kw.items():
         argv += [f"--{k.replace('_', '-')}", str(v)]
     return parser.parse_args(argv)
@@ -230,14 +230,14 @@ FAST = {"n_genes": 190, "threshold": 0.5, "n_estimators": 20, "folds": 4}
 def test_train_samples_only(adata):
     """Changing test samples (values and labels) changes no output."""
     args = _args(**FAST)
-    ref = command.compute(adata, args)
+    ref = command.community_tables(adata, args)
     other = adata.copy()
     test = (other.obs["split"] == "test").to_numpy()
     rng = np.random.default_rng(11)
     other.layers["log"][test] = rng.normal(size=(test.sum(), other.n_vars)) * 10
     other.X[test] = rng.random((test.sum(), other.n_vars))
     other.obs.loc[test, "label"] = "normal"
-    new = command.compute(other, args)
+    new = command.community_tables(other, args)
     pd.testing.assert_frame_equal(ref["communities"], new["communities"])
     pd.testing.assert_frame_equal(ref["baseline"], new["baseline"])
     pd.testing.assert_frame_equal(ref["network"], new["network"])
@@ -251,7 +251,7 @@ def _write(adata, tmp_path):
 
 
 def _cli(path, outdir, *extra):
-    argv = ["communities", "--expression", str(path), "--outdir", str(outdir)]
+    argv = ["communities", "--expression", str(path), "--out-dir", str(outdir)]
     for k, v in FAST.items():
         argv += [f"--{k.replace('_', '-')}", str(v)]
     return cli.main(argv + list(extra))
@@ -350,7 +350,7 @@ def test_errors_leave_nothing_behind(adata, tmp_path, capsys):
 
 
 def test_failure_while_writing_leaves_nothing(adata, tmp_path, monkeypatch):
-    tables = command.compute(adata, _args(**FAST))
+    tables = command.community_tables(adata, _args(**FAST))
     out = tmp_path / "out"
 
     def boom(*a, **k):
@@ -358,5 +358,5 @@ def test_failure_while_writing_leaves_nothing(adata, tmp_path, monkeypatch):
 
     monkeypatch.setattr(type(tables["network"]), "to_csv", boom)
     with pytest.raises(OSError):
-        command.write(out, tables)
+        command.write_community_tables(out, tables)
     assert _nothing_written(out)

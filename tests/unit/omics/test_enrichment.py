@@ -156,7 +156,14 @@ def test_cli_writes_contract_table(tmp_path, universe, no_network):
 
 def test_cli_reads_background_from_h5ad(tmp_path, universe):
     ad = pytest.importorskip("anndata")
-    adata = ad.AnnData(np.zeros((3, 50)), var=pd.DataFrame(index=universe[:50]))
+    obs = pd.DataFrame(  # the prepared contract (core.readers.read_prepared)
+        {"label": ["normal", "tumor", "tumor"], "group": ["p0", "p1", "p2"], "split": ["train"] * 3},
+        index=["s0", "s1", "s2"],
+    )
+    adata = ad.AnnData(np.zeros((3, 50)), obs=obs, var=pd.DataFrame(index=universe[:50]))
+    adata.layers["log"] = adata.X.copy()
+    adata.uns["classes"] = ["normal", "tumor"]
+    adata.uns["positive_label"] = "tumor"
     adata.write_h5ad(tmp_path / "e.h5ad")
     bg = enr.read_background(expression=tmp_path / "e.h5ad")
     assert len(bg) == 50 and universe[0] in bg and universe[60] not in bg

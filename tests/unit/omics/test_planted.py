@@ -64,6 +64,7 @@ import pandas as pd
 import pytest
 
 from mpsomics.cli import main
+from mpsomics.dynamics import training_run
 
 anndata = pytest.importorskip("anndata")
 pytest.importorskip("mpsomics.mps.observables")
@@ -146,7 +147,7 @@ def run_pipeline(root: Path, seed: int, *, discriminative: bool) -> dict:
                 str(h5),
                 "--genes",
                 str(genes),
-                "--out",
+                "--out-dir",
                 str(mps),
                 "--observe-every",
                 "1",
@@ -155,13 +156,27 @@ def run_pipeline(root: Path, seed: int, *, discriminative: bool) -> dict:
         == 0
     )
     assert (
-        main(["grokking", "--train-dir", str(mps), "--community", COMMUNITY, "--out", str(grok)])
+        main(
+            [
+                "grokking",
+                "--history",
+                str(mps / training_run.HISTORY_FILE),
+                "--entanglement",
+                str(mps / training_run.ENTANGLEMENT_FILE),
+                "--community",
+                COMMUNITY,
+                "--out",
+                str(grok),
+            ]
+        )
         == 0
     )
     common = [
         "subcommunities",
-        "--train-dir",
-        str(mps),
+        "--correlations",
+        str(mps / training_run.CORRELATIONS_FILE),
+        "--magnetization",
+        str(mps / training_run.MAGNETIZATION_FILE),
         "--grokking",
         str(grok),
         "--community",
@@ -169,11 +184,11 @@ def run_pipeline(root: Path, seed: int, *, discriminative: bool) -> dict:
     ]
     assert (
         main(
-            [*common, "--out", str(sub), "--graph-threshold", GRAPH_THRESHOLD, "--threshold", "0.1"]
+            [*common, "--out-dir", str(sub.parent), "--graph-threshold", GRAPH_THRESHOLD, "--threshold", "0.1"]
         )
         == 0
     )
-    assert main([*common, "--out", str(sub_default)]) == 0
+    assert main([*common, "--out-dir", str(sub_default.parent)]) == 0
     return {
         "history": pd.read_csv(mps / "history.tsv", sep="\t"),
         "grokking": pd.read_csv(grok, sep="\t"),

@@ -51,7 +51,7 @@ def planted_connected(
 def write_train_dir(d: Path, conn: np.ndarray, rng: np.random.Generator) -> Path:
     d.mkdir(parents=True, exist_ok=True)
     np.savez(
-        d / "correlations.npz",
+        d / training_run.CORRELATIONS_FILE,
         epochs=EPOCHS,
         classes=np.array(CLASSES),
         genes=np.array(GENES),
@@ -63,8 +63,14 @@ def write_train_dir(d: Path, conn: np.ndarray, rng: np.random.Generator) -> Path
         for lab in CLASSES
         for i, g in enumerate(GENES)
     ]
-    pd.DataFrame(rows).to_csv(d / "magnetization.tsv", sep="\t", index=False)
+    pd.DataFrame(rows).to_csv(d / training_run.MAGNETIZATION_FILE, sep="\t", index=False)
     return d
+
+
+def train_files(d: Path) -> list[str]:
+    """``--correlations``/``--magnetization`` options of the train directory ``d``."""
+    return ["--correlations", str(d / training_run.CORRELATIONS_FILE),
+            "--magnetization", str(d / training_run.MAGNETIZATION_FILE)]
 
 
 def write_grokking(path: Path, community: str = "c01", transition: int | None = TRANSITION) -> Path:
@@ -82,9 +88,9 @@ def rng():
     return np.random.default_rng(0)
 
 
-def test_paper_method_recovers_planted_block_only(rng):
+def test_intersection_method_recovers_planted_block_only(rng):
     conn = planted_connected(rng)
-    res = subcommunities.paper_method(EPOCHS, CLASSES, GENES, conn, transition_epoch=TRANSITION)
+    res = subcommunities.intersection_method(EPOCHS, CLASSES, GENES, conn, transition_epoch=TRANSITION)
     planted = [GENES[i] for i in BLOCK]
     assert res.genes == planted  # exactly, in site order; the tumor-only block is excluded
     assert jaccard(res.genes, planted) == 1.0
@@ -108,7 +114,7 @@ def test_paper_method_recovers_planted_block_only(rng):
 def test_block_in_one_label_only_gives_empty_paper_subcommunity(rng, caplog):
     conn = planted_connected(rng, both=[])
     with caplog.at_level(logging.WARNING, logger="mpsomics.omics.subcommunities"):
-        res = subcommunities.paper_method(EPOCHS, CLASSES, GENES, conn, transition_epoch=TRANSITION)
+        res = subcommunities.intersection_method(EPOCHS, CLASSES, GENES, conn, transition_epoch=TRANSITION)
     assert res.genes == [] and res.pairs == []
     assert any("empty paper subcommunity" in r.message for r in caplog.records)
 
@@ -138,14 +144,14 @@ def test_window_fallback_without_transition(rng):
     conn = planted_connected(rng, strong_epochs=(40,))
     # transition 10 ± 10 covers epochs 0..20 where there is only noise: the paper method
     # honestly finds nothing there (no genes invented) ...
-    res = subcommunities.paper_method(EPOCHS, CLASSES, GENES, conn, transition_epoch=10)
+    res = subcommunities.intersection_method(EPOCHS, CLASSES, GENES, conn, transition_epoch=10)
     assert res.genes == []
     # ... while without a transition all recorded epochs are candidates
-    res = subcommunities.paper_method(EPOCHS, CLASSES, GENES, conn, transition_epoch=None)
+    res = subcommunities.intersection_method(EPOCHS, CLASSES, GENES, conn, transition_epoch=None)
     assert res.genes == [GENES[i] for i in BLOCK] and res.epochs["normal"] == 40
     assert "no entanglement transition" in res.notes[0]
     # a window containing no recorded epoch also falls back to all epochs
-    res = subcommunities.paper_method(EPOCHS, CLASSES, GENES, conn, transition_epoch=100, epoch_window=5)
+    res = subcommunities.intersection_method(EPOCHS, CLASSES, GENES, conn, transition_epoch=100, epoch_window=5)
     assert res.genes == [GENES[i] for i in BLOCK]
 
 
@@ -153,8 +159,8 @@ def test_cli_end_to_end(tmp_path, rng):
     d = write_train_dir(tmp_path / "mps" / "c01", planted_connected(rng), rng)
     g = write_grokking(tmp_path / "grokking" / "c01.tsv")
     out, curve = tmp_path / "sub" / "c01.tsv", tmp_path / "sub" / "c01_curve.tsv"
-    argv = ["subcommunities", "--train-dir", str(d), "--grokking", str(g), "--community", "c01",
-            "--out", str(out), "--curve-out", str(curve),
+    argv = ["subcommunities", *train_files(d), "--grokking", str(g), "--community", "c01",
+            "--out-dir", str(out.parent),
             # correlation structure only: no contrast gate, the planted blocks' scale
             "--min-contrast", "0", "--graph-threshold", "0.3"]  # fmt: skip
     assert main(argv) == 0
@@ -181,34 +187,34 @@ def test_cli_end_to_end(tmp_path, rng):
     d2 = write_train_dir(tmp_path / "mps" / "c02", planted_connected(rng, both=[]), rng)
     g2 = write_grokking(tmp_path / "grokking" / "c02.tsv", community="c02", transition=None)
     out2 = tmp_path / "sub" / "c02.tsv"
-    assert main(["subcommunities", "--train-dir", str(d2), "--grokking", str(g2), "--community", "c02",
-                 "--out", str(out2), "--methods", "paper"]) == 0  # fmt: skip
+    assert main(["subcommunities", *train_files(d2), "--grokking", str(g2), "--community", "c02",
+                 "--out-dir", str(out2.parent), "--methods", "paper"]) == 0  # fmt: skip
     df2 = pd.read_csv(out2, sep="\t")
     assert df2.empty and "magnetization_normal" in df2.columns
 
 
 def _corrupt(d: Path, which: str) -> str:
     if which == "shape":
-        z = dict(np.load(d / "correlations.npz"))
+        z = dict(np.load(d / training_run.CORRELATIONS_FILE))
         z["connected"] = z["connected"][:, :, :5]
-        np.savez(d / "correlations.npz", **z)
-        return "correlations.npz"
+        np.savez(d / training_run.CORRELATIONS_FILE, **z)
+        return training_run.CORRELATIONS_FILE
     if which == "nan":
-        z = dict(np.load(d / "correlations.npz"))
+        z = dict(np.load(d / training_run.CORRELATIONS_FILE))
         z["connected"][0, 0, 0, 1] = np.nan
-        np.savez(d / "correlations.npz", **z)
-        return "correlations.npz"
+        np.savez(d / training_run.CORRELATIONS_FILE, **z)
+        return training_run.CORRELATIONS_FILE
     if which == "npz":
-        (d / "correlations.npz").write_text("not a zip")
-        return "correlations.npz"
+        (d / training_run.CORRELATIONS_FILE).write_text("not a zip")
+        return training_run.CORRELATIONS_FILE
     if which == "mag_genes":
-        m = pd.read_csv(d / "magnetization.tsv", sep="\t")
+        m = pd.read_csv(d / training_run.MAGNETIZATION_FILE, sep="\t")
         m["gene"] = m["gene"].str.lower()
-        m.to_csv(d / "magnetization.tsv", sep="\t", index=False)
-        return "magnetization.tsv"
+        m.to_csv(d / training_run.MAGNETIZATION_FILE, sep="\t", index=False)
+        return training_run.MAGNETIZATION_FILE
     if which == "mag_missing":
-        (d / "magnetization.tsv").unlink()
-        return "magnetization.tsv"
+        (d / training_run.MAGNETIZATION_FILE).unlink()
+        return training_run.MAGNETIZATION_FILE
     raise AssertionError(which)
 
 
@@ -218,8 +224,8 @@ def test_malformed_inputs_fail_cleanly(tmp_path, rng, capsys, which):
     name = _corrupt(d, which)
     g = write_grokking(tmp_path / "g.tsv")
     out, curve = tmp_path / "sub" / "c01.tsv", tmp_path / "sub" / "c01_curve.tsv"
-    rc = main(["subcommunities", "--train-dir", str(d), "--grokking", str(g), "--community", "c01",
-               "--out", str(out), "--curve-out", str(curve)])  # fmt: skip
+    rc = main(["subcommunities", *train_files(d), "--grokking", str(g), "--community", "c01",
+               "--out-dir", str(out.parent)])  # fmt: skip
     assert rc == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and name in err
@@ -229,9 +235,9 @@ def test_malformed_inputs_fail_cleanly(tmp_path, rng, capsys, which):
 def test_grokking_of_other_community_is_rejected(tmp_path, rng, capsys):
     d = write_train_dir(tmp_path / "mps", planted_connected(rng), rng)
     g = write_grokking(tmp_path / "g.tsv", community="c09")
-    out = tmp_path / "sub.tsv"
-    assert main(["subcommunities", "--train-dir", str(d), "--grokking", str(g), "--community", "c01",
-                 "--out", str(out)]) == 2  # fmt: skip
+    out = tmp_path / "sub" / "c01.tsv"
+    assert main(["subcommunities", *train_files(d), "--grokking", str(g), "--community", "c01",
+                 "--out-dir", str(out.parent)]) == 2  # fmt: skip
     assert "c09" in capsys.readouterr().err
     assert not out.exists()
 
@@ -261,3 +267,17 @@ def test_contrast_gate_drops_non_discriminative_clusters():
     assert any("dropped" in note for note in res.notes)
     ungated = subcommunities.graph_method(epochs, ["normal", "tumor"], genes, c, graph_threshold=0.1)
     assert {frozenset(cl) for cl in ungated.clusters} == {frozenset(genes[0:5]), frozenset(genes[6:11])}
+
+
+def test_graph_steps_on_a_tiny_graph():
+    w = np.zeros((5, 5))
+    for i, j in ((0, 1), (1, 2), (0, 2), (3, 4)):
+        w[i, j] = w[j, i] = 0.5
+    ei, ej, ww = subcommunities.strong_edges(w, 0.1)
+    assert list(zip(ei.tolist(), ej.tolist(), strict=True)) == [(0, 1), (0, 2), (1, 2), (3, 4)] and (ww == 0.5).all()
+    clusters = subcommunities.leiden_clusters(ei, ej, ww, resolution=1.0, seed=0, min_size=3)
+    assert clusters == [[0, 1, 2]]  # the pair {3, 4} is below min_size
+    genes = ["a", "b", "c", "d", "e"]
+    assert subcommunities.cluster_degrees(clusters, genes, ei, ej) == {"a": 2, "b": 2, "c": 2}
+    notes: list[str] = []
+    assert subcommunities.drop_low_contrast(clusters, genes, np.zeros(5), 0.1, notes) == [] and len(notes) == 1

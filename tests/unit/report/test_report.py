@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from mpsomics.cli import main
+from mpsomics.report import figures, html
 
 CLASSES = ["normal", "tumor"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -32,7 +33,8 @@ def write_results_tree(root: Path, *, n_genes: int = 8, epochs: int = 20, observ
 
     Returns
     -------
-    dict of the CLI paths (``communities_dir`` ... ``expression``, ``config_json``).
+    dict of the ``mpsomics report`` options: one path, or one path per community in
+    ``selected.txt`` order (``genes`` ... ``enrichment``), as the workflow passes them.
     """
     import anndata as ad
 
@@ -55,6 +57,7 @@ def write_results_tree(root: Path, *, n_genes: int = 8, epochs: int = 20, observ
     adata.uns["positive_label"] = "tumor"
     adata.uns["classes"] = CLASSES
     adata.uns["prepare"] = {"min_mean": 1.0, "n_dropped": 3}
+    adata.layers["log"] = 8.0 * adata.X  # the prepared contract (core.readers.read_prepared)
     expression = res / "prepared" / "expression.h5ad"
     expression.parent.mkdir(parents=True)
     adata.write_h5ad(expression)
@@ -91,17 +94,17 @@ def write_results_tree(root: Path, *, n_genes: int = 8, epochs: int = 20, observ
             level = 1 + np.sin(np.pi * e / epochs)  # rises then falls: a transition
             for lab in CLASSES:
                 rows += [(e, lab, b, float(level * (1 - abs(b - n_genes / 2) / n_genes))) for b in range(n_genes - 1)]
-        _tsv(pd.DataFrame(rows, columns=["epoch", "label", "bond", "entropy"]), d / "entanglement.tsv")
+        _tsv(pd.DataFrame(rows, columns=["epoch", "label", "bond", "entropy"]), d / "entanglement_trajectory.tsv")
         _tsv(pd.DataFrame([(e, lab, s, g, float(np.tanh(rng.normal())))
                            for e in observed for lab in CLASSES for s, g in enumerate(gs)],
-                          columns=["epoch", "label", "site", "gene", "magnetization"]), d / "magnetization.tsv")
+                          columns=["epoch", "label", "site", "gene", "magnetization"]), d / "magnetization_trajectory.tsv")
         conn = np.zeros((len(observed), 2, n_genes, n_genes), dtype=np.float32)
         for i in range(len(observed)):
             for k in range(2):
                 a = rng.normal(size=(n_genes, n_genes)) * 0.2
                 conn[i, k] = np.clip((a + a.T) / 2, -0.9, 0.9)
                 np.fill_diagonal(conn[i, k], 0.5)
-        np.savez(d / "correlations.npz", epochs=np.array(observed), classes=np.array(CLASSES),
+        np.savez(d / "correlations_trajectory.npz", epochs=np.array(observed), classes=np.array(CLASSES),
                  genes=np.array(gs), connected=conn)
         (d / "run_info.json").write_text(json.dumps({"seed": 1, "n_train": 28, "n_test": 12}))
 
@@ -144,18 +147,24 @@ def write_results_tree(root: Path, *, n_genes: int = 8, epochs: int = 20, observ
     config.write_text(json.dumps({"dataset": "TCGA-LIHC (synthetic)", "seed": 1,
                                   "train": {"epochs": epochs, "max_bond": 4, "observe_every": observe_every},
                                   "enrichment": {"fdr": 0.05, "online": False}}))
+    per_community = {
+        "genes": "communities/genes/{c}.txt", "history": "mps/{c}/history.tsv",
+        "entanglement": "mps/{c}/entanglement_trajectory.tsv", "magnetization": "mps/{c}/magnetization_trajectory.tsv",
+        "correlations": "mps/{c}/correlations_trajectory.npz", "grokking": "grokking/{c}.tsv",
+        "subcommunities": "subcommunities/{c}.tsv", "enrichment": "enrichment/{c}.tsv",
+    }  # fmt: skip
     return {
-        "communities_dir": cdir, "mps_dir": res / "mps", "observables_dir": res / "observables",
-        "grokking_dir": res / "grokking", "subcommunities_dir": res / "subcommunities",
-        "enrichment_dir": res / "enrichment", "expression": expression, "config_json": config,
+        "selected": cdir / "selected.txt", "baseline": cdir / "baseline.tsv", "expression": expression,
+        "config_json": config,
+        **{k: [res / v.format(c=c) for c in comms] for k, v in per_community.items()},
     }
 
 
-def _cli(paths: dict[str, Path], out: Path, *extra: str) -> list[str]:
+def _cli(paths: dict[str, object], out_dir: Path, *extra: str) -> list[str]:
     args = ["report"]
     for k, v in paths.items():
-        args += [f"--{k.replace('_', '-')}", str(v)]
-    return args + ["--out", str(out), *extra]
+        args += [f"--{k.replace('_', '-')}", *map(str, v if isinstance(v, list) else [v])]
+    return args + ["--out-dir", str(out_dir), *extra]
 
 
 class _Collector(HTMLParser):
@@ -200,7 +209,7 @@ def report_tree(tmp_path_factory):
     paths = write_results_tree(root)
     out = root / "results" / "report" / "index.html"
     figs = root / "results" / "report" / "figures"
-    assert main(_cli(paths, out, "--figures-dir", str(figs), "--top-terms", "3")) == 0
+    assert main(_cli(paths, out.parent, "--top-terms", "3")) == 0
     return paths, out, figs
 
 
@@ -257,9 +266,10 @@ def test_report_content(report_tree):
 
 def test_report_without_selected_communities(tmp_path):
     paths = write_results_tree(tmp_path, epochs=4)
-    (paths["communities_dir"] / "selected.txt").write_text("")
-    out = tmp_path / "index.html"
-    assert main(_cli(paths, out)) == 0
+    paths["selected"].write_text("")
+    paths = {k: ([] if isinstance(v, list) else v) for k, v in paths.items()}
+    out = tmp_path / "report" / "index.html"
+    assert main(_cli(paths, out.parent)) == 0
     html = out.read_text()
     assert "No community was selected" in html
     assert not _parse(html).imgs
@@ -268,26 +278,74 @@ def test_report_without_selected_communities(tmp_path):
 def test_report_tolerates_missing_optional_files(tmp_path):
     paths = write_results_tree(tmp_path, epochs=4)
     c = "c02"
-    for p in (paths["enrichment_dir"] / f"{c}.tsv", paths["subcommunities_dir"] / f"{c}.tsv",
-              paths["mps_dir"] / c / "correlations.npz", paths["grokking_dir"] / f"{c}.tsv"):
+    paths = {k: (v[1:] if isinstance(v, list) else v) for k, v in paths.items()}  # c02 only
+    paths["selected"].write_text(f"{c}\n")
+    for p in (paths["enrichment"][0], paths["subcommunities"][0], paths["correlations"][0], paths["grokking"][0]):
         p.unlink()
     paths.pop("config_json")
     paths["expression"] = tmp_path / "missing.h5ad"
-    out = tmp_path / "index.html"
-    assert main(_cli(paths, out, "--community", c)) == 0
+    out = tmp_path / "report" / "index.html"
+    assert main(_cli(paths, out.parent)) == 0
     html = out.read_text()
     doc = _parse(html)
     assert "Community c02" in doc.headings and "Community c01" not in doc.headings
-    assert "correlations.npz is missing" in html and "Connected correlations" not in html and "No configuration file was given" in html
+    assert "correlations_trajectory.npz is missing" in html and "Connected correlations" not in html and "No configuration file was given" in html
     assert "is not available: sample counts are not shown" in html
     assert len(doc.imgs) == 3  # grokking, entropy profile, magnetization
 
 
 def test_report_malformed_input_is_one_line_error(tmp_path, capsys):
     paths = write_results_tree(tmp_path, epochs=4)
-    (paths["enrichment_dir"] / "c01.tsv").write_text("set\tterm\nc01\tX\n")
-    out = tmp_path / "index.html"
-    assert main(_cli(paths, out)) == 2
+    paths["enrichment"][0].write_text("set\tterm\nc01\tX\n")
+    out = tmp_path / "report" / "index.html"
+    assert main(_cli(paths, out.parent)) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "c01.tsv" in err[0] and "missing column" in err[0]
     assert not out.exists()
+
+
+def test_report_pairs_files_with_selected_communities(tmp_path, capsys):
+    """A per-community option must give one file per community of selected.txt."""
+    paths = write_results_tree(tmp_path, epochs=4)
+    paths["history"] = paths["history"][:1]
+    out = tmp_path / "report" / "index.html"
+    assert main(_cli(paths, out.parent)) == 2
+    err = capsys.readouterr().err
+    assert "2 communities but --history has 1 files" in err
+    assert not out.exists()
+
+
+def test_report_falls_back_to_final_observables(tmp_path):
+    """Without trajectories, magnetization and correlations come from `observe`'s files."""
+    paths = write_results_tree(tmp_path, epochs=4)
+    res = tmp_path / "results"
+    for c, genes_file in zip(("c01", "c02"), paths["genes"], strict=True):
+        genes = genes_file.read_text().split()
+        d = res / "observables" / c
+        (d / "correlations").mkdir(parents=True)
+        _tsv(pd.DataFrame([(g, i, lab, 0.1) for lab in CLASSES for i, g in enumerate(genes)],
+                          columns=["gene", "site", "label", "magnetization"]), d / "magnetization.tsv")
+        for lab in CLASSES:
+            _tsv(pd.concat([pd.DataFrame({"gene": genes}), pd.DataFrame(np.eye(len(genes)) * 0.5, columns=genes)],
+                           axis=1), d / "correlations" / f"{lab}.tsv")
+    for k in ("magnetization", "correlations"):
+        paths.pop(k)
+    paths["observed_magnetization"] = [res / "observables" / c / "magnetization.tsv" for c in ("c01", "c02")]
+    paths["observed_correlations"] = [res / "observables" / c / "correlations" for c in ("c01", "c02")]
+    out = tmp_path / "report" / "index.html"
+    assert main(_cli(paths, out.parent)) == 0
+    html = out.read_text()
+    doc = _parse(html)
+    assert "no file given: magnetization over training epochs not available." in html
+    assert doc.headings.count("Magnetization per gene") == 2
+    assert "Connected correlations — paper subcommunities outlined" in doc.headings
+    assert "Connected correlations" in doc.headings  # c02: no subcommunity to outline
+
+
+def test_report_paths_show_one_location_per_kind(tmp_path):
+    files = {c: html.CommunityFiles(history=tmp_path / c / "history.tsv") for c in ("c01", "c02")}
+    paths = html.ReportPaths(communities=files, selected=tmp_path / "selected.txt")
+    assert paths.locations() == {"selected": str(tmp_path / "selected.txt"),
+                                 "history": f"{tmp_path / 'c01' / 'history.tsv'} (+1 more)"}
+    assert set(html.COMMUNITY_FILES) == {f.name for f in __import__("dataclasses").fields(html.CommunityFiles)}
+    assert callable(figures.save_png)

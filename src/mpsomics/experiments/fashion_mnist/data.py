@@ -113,16 +113,22 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
 def load(data_dir: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """Images (n, 28, 28) uint8 and labels (n,) int64 of the bundled test set in ``data_dir``."""
     data_dir = Path(data_dir)
-    images = read_idx(data_dir / IMAGES_FILE)
-    labels = read_idx(data_dir / LABELS_FILE)
+    return load_files(data_dir / IMAGES_FILE, data_dir / LABELS_FILE)
+
+
+def load_files(images_path: str | os.PathLike, labels_path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Images (n, rows, cols) uint8 and labels (n,) int64 from two IDX files."""
+    images_path, labels_path = Path(images_path), Path(labels_path)
+    images = read_idx(images_path)
+    labels = read_idx(labels_path)
     if images.ndim != 3 or images.dtype != np.uint8:
-        raise InputError(data_dir / IMAGES_FILE, f"expected (n, rows, cols) unsigned bytes, got {images.shape} {images.dtype}")
+        raise InputError(images_path, f"expected (n, rows, cols) unsigned bytes, got {images.shape} {images.dtype}")
     if labels.ndim != 1:
-        raise InputError(data_dir / LABELS_FILE, f"expected a 1-D label array, got shape {labels.shape}")
+        raise InputError(labels_path, f"expected a 1-D label array, got shape {labels.shape}")
     if len(labels) != len(images):
-        raise InputError(data_dir / LABELS_FILE, f"{len(labels)} labels for {len(images)} images")
+        raise InputError(labels_path, f"{len(labels)} labels for {len(images)} images")
     if labels.size and (labels.min() < 0 or labels.max() >= len(CLASSES)):
-        raise InputError(data_dir / LABELS_FILE, f"labels outside 0..{len(CLASSES) - 1}")
+        raise InputError(labels_path, f"labels outside 0..{len(CLASSES) - 1}")
     return images, labels.astype(np.int64)
 
 

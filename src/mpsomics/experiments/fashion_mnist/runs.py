@@ -3,7 +3,7 @@
 A run (:func:`run_one`) trains one sweep MPS classifier on a task of
 :mod:`mpsomics.experiments.fashion_mnist.data`, recording after every sweep the train/test accuracy,
 sensitivity and specificity (``history.tsv``), the entanglement entropy at every bond
-per label (``entanglement.tsv``), the magnetizations, and the half-chain spectrum
+per label (``entanglement_trajectory.tsv``), the magnetizations, and the half-chain spectrum
 (``spectrum.tsv``), and analyses it with the gene pipeline's grokking analysis
 (:func:`mpsomics.dynamics.grokking.analyze`; ``grokking.tsv``). The test images are only
 evaluated: no choice depends on them.
@@ -38,6 +38,7 @@ import pandas as pd
 
 from mpsomics.core.errors import InputError
 from mpsomics.core.files import atomic_dir, atomic_path
+from mpsomics.core.readers import read_tsv
 from mpsomics.dynamics import grokking, training_run
 from mpsomics.experiments.fashion_mnist import data
 from mpsomics.mps.config import TrainConfig
@@ -107,23 +108,17 @@ def spectrum_rows(epoch: int, state: MPSState) -> list[tuple[int, str, int, floa
     return rows
 
 
-def _read_table(path: Path, required: Sequence[str], missing_hint: str) -> pd.DataFrame:
-    if not path.is_file():
+def _read_table(path: Path, required: Sequence[str], missing_hint: str, **rules) -> pd.DataFrame:
+    if not path.exists():
         raise InputError(path, f"missing file ({missing_hint})")
-    try:
-        df = pd.read_csv(path, sep="\t", dtype={"state": str, "task": str})
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(path, f"not a readable TSV: {exc}") from None
-    missing = [c for c in required if c not in df.columns]
-    if missing:
-        raise InputError(path, f"missing column(s) {', '.join(missing)}")
-    return df
+    return read_tsv(path, required, **rules)
 
 
 def load_spectrum(run: str | os.PathLike) -> pd.DataFrame:
     """``spectrum.tsv`` of a run directory; InputError naming the file when unusable."""
     return _read_table(Path(run) / SPECTRUM_FILE, ("epoch", "state", "rank", "eigenvalue"),
-                       "run `mpsomics fashion-grokking` first")
+                       "run `mpsomics fashion-run` first", integer=("epoch", "rank"),
+                       numeric=("eigenvalue",), text=("state",), complete=("epoch", "state", "rank", "eigenvalue"))
 
 
 def run_one(
@@ -170,12 +165,15 @@ def run_one(
         config=config,
         positive=1,
         observe_every=1,
-        community=f"{task.name}/seed{seed}",
+        name=f"{task.name}/seed{seed}",
         correlations=False,
         on_state=lambda epoch, st: spec.extend(spectrum_rows(epoch, st)),
     )
-    row = grokking.analyze(history, training_run.entanglement_frame(obs, task.classes), community=task.name)
-    row = {"task": task.name, "seed": int(seed), **{k: v for k, v in row.items() if k != "community"}}
+    row = {
+        "task": task.name,
+        "seed": int(seed),
+        **grokking.analyze(history, training_run.entanglement_frame(obs, task.classes), name=task.name),
+    }
     info = {
         "task": task.name,
         "seed": int(seed),
@@ -209,7 +207,7 @@ def run_one(
 
 
 def _grokking_frame(rows: Sequence[dict[str, object]]) -> pd.DataFrame:
-    """Grokking rows keyed by task and seed (in place of the analysis' ``community``)."""
+    """Grokking rows keyed by task and seed, in that column order."""
     df = grokking.to_frame(rows)
     lead = ["task", "seed"]
     return df[lead + [c for c in df.columns if c not in lead]]
@@ -218,7 +216,8 @@ def _grokking_frame(rows: Sequence[dict[str, object]]) -> pd.DataFrame:
 def read_run(path: str | os.PathLike) -> pd.DataFrame:
     """``grokking.tsv`` of one run directory."""
     return _read_table(Path(path) / GROKKING_FILE, ("task", "seed", "transition_epoch", "jump_epoch", "grokking"),
-                       "the run did not finish; rerun `mpsomics fashion-grokking`")
+                       "the run did not finish; rerun `mpsomics fashion-run`", text=("task",),
+                       integer=("seed", "transition_epoch", "jump_epoch"), complete=("task", "seed"))
 
 
 def _final_metrics(run: Path) -> dict[str, float]:
