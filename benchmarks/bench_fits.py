@@ -104,7 +104,7 @@ def bench_fit(args) -> dict:
         for name, src in (("old", args.old_src), ("new", None)):
             out = os.path.join(args.tmp, f"train_{name}_{i}")
             cmd = [sys.executable, "-m", "mpsomics", "train", "--expression", args.expression,
-                   "--genes", args.genes, "--out", out, "--community", "c06", "--method",
+                   "--genes", args.genes, "--out" if src else "--out-dir", out, "--community", "c06", "--method",
                    "sweep", "--bond-dim", "16", "--epochs", "60", "--lr", "0.005",
                    "--observe-every", "1", "--checkpoint-every", "10"]
             t = time.perf_counter()

@@ -43,3 +43,11 @@ def test_renames_map_old_paths_and_unmapped_files_are_reported(tmp_path):
         "missing in new: mps/c01/history.tsv (old mps/c01/history.tsv)",
         "only in new: mps/c01/trajectory.tsv",
     ]
+
+
+def test_atol_accepts_rounding_but_reports_its_size(tmp_path):
+    old = _tree(tmp_path / "old", weight="0.9")
+    new = _tree(tmp_path / "new", weight="0.9000000000000001", array=1.0 + 1e-15)
+    problems = compare(old, new, [])
+    assert any("network.tsv" in p and "at most 1.11e-16" in p for p in problems)
+    assert compare(old, new, [], atol=1e-12) == []

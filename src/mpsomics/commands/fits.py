@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--expression", required=True, help="prepared AnnData (.h5ad)")
     p.add_argument("--genes", required=True, help="gene list, one symbol per line")
-    p.add_argument("--out", required=True, help="output directory (replaced as a whole)")
+    p.add_argument("--out-dir", required=True, help="output directory (replaced as a whole)")
     p.add_argument("--folds", type=integer(2), default=5, help="K of stratified K-fold")
     p.add_argument("--repeats", type=integer(0), default=1, help="repeats of the K folds")
     p.add_argument("--permutations", type=integer(0), default=0,
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     log.info("%d fits of %d genes x %d training samples on %d workers", len(specs), len(genes),
              len(y), args.threads)
     rows = []
-    out = Path(args.out)
+    out = Path(args.out_dir)
     with atomic_dir(out) as tmp:
         (tmp / "fits").mkdir()
         for r in run_fits(X, y, specs, genes=genes, classes=data["classes"], config=config,

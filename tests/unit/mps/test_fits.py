@@ -66,7 +66,7 @@ def test_fits_cli_writes_one_file_per_fit_and_a_summary(make_prepared, tmp_path)
         adata.write_h5ad(h5)
     out = tmp_path / "fits"
     cmd = [sys.executable, "-X", "importtime", "-m", "mpsomics", "fits", "--expression", str(h5),
-           "--genes", str(genes), "--out", str(out), "--folds", "3", "--permutations", "2",
+           "--genes", str(genes), "--out-dir", str(out), "--folds", "3", "--permutations", "2",
            "--epochs", "2", "--bond-dim", "3", "--threads", "2"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -79,3 +79,14 @@ def test_fits_cli_writes_one_file_per_fit_and_a_summary(make_prepared, tmp_path)
     )
     with np.load(out / "fits" / "r0_f0.npz") as z:
         assert z["entropy"].shape[0] == 3 and "test_balanced_accuracy" in z.files
+
+
+def test_fits_command_takes_an_output_directory():
+    import argparse
+
+    from mpsomics.commands import fits as fits_command
+
+    parser = argparse.ArgumentParser()
+    fits_command.add_arguments(parser)
+    args = parser.parse_args(["--expression", "e.h5ad", "--genes", "g.txt", "--out-dir", "o"])
+    assert (args.out_dir, args.folds, args.repeats, args.permutations) == ("o", 5, 1, 0)
