@@ -18,6 +18,7 @@ include: "workflow/rules/mps.smk"
 include: "workflow/rules/grokking.smk"
 include: "workflow/rules/subcommunities.smk"
 include: "workflow/rules/enrichment.smk"
+include: "workflow/rules/interop.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/fashion.smk"
 
@@ -27,3 +28,6 @@ rule all:
     input:
         rules.report.output.html,
         rules.grokking_summary.output[0],
+        rules.scores.output.tsv,
+        rules.graph_network.output[0],
+        per_community("results/graphs/communities/{community}.graphml"),

@@ -28,6 +28,9 @@ STAGES: dict[str, str] = {
     "grokking-summary": "concatenate per-community grokking tables into one summary table",
     "subcommunities": "gene subcommunities from MPS correlations and magnetization",
     "enrichment": "offline over-representation analysis of communities and subcommunities",
+    "scores": "per-sample scores of communities (MPS probability) and subcommunities (z-scores)",
+    "graph-network": "the co-expression network as GraphML (Cytoscape, Gephi, networkx)",
+    "graph-community": "a community's MPS correlation graph with its subcommunities as GraphML",
     "report": "one self-contained HTML report",
     "fashion-run": "one Fashion-MNIST grokking run (one task, one seed)",
     "fashion-summary": "summary tables and HTML page of finished Fashion-MNIST runs",
@@ -39,33 +42,70 @@ def _command_module(stage: str):
     return importlib.import_module(f"mpsomics.commands.{stage.replace('-', '_')}")
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's help shows its default, except where it says nothing.
+
+    Required options, options without a default (``None``) and help texts that
+    already name their default are left as written.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (
+            action.required
+            or action.default is None
+            or action.default is argparse.SUPPRESS
+            or "default" in text.lower()
+            or isinstance(action, argparse._HelpAction | argparse._VersionAction)
+        ):
+            return text
+        return super()._get_help_string(action)
+
+
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mpsomics",
         description="Gene subcommunities with Matrix Product State classifiers.",
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"mpsomics {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true",
+        help="debug messages of mpsomics (third-party libraries stay at INFO)",
+    )
     sub = parser.add_subparsers(dest="stage", metavar="<stage>", required=True)
     # Only the invoked stage is imported: the others' heavy imports (torch,
     # gseapy, scanpy) would slow every command down.
     wanted = next((a for a in (argv or []) if a in STAGES), None)
     for stage, help_text in STAGES.items():
-        p = sub.add_parser(stage, help=help_text, description=help_text)
+        p = sub.add_parser(
+            stage, help=help_text, description=help_text, formatter_class=HelpFormatter
+        )
         if stage == wanted:
             _command_module(stage).add_arguments(p)
+            p.formatter_class = HelpFormatter  # one formatter, even if a stage sets its own
     return parser
+
+
+def configure_logging(verbose: bool = False) -> None:
+    """INFO for everything; ``-v`` raises only the ``mpsomics.*`` loggers to DEBUG.
+
+    Third-party libraries (numba, matplotlib, h5py, urllib3, ...) stay at INFO, so
+    ``-v`` shows the project's debug messages without theirs.
+    """
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("mpsomics").setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(argv)
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(args.verbose)
     if os.environ.get("SLURM_JOB_ID"):
         # Ties a rule's log to its scheduler job (sacct/squeue) on a cluster.
         logging.getLogger("mpsomics").info("SLURM_JOB_ID=%s", os.environ["SLURM_JOB_ID"])

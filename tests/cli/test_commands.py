@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import inspect
 import typing
+from pathlib import Path
 
 import pytest
 
@@ -74,7 +75,7 @@ def test_train_config_of_options_has_every_field():
     args = parser_of(train).parse_args(["--expression", "e", "--genes", "g", "--out-dir", "o", "--bond-dim", "7"])
     config = train.train_config(args)
     assert config.bond_dim == 7 and config.lr == train.DEFAULT_SWEEP_LR
-    assert dataclasses.replace(config, bond_dim=10, lr=TrainConfig().lr) == TrainConfig()
+    assert dataclasses.replace(config, bond_dim=16, lr=TrainConfig().lr) == TrainConfig()
 
 
 def test_prepare_defaults_come_from_the_library():
@@ -114,3 +115,16 @@ def test_observe_names_differ_from_the_train_trajectories():
     trajectories = {training_run.MAGNETIZATION_FILE, training_run.ENTANGLEMENT_FILE, training_run.CORRELATIONS_FILE}
     assert not final & trajectories
     assert all("_trajectory" in name for name in trajectories)
+
+
+def test_standalone_train_defaults_are_the_pipeline_defaults():
+    """`mpsomics train` without options trains what `snakemake` would (config/config.yaml `mps`)."""
+    import yaml
+
+    repo = Path(__file__).resolve().parents[2]
+    pipeline = yaml.safe_load((repo / "config" / "config.yaml").read_text())["mps"]
+    args = parser_of(train).parse_args(["--expression", "e", "--genes", "g", "--out-dir", "o"])
+    config = train.train_config(args)
+    for key, value in pipeline.items():
+        got = args.observe_every if key == "observe_every" else getattr(config, key)
+        assert got == value, f"train --{key.replace('_', '-')} defaults to {got!r}, the pipeline to {value!r}"

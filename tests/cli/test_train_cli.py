@@ -154,6 +154,8 @@ def test_train_without_observables_is_deterministic(data):
                 "7",
                 "--dtype",
                 "float32",
+                "--observe-every",
+                "0",
             )
             == 0
         )

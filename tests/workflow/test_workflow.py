@@ -162,6 +162,22 @@ class _Collector(HTMLParser):
             self.headings.append(data.strip())
 
 
+def test_scores_and_graphs_outputs(run_dir):
+    import networkx as nx
+
+    comms = selected(run_dir)
+    table = pd.read_csv(run_dir / "results/scores/scores.tsv", sep="\t")
+    assert list(table.columns[:4]) == ["sample", "label", "group", "split"]
+    assert set(comms) <= set(table.columns)
+    scored = ad.read_h5ad(run_dir / "results/scores/expression_scored.h5ad")
+    assert list(scored.obsm["mps_probability"].columns) == comms
+    assert nx.read_graphml(run_dir / "results/graphs/coexpression.graphml").number_of_nodes() > 0
+    for c in comms:
+        g = nx.read_graphml(run_dir / f"results/graphs/communities/{c}.graphml")
+        genes = (run_dir / f"results/communities/genes/{c}.txt").read_text().split()
+        assert list(g.nodes) == genes
+
+
 def test_report_renders(run_dir):
     html = (run_dir / "results/report/index.html").read_text()
     parser = _Collector()
@@ -175,7 +191,7 @@ def test_report_renders(run_dir):
 
 def test_forcerun_subcommunities_redoes_only_downstream(run_dir):
     proc = snakemake(run_dir, "-n", "--forcerun", "subcommunities")
-    assert planned_jobs(proc) <= {"subcommunities", "enrichment", "report", "all"}
+    assert planned_jobs(proc) <= {"subcommunities", "enrichment", "report", "scores", "graph_community", "all"}
     assert "subcommunities" in planned_jobs(proc) and "report" in planned_jobs(proc)
 
 
@@ -269,3 +285,23 @@ def test_killed_workflow_resumes_without_redoing_finished_communities(tmp_path):
     assert (work / "results/report/index.html").exists()
     assert done.stat().st_mtime_ns == stamp, "a finished community was trained again"
     assert not planned_jobs(snakemake(work, "-n")), "the resumed run left work undone"
+
+
+def test_model_ttn_end_to_end(tmp_path):
+    """`--config model=ttn` runs the whole `.test` DAG: TTN models, tree files, TTN report figures."""
+    from mpsomics.ttn.state import load_ttn
+
+    work = copy_test_dir(tmp_path / "ttn")
+    snakemake(work, "--config", "model=ttn")
+    comms = selected(work)
+    assert comms
+    for c in comms:
+        state = load_ttn(work / f"results/mps/{c}/model.npz")
+        assert sorted(state.genes) == sorted((work / f"results/communities/genes/{c}.txt").read_text().split())
+        assert (work / f"results/mps/{c}/tree.tsv").is_file()
+        ent = pd.read_csv(work / f"results/observables/{c}/entanglement.tsv", sep="\t")
+        assert ent["bond"].max() == 2 * state.n_leaves - 4  # tree edges, the root split once
+    html = (work / "results/report/index.html").read_text()
+    assert html.count("TTN: entanglement per dendrogram split") >= len(comms)
+    assert "Pearson r over the epochs" in html
+    assert not planned_jobs(snakemake(work, "-n", "--config", "model=ttn"))

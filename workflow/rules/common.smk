@@ -71,13 +71,19 @@ def train_runtime(wildcards, input, attempt):
     return int((resource("train_mps", "runtime") + math.ceil(minutes)) * attempt)
 
 
-# Files `mpsomics train` writes only with `--method sweep` (and `observe_every` > 0).
+# `model: mps | ttn`: the classifier `mpsomics train --model` fits per community.
+MODEL = config.get("model", "mps")
+
+# Files `mpsomics train` writes only with `--method sweep` (and `observe_every` > 0);
+# a TTN (always gradient-trained) writes its gene tree instead.
 SWEEP_OUTPUTS = (
     {"singular_values": "results/mps/{community}/singular_values.npz"}
-    if config["mps"].get("method", "sweep") == "sweep"
+    if MODEL == "mps"
+    and config["mps"].get("method", "sweep") == "sweep"
     and config["mps"].get("observe_every", 0)
     else {}
 )
+TTN_OUTPUTS = {"tree": "results/mps/{community}/tree.tsv"} if MODEL == "ttn" else {}
 
 
 def selected_communities(wildcards=None):
@@ -126,3 +132,63 @@ def fashion_runtime(wildcards, attempt):
     per_sweep_s = 0.2 + 1e-4 * FASHION.get("bond_dim", 32) ** 2
     minutes = FASHION.get("epochs", 100) * per_sweep_s / 60
     return int((resource("fashion_run", "runtime") + math.ceil(2 * minutes)) * attempt)
+
+
+# Inputs of `prepare` and `communities` beyond the defaults (README "Bring your own data").
+PREPARE_FILE_KEYS = ("gene_map", "idmaps", "clinical")
+
+
+def prepare_inputs(wildcards):
+    """The files `prepare` reads: expression (a file, a directory or a list), and the optional
+    sample sheet, id map (given, or the bundled maps folder when ids are mapped) and clinical table.
+    """
+    cfg = config["prepare"]
+    files = {"expression": config["expression"]}
+    if config.get("samples"):
+        files["samples"] = config["samples"]
+    if cfg.get("gene_map"):
+        files["gene_map"] = cfg["gene_map"]
+    elif cfg.get("gene_ids", "symbol") != "symbol":
+        files["idmaps"] = cfg.get("idmaps", "data/idmaps")
+    if cfg.get("clinical"):
+        files["clinical"] = cfg["clinical"]["path"]
+    return files
+
+
+def prepare_file_options(wildcards, input):
+    """`--samples`, `--gene-map`, `--idmaps` and `--clinical*` options of the declared files."""
+    parts = []
+    for key, flag in (
+        ("samples", "--samples"),
+        ("gene_map", "--gene-map"),
+        ("idmaps", "--idmaps"),
+        ("clinical", "--clinical"),
+    ):
+        if key in input.keys():
+            parts.append(f"{flag} {shlex.quote(str(input[key]))}")
+    clinical = config["prepare"].get("clinical")
+    if clinical:
+        parts.append(
+            cli_options(
+                clinical,
+                skip=("path", "classes"),
+                rename={k: f"clinical_{k}" for k in clinical},
+            )
+        )
+        for name, values in clinical["classes"].items():
+            parts.append(
+                f"--clinical-class {shlex.quote(name + '=' + ','.join(values))}"
+            )
+    return " ".join(parts)
+
+
+def own_communities(wildcards):
+    """The gene -> community file of `communities.source: file` (no input otherwise)."""
+    cfg = config["communities"]
+    return (
+        {"own": cfg["file"]} if cfg.get("source") == "file" and cfg.get("file") else {}
+    )
+
+
+def own_communities_option(wildcards, input):
+    return f"--file {shlex.quote(str(input.own))}" if "own" in input.keys() else ""

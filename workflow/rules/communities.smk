@@ -1,5 +1,6 @@
 checkpoint communities:
     input:
+        unpack(own_communities),
         h5ad=rules.prepare.output.h5ad,
     output:
         communities="results/communities/communities.tsv",
@@ -20,9 +21,10 @@ checkpoint communities:
     params:
         # the directory of the declared outputs: the command writes each of them into it
         out_dir=subpath(output.communities, parent=True),
-        options=cli_options(config["communities"]),
+        options=cli_options(config["communities"], skip=("file",)),
+        own=own_communities_option,
         select=cli_options(config["communities"].get("select", {})),
         seed=config["seed"],
     shell:
         "mpsomics communities --expression {input.h5ad:q} --out-dir {params.out_dir:q}"
-        " {params.options} {params.select} --seed {params.seed} --threads {threads} > {log:q} 2>&1"
+        " {params.options} {params.own} {params.select} --seed {params.seed} --threads {threads} > {log:q} 2>&1"

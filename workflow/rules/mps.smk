@@ -4,6 +4,7 @@ rule train_mps:
         genes="results/communities/genes/{community}.txt",
     output:
         **SWEEP_OUTPUTS,
+        **TTN_OUTPUTS,
         model="results/mps/{community}/model.npz",
         history="results/mps/{community}/history.tsv",
         entanglement="results/mps/{community}/entanglement_trajectory.tsv",
@@ -21,11 +22,13 @@ rule train_mps:
         runtime=train_runtime,
     params:
         out_dir=subpath(output.model, parent=True),
+        model=MODEL,
         options=cli_options(config["mps"]),
         seed=config["seed"],
     shell:
         "mpsomics train --expression {input.h5ad:q} --genes {input.genes:q} --out-dir {params.out_dir:q}"
-        " --community {wildcards.community} {params.options} --seed {params.seed}"
+        " --community {wildcards.community} --model {params.model} {params.options}"
+        " --seed {params.seed}"
         " --threads {threads} > {log:q} 2>&1"
 
 

@@ -1,7 +1,6 @@
 rule prepare:
     input:
-        expression=config["expression"],
-        samples=config["samples"],
+        unpack(prepare_inputs),
     output:
         h5ad="results/prepared/expression.h5ad",
     log:
@@ -15,8 +14,9 @@ rule prepare:
         mem_mb=resource("prepare", "mem_mb"),
         runtime=resource("prepare", "runtime"),
     params:
-        options=cli_options(config["prepare"]),
+        options=cli_options(config["prepare"], skip=PREPARE_FILE_KEYS),
+        files=prepare_file_options,
         seed=config["seed"],
     shell:
-        "mpsomics prepare --expression {input.expression:q} --samples {input.samples:q}"
+        "mpsomics prepare --expression {input.expression:q} {params.files}"
         " --out {output.h5ad:q} {params.options} --seed {params.seed} > {log:q} 2>&1"

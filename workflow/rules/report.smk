@@ -24,6 +24,10 @@ rule report:
         observed_correlations=per_community(
             "results/observables/{community}/correlations"
         ),
+        # TTN runs (config `model: ttn`): the gene tree of every community
+        trees=(
+            per_community("results/mps/{community}/tree.tsv") if MODEL == "ttn" else []
+        ),
     output:
         html="results/report/index.html",
         figures=report(
@@ -46,6 +50,7 @@ rule report:
         config_json=json.dumps(config),
         # the command writes index.html and figures/ into it
         out_dir=subpath(output.html, parent=True),
+        trees_flag="--tree" if MODEL == "ttn" else "",
     shell:
         "mpsomics report --config-json {params.config_json:q}"
         " --selected {input.selected:q} --baseline {input.baseline:q} --expression {input.h5ad:q}"
@@ -55,4 +60,5 @@ rule report:
         " --subcommunities {input.subcommunities:q} --enrichment {input.enrichment:q}"
         " --observed-magnetization {input.observed_magnetization:q}"
         " --observed-correlations {input.observed_correlations:q}"
+        " {params.trees_flag} {input.trees:q}"
         " --out-dir {params.out_dir:q} > {log:q} 2>&1"

@@ -43,6 +43,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--threshold", type=float, default=0.6, help="edge if |r| >= threshold (--edges threshold)")
     g.add_argument("--knn", type=int, default=10, help="neighbours per gene by |r| (--edges knn)")
     g = parser.add_argument_group("communities")
+    g.add_argument("--source", choices=["leiden", "file"], default="leiden",
+                   help="leiden: detect communities; file: read them from --file")
+    g.add_argument("--file", default=None, metavar="TSV",
+                   help="gene -> community table (columns gene, community) for --source file")
     g.add_argument("--partition", choices=["rbconfiguration", "modularity"], default="rbconfiguration",
                    help="Leiden quality function")
     g.add_argument("--resolution", type=float, default=1.0, help="RB configuration resolution")
@@ -72,6 +76,7 @@ def _check_args(args: argparse.Namespace) -> None:
         (args.n_estimators >= 1, "--n-estimators must be >= 1"),
         (args.max_communities >= 0, "--max-communities must be >= 0"),
         (args.threads >= 1, "--threads must be >= 1"),
+        (args.source != "file" or bool(args.file), "--source file needs --file"),
     ]
     for ok, msg in checks:
         if not ok:
@@ -105,6 +110,29 @@ def detect_communities(adata: ad.AnnData, args: argparse.Namespace, path: str | 
     log.info("%d communities of %d-%d genes (%.1f s)", len(labelled), min(sizes), max(sizes),
              time.perf_counter() - t0)
     return graph, labelled
+
+
+def file_communities(adata: ad.AnnData, args: argparse.Namespace, path: str | None = None):
+    """Own communities (``--source file``) and the co-expression graph on their genes."""
+    import igraph as ig
+    import numpy as np
+
+    from mpsomics.omics import coexpression
+    from mpsomics.omics import communities as cm
+
+    comms = cm.read_community_file(args.file, list(map(str, adata.var_names)), args.min_size)
+    big = [c.path for c in comms if len(c.genes) > args.max_size]
+    if big:
+        log.warning("%d communities from the file exceed --max-size %d and are kept whole: %s",
+                    len(big), args.max_size, ", ".join(big[:5]))
+    genes = sorted({g for c in comms for g in c.genes})
+    corr = coexpression.gene_correlation(adata, genes, args.correlation).to_numpy()
+    w = coexpression.adjacency(corr, edges=args.edges, threshold=args.threshold, knn=args.knn)
+    src, dst = np.nonzero(np.triu(w, k=1))
+    graph = ig.Graph(n=len(genes), edges=list(zip(src.tolist(), dst.tolist(), strict=True)))
+    graph.vs["name"] = genes
+    graph.es["weight"] = w[src, dst].tolist()
+    return graph, cm.label_communities(comms)
 
 
 def order_sites(adata: ad.AnnData, graph, labelled, correlation: str) -> tuple[dict[str, list[str]], pd.DataFrame]:
@@ -157,7 +185,10 @@ def community_tables(adata: ad.AnnData, args: argparse.Namespace, path: str | No
     """
     from mpsomics.omics import coexpression
 
-    graph, labelled = detect_communities(adata, args, path)
+    if getattr(args, "source", "leiden") == "file":
+        graph, labelled = file_communities(adata, args, path)
+    else:
+        graph, labelled = detect_communities(adata, args, path)
     ordered, comm_table = order_sites(adata, graph, labelled, args.correlation)
     base, selected = select_by_baselines(adata, ordered, args, path)
     return {

@@ -10,6 +10,14 @@ Writes the observables of the *final* model, atomically as one directory (see
 ``magnetization.tsv``, ``correlations/<class>.tsv``, ``entanglement.tsv``,
 ``schmidt.npz``, ``label_density.tsv`` and ``summary.json`` (names: the ``*_FILE``
 constants below). Conventions are those of :mod:`mpsomics.mps.observables`.
+
+A TTN model (``train --model ttn``; the file has a ``parent`` array) is detected and
+gets the same files from :mod:`mpsomics.ttn.observables`: ``entanglement.tsv`` and
+``schmidt.npz`` (``{label}_bond{b}``) per tree edge, ``bond`` = edge index b (the edge
+above node b), the duplicated root edge 2N - 3 left out; magnetization and correlations
+per leaf (the model's leaf order); ``label_density.tsv`` from the root tensor of the
+root-canonical form; ``summary.json`` with ``root_split_*`` (the entropy of the root
+bipartition) instead of ``half_chain_*``.
 """
 
 from __future__ import annotations
@@ -61,9 +69,71 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 
-def check_genes(state: MPSState, model_path: Path, genes_path: Path) -> None:
+def observable_tables_ttn(state) -> dict:
+    """:func:`observable_tables` of a :class:`~mpsomics.ttn.state.TTNState` (module docstring)."""
+    from mpsomics.ttn import observables as tobs
+    from mpsomics.ttn.tree import children
+
+    allobs = tobs.observe_all(state)
+    n_edges = 2 * state.n_leaves - 3  # edge 2N - 3 duplicates the root bipartition
+    root_edge = int(min(children(state.parent)[-1]))
+    tables: dict[str, object] = {}
+    mag_rows, ent_rows, schmidt, summary = [], [], {}, {}
+    for li, label in enumerate(state.classes):
+        mag = allobs["magnetization"][li]
+        for i, g in enumerate(state.genes):
+            mag_rows.append({"gene": g, "site": i, "label": label, "magnetization": float(mag[i])})
+        sv = allobs["schmidt_values"][li]
+        ent = np.array([obs.entropy_from_schmidt(sv[b]) for b in range(n_edges)])
+        ren = np.array([obs.renyi2_from_schmidt(sv[b]) for b in range(n_edges)])
+        for b in range(n_edges):
+            ent_rows.append({"label": label, "bond": b, "entropy": float(ent[b]), "renyi2": float(ren[b])})
+            schmidt[f"{label}_bond{b}"] = np.asarray(sv[b], dtype=np.float64)
+        tables[f"{CORRELATIONS_DIR}/{label}.tsv"] = pd.concat(
+            [pd.DataFrame({"gene": state.genes}), pd.DataFrame(allobs["correlation"][li], columns=state.genes)],
+            axis=1,
+        )
+        summary[label] = {
+            "root_split_edge": root_edge,
+            "root_split_entropy": float(ent[root_edge]),
+            "root_split_renyi2": float(ren[root_edge]),
+            "max_entropy": float(ent.max()),
+            "max_entropy_bond": int(ent.argmax()),
+            "mean_entropy": float(ent.mean()),
+            "mean_abs_magnetization": float(np.mean(np.abs(mag))),
+        }
+    rho = ttn_label_density(state)
+    tables[MAGNETIZATION_FILE] = pd.DataFrame(mag_rows, columns=["gene", "site", "label", "magnetization"])
+    tables[ENTANGLEMENT_FILE] = pd.DataFrame(ent_rows, columns=["label", "bond", "entropy", "renyi2"])
+    tables[LABEL_DENSITY_FILE] = pd.concat(
+        [pd.DataFrame({"label": state.classes}), pd.DataFrame(rho, columns=state.classes)], axis=1
+    )
+    return {"tables": tables, "schmidt": schmidt, "summary": summary, "label_density": rho}
+
+
+def ttn_label_density(state) -> np.ndarray:
+    """Label density matrix of a TTN, (C, C): rho = M^T M / tr, M = root tensor (isometric basis)."""
+    from mpsomics.ttn.observables import canonical_form
+
+    root = canonical_form(state).root
+    m = root.reshape(-1, root.shape[-1])
+    rho = m.T @ m
+    rho = 0.5 * (rho + rho.T)
+    tr = np.trace(rho)
+    if not tr > 0:
+        raise ValueError("the TTN is zero: no label density")
+    return rho / tr
+
+
+def check_genes(state, model_path: Path, genes_path: Path) -> None:
     """Raise :class:`InputError` unless the gene list is the model's site order."""
     genes = read_gene_list(genes_path)
+    if not hasattr(state, "n_sites"):  # TTN: the tree reorders the list, compare as sets
+        if sorted(genes) != sorted(state.genes):
+            raise InputError(
+                genes_path, f"the genes differ from the {state.n_leaves} leaves of the TTN {model_path}"
+            )
+        return
     if len(genes) != state.n_sites:
         raise InputError(
             genes_path,
@@ -79,14 +149,14 @@ def check_genes(state: MPSState, model_path: Path, genes_path: Path) -> None:
             )
 
 
-def check_expression(state: MPSState, model_path: Path, expression: Path) -> None:
+def check_expression(state, model_path: Path, expression: Path) -> None:
     """Raise :class:`InputError` when model genes are absent from the AnnData's var_names."""
     var = set(read_prepared(expression).var_names)
     missing = [g for g in state.genes if g not in var]
     if missing:
         raise InputError(
             expression,
-            f"{len(missing)} of the {state.n_sites} genes of the model {model_path} are missing: "
+            f"{len(missing)} of the {len(state.genes)} genes of the model {model_path} are missing: "
             f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}",
         )
 
@@ -141,6 +211,10 @@ def observable_tables(state: MPSState) -> dict:
 def run(args: argparse.Namespace) -> int:
     model_path = Path(args.model)
     out = Path(args.out_dir)
+    from mpsomics.ttn.classifier import is_ttn_file
+
+    if is_ttn_file(model_path):
+        return run_ttn(args, model_path, out)
     state = load_model(model_path)  # all checks of the model file
     if args.genes is not None:
         check_genes(state, model_path, Path(args.genes))
@@ -177,4 +251,46 @@ def run(args: argparse.Namespace) -> int:
             np.savez(fh, **result["schmidt"])
         (tmp / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     log.info("observables of %d sites x %d classes written to %s (%.2f s)", state.n_sites, state.n_classes, out, seconds)
+    return 0
+
+
+def run_ttn(args: argparse.Namespace, model_path: Path, out: Path) -> int:
+    """``observe`` of a TTN model file: the same files (module docstring)."""
+    from threadpoolctl import threadpool_limits
+
+    from mpsomics.core.errors import NumericalError
+    from mpsomics.ttn.state import load_ttn
+
+    state = load_ttn(model_path)
+    if args.genes is not None:
+        check_genes(state, model_path, Path(args.genes))
+    if args.expression is not None:
+        check_expression(state, model_path, Path(args.expression))
+    t0 = time.perf_counter()
+    try:
+        with threadpool_limits(limits=args.threads):
+            result = observable_tables_ttn(state)
+    except (ValueError, NumericalError) as exc:
+        raise InputError(model_path, f"cannot compute observables: {exc}") from None
+    seconds = time.perf_counter() - t0
+    summary = {
+        "model": str(model_path),
+        "model_kind": "ttn",
+        "n_sites": state.n_leaves,
+        "label_node": state.label_node,
+        "classes": state.classes,
+        "parent": [int(p) for p in state.parent],
+        "bond_dims": [int(b) for b in state.bond_dims()[: 2 * state.n_leaves - 3]],
+        "label_density": result["label_density"].tolist(),
+        "seconds": round(seconds, 4),
+        "labels": result["summary"],
+    }
+    with atomic_dir(out) as tmp:
+        (tmp / CORRELATIONS_DIR).mkdir()
+        for name, df in result["tables"].items():
+            df.to_csv(tmp / name, sep="\t", index=False)
+        with open(tmp / SCHMIDT_FILE, "wb") as fh:
+            np.savez(fh, **result["schmidt"])
+        (tmp / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    log.info("TTN observables of %d leaves x %d classes written to %s (%.2f s)", state.n_leaves, state.n_classes, out, seconds)
     return 0

@@ -18,10 +18,6 @@ from mpsomics.core.errors import InputError
 log = logging.getLogger(__name__)
 
 
-
-
-
-
 def _defaults() -> dict:
     """Keyword defaults of the library functions the options feed (not retyped here)."""
     from mpsomics.omics import prepare as lib
@@ -35,19 +31,28 @@ def _defaults() -> dict:
 
 
 def _add_input_arguments(parser: argparse.ArgumentParser, d: dict) -> None:
-    from mpsomics.omics.prepare import ORIENTATIONS
+    from mpsomics.omics.prepare import FORMATS, GENE_ID_TYPES, ORIENTATIONS
 
     parser.add_argument(
         "--expression",
         required=True,
+        nargs="+",
         metavar="FILE",
-        help="expression table (.tsv/.csv, optionally .gz) or .h5ad (samples x genes)",
+        help="expression input: a table (.tsv/.csv, optionally .gz), featureCounts output, a GEO series "
+        "matrix, an .h5ad, or salmon/kallisto per-sample files (a directory or several files)",
     )
     parser.add_argument(
         "--samples",
-        required=True,
+        default=None,
         metavar="SHEET",
-        help="sample sheet (.tsv/.csv): sample id, label, group columns",
+        help="sample sheet (.tsv/.csv): sample id, label, group columns; optional for a GEO series "
+        "matrix (its !Sample_characteristics lines) and an .h5ad with labels in .obs",
+    )
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default=d["format"],
+        help="expression format; auto detects it from the file (default: %(default)s)",
     )
     parser.add_argument("--out", required=True, metavar="OUT.h5ad", help="output AnnData file")
     parser.add_argument(
@@ -61,6 +66,26 @@ def _add_input_arguments(parser: argparse.ArgumentParser, d: dict) -> None:
     )
     parser.add_argument(
         "--layer", default=d["layer"], help="AnnData layer to read instead of .X (.h5ad input only)"
+    )
+    parser.add_argument(
+        "--gene-ids",
+        choices=GENE_ID_TYPES,
+        default=d["gene_ids"],
+        help="gene identifiers of the matrix, mapped to symbols (ensembl versions stripped); auto "
+        "detects Ensembl/Entrez ids (default: %(default)s = no mapping)",
+    )
+    parser.add_argument(
+        "--gene-map",
+        default=d["gene_map"],
+        metavar="TSV",
+        help="id -> symbol table (first column id, column 'symbol' or the last column), e.g. GEO "
+        "probes; default: the bundled Ensembl/Entrez map of --idmaps",
+    )
+    parser.add_argument(
+        "--idmaps",
+        default=d["idmaps"],
+        metavar="DIR",
+        help="folder of the bundled {ensembl,entrez}_to_symbol*.tsv maps (default: data/idmaps)",
     )
 
 
@@ -95,11 +120,44 @@ def _add_sheet_arguments(parser: argparse.ArgumentParser, d: dict) -> None:
         help="test fraction: one of round(1/f) patient-grouped folds (default: %(default)s)",
     )
     parser.add_argument("--seed", type=int, default=d["seed"], help="split seed (default: %(default)s)")
+    parser.add_argument(
+        "--clinical",
+        default=None,
+        metavar="TSV",
+        help="per-patient clinical table whose column --clinical-label-col gives the labels",
+    )
+    parser.add_argument(
+        "--clinical-join-col",
+        default="patient",
+        help="clinical-table column matched to the sheet's --group-col (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--clinical-label-col", default=None, help="clinical-table column mapped to the classes"
+    )
+    parser.add_argument(
+        "--clinical-class",
+        action="append",
+        default=None,
+        metavar="CLASS=V1,V2",
+        help="a class and the clinical values that make it (repeat; values in no class are excluded)",
+    )
+    parser.add_argument(
+        "--clinical-keep-label",
+        default=None,
+        help="relabel only samples with this sheet label (e.g. tumor); the others are excluded",
+    )
 
 
 def _add_filter_arguments(parser: argparse.ArgumentParser, d: dict) -> None:
-    from mpsomics.omics.prepare import DUPLICATE_RULES, NAN_RULES, SCALES
+    from mpsomics.omics.prepare import DUPLICATE_RULES, NAN_RULES, SCALES, VALUES
 
+    parser.add_argument(
+        "--values",
+        choices=VALUES,
+        default=d["values"],
+        help="what the values are: counts -> log2(CPM + 1) (library size = sample sum over every gene "
+        "read); auto detects non-negative integer counts, else follows --scale (default: %(default)s)",
+    )
     parser.add_argument(
         "--scale",
         choices=SCALES,
@@ -144,18 +202,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _add_filter_arguments(parser, d)
 
 
+def _clinical(args: argparse.Namespace, expr, sheet):
+    """Labels from ``--clinical`` (if given) and the non-default input options for ``.uns['prepare']``."""
+    from mpsomics.omics.prepare import apply_clinical, parse_classes
+
+    extra: dict = {}
+    if args.format != "auto" or expr.attrs.get("format", "table") != "table":
+        extra["format"] = expr.attrs.get("format", args.format)
+    if args.clinical:
+        if not args.clinical_label_col or not args.clinical_class:
+            raise InputError(args.clinical, "--clinical needs --clinical-label-col and --clinical-class")
+        expr, sheet, extra["clinical"] = apply_clinical(
+            expr, sheet, args.clinical, join_col=args.clinical_join_col,
+            label_col=args.clinical_label_col, classes=parse_classes(args.clinical_class),
+            keep_label=args.clinical_keep_label,
+        )
+    return expr, sheet, extra
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the stage; :class:`InputError` propagates to :func:`mpsomics.cli.main`."""
     from mpsomics.core.files import atomic_path
     from mpsomics.omics.prepare import prepare, read_expression, read_sample_sheet
 
     t0 = time.perf_counter()
+    expression = args.expression[0] if len(args.expression) == 1 else list(args.expression)
     expr = read_expression(
-        args.expression, orientation=args.orientation, gene_col=args.gene_col, layer=args.layer
+        expression, orientation=args.orientation, gene_col=args.gene_col, layer=args.layer,
+        format=args.format,
     )
     sheet = read_sample_sheet(
-        args.samples, sample_col=args.sample_col, label_col=args.label_col, group_col=args.group_col
+        args.samples, sample_col=args.sample_col, label_col=args.label_col, group_col=args.group_col,
+        expression=expression, format=expr.attrs.get("format", args.format),
     )
+    expr, sheet, extra = _clinical(args, expr, sheet)
     adata = prepare(
         expr,
         sheet,
@@ -170,14 +250,19 @@ def run(args: argparse.Namespace) -> int:
         min_expression=args.min_expression,
         min_fraction=args.min_fraction,
         orientation=args.orientation,
+        values=args.values,
+        gene_ids=args.gene_ids,
+        gene_map=args.gene_map,
+        idmaps=args.idmaps,
         extra_params={
-            "expression": str(args.expression),
-            "samples": str(args.samples),
+            "expression": ",".join(map(str, args.expression)),
+            "samples": str(args.samples) if args.samples else "",
             "sample_col": args.sample_col,
             "label_col": args.label_col,
             "group_col": args.group_col,
             "gene_col": args.gene_col or "",
             "layer": args.layer or "",
+            **extra,
         },
     )
     try:

@@ -37,6 +37,7 @@ PER_COMMUNITY = {
     "enrichment": "{community}.tsv of `mpsomics enrichment`",
     "observed_magnetization": "magnetization.tsv of `mpsomics observe` (shown without a trajectory)",
     "observed_correlations": "correlations/ directory of `mpsomics observe` (shown without a trajectory)",
+    "tree": "tree.tsv of `mpsomics train --model ttn` (TTN runs: entropy per dendrogram split)",
 }
 
 

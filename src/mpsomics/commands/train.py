@@ -4,7 +4,7 @@
 
     mpsomics train --expression results/prepared/expression.h5ad \\
         --genes results/communities/genes/c03.txt --out-dir results/mps/c03 \\
-        [--method sweep|gradient] [--bond-dim 10] [--epochs 30] [--lr ALPHA] \\
+        [--model mps|ttn] [--method sweep|gradient] [--bond-dim 10] [--epochs 30] [--lr ALPHA] \\
         [--batch-size 32] [--loss mse|cross_entropy] [--class-weights balanced|none] \\
         [--cutoff 0] [--init-bond-dim 2] [--seed 0] [--dtype float64|float32] \\
         [--threads 1] [--site-sparsity 0] [--identity-l2 0] [--born-smoothing 0] \\
@@ -26,6 +26,15 @@ Rerunning the same command after a kill resumes from it ("resuming from epoch E
 deleted after a successful run and kept when training diverges. Which settings may
 differ on resume (``--epochs``, ``--lr``) is described in
 :mod:`mpsomics.mps.checkpoint`.
+
+``--model ttn`` trains a tree tensor network on the gene dendrogram instead
+(:func:`mpsomics.ttn.fit.fit_ttn`): the tree is built on the training samples only, the
+sites are reordered to its leaf order, training is by Adam whatever ``--method`` says
+(default ``--lr`` :data:`mpsomics.ttn.fit.DEFAULT_TTN_LR`), and the same files are
+written: ``model.npz`` in the TTN format (:mod:`mpsomics.ttn.state`), the trajectories
+per tree edge (``bond`` = edge index, the duplicated root edge left out) and a
+``tree.tsv`` (node, parent, genes below the node). Checkpoints and the validation split
+are MPS-only.
 
 Genes that are constant on the training samples (zero variance) are allowed: such a
 site multiplies every score by the same factor and cannot change a prediction. They are
@@ -58,7 +67,7 @@ log = logging.getLogger(__name__)
 
 #: Step size alpha of the sweep method when --lr is not given (unit-norm MPS,
 #: mean-gradient step; see mpsomics.mps.sweep).
-DEFAULT_SWEEP_LR = 0.05
+DEFAULT_SWEEP_LR = 0.005
 
 
 
@@ -105,7 +114,7 @@ def _add_io_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--observe-every",
         type=integer(0),
-        default=0,
+        default=1,
         help="record entanglement/magnetization/correlations every K epochs (0 = off)",
     )
     p.add_argument(
@@ -116,6 +125,13 @@ def _add_io_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _add_model_arguments(g) -> None:
+    g.add_argument(
+        "--model",
+        choices=("mps", "ttn"),
+        default="mps",
+        help="mps: matrix product state along the gene order (default); ttn: tree tensor "
+        "network on the gene dendrogram of the training samples (gradient training)",
+    )
     _config_option(g, "method")
     _config_option(g, "bond_dim", "maximum bond dimension chi", integer(1))
     _config_option(g, "init_bond_dim", type=integer(1))
@@ -279,7 +295,11 @@ def _versions() -> dict:
 def train_config(args: argparse.Namespace) -> TrainConfig:
     """The :class:`TrainConfig` of the parsed options (every field has an option of its name)."""
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
-    if args.lr is None:
+    if args.lr is None and getattr(args, "model", "mps") == "ttn":
+        from mpsomics.ttn.fit import DEFAULT_TTN_LR
+
+        values["lr"] = DEFAULT_TTN_LR
+    elif args.lr is None:
         values["lr"] = DEFAULT_SWEEP_LR if args.method == "sweep" else field_default(TrainConfig, "lr")
     config = TrainConfig(**values)
     if (config.early_stopping or config.patience) and not config.validation_fraction:
@@ -290,7 +310,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
 def read_inputs(args: argparse.Namespace) -> tuple[list[str], dict]:
     """The gene list and the training arrays (:func:`load_training_data`), checked."""
     genes = read_gene_list(args.genes)
-    if args.method == "sweep" and len(genes) < 2:
+    if (args.method == "sweep" or getattr(args, "model", "mps") == "ttn") and len(genes) < 2:
         raise InputError(args.genes, "the sweep method needs at least 2 genes (two-site updates)")
     data = load_training_data(args.expression, genes, args.genes)
     _check_constant_genes(data["X_train"], genes, args.genes)
@@ -323,9 +343,7 @@ def run_info(args, config: TrainConfig, data: dict, state, history, ckpt_path: P
         "positive_label": data["positive_label"],
         "n_train": int(len(data["y_train"])),
         "n_test": int(len(data["y_test"])),
-        "n_sites": int(state.n_sites),
-        "label_site": int(state.label_site),
-        "bond_dims": [int(b) for b in state.bond_dims],
+        **_model_info(args, state),
         "versions": _versions(),
         "wall_seconds": round(time.perf_counter() - t0, 3),
     }
@@ -343,10 +361,63 @@ def run_info(args, config: TrainConfig, data: dict, state, history, ckpt_path: P
     return info
 
 
+def _model_info(args: argparse.Namespace, state) -> dict:
+    """Model-specific ``run_info.json`` fields (MPS chain or TTN tree)."""
+    if getattr(args, "model", "mps") == "ttn":
+        return {
+            "model": "ttn",
+            "n_sites": int(state.n_leaves),
+            "label_node": int(state.label_node),
+            "bond_dims": [int(b) for b in state.bond_dims()],
+            "genes_leaf_order": list(state.genes),
+        }
+    return {
+        "model": "mps",
+        "n_sites": int(state.n_sites),
+        "label_site": int(state.label_site),
+        "bond_dims": [int(b) for b in state.bond_dims],
+    }
+
+
+def run_ttn(args: argparse.Namespace) -> int:
+    """``train --model ttn``: :func:`mpsomics.ttn.fit.fit_ttn`, the same train directory."""
+    from mpsomics.ttn.fit import fit_ttn
+
+    t0 = time.perf_counter()
+    out = Path(args.out_dir)
+    community = args.community or out.name
+    genes, data = read_inputs(args)
+    config = train_config(args)
+    log.info(
+        "training TTN %s: %d genes, %d train / %d test samples, chi %d, %d epochs, Adam lr %g",
+        community, len(genes), len(data["y_train"]), len(data["y_test"]), config.bond_dim,
+        config.epochs, config.lr,
+    )
+    if config.validation_fraction:
+        log.warning("TTN: --validation-fraction/--early-stopping are MPS-only and ignored")
+    state, history, obs = fit_ttn(
+        data["X_train"], data["y_train"], data["X_test"], data["y_test"],
+        genes=genes, classes=data["classes"], config=config, positive=data["positive"],
+        observe_every=args.observe_every, name=community,
+    )
+    info = run_info(args, config, data, state, history, out, t0)
+    with atomic_dir(out) as tmp:
+        training_run.write_train_dir(tmp, state, history, obs, info)
+    last = history.iloc[-1]
+    log.info(
+        "%s (TTN): epoch %d, train balanced accuracy %.3f, test balanced accuracy %.3f -> %s",
+        community, int(last["epoch"]), last["train_balanced_accuracy"],
+        last["test_balanced_accuracy"], out,
+    )
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from mpsomics.mps.checkpoint import remove
     from mpsomics.mps.fit import fit
 
+    if getattr(args, "model", "mps") == "ttn":
+        return run_ttn(args)
     t0 = time.perf_counter()
     out = Path(args.out_dir)
     community = args.community or out.name

@@ -37,6 +37,8 @@ HISTORY_FILE = "history.tsv"
 ENTANGLEMENT_FILE = "entanglement_trajectory.tsv"
 MAGNETIZATION_FILE = "magnetization_trajectory.tsv"
 CORRELATIONS_FILE = "correlations_trajectory.npz"
+#: TTN runs only: the gene tree (``node``, ``parent``, ``n_genes``, ``genes``)
+TREE_FILE = "tree.tsv"
 
 # history.tsv is the fit driver's history frame: its columns are defined there.
 HISTORY_COLUMNS = tuple(_fit.HISTORY_COLUMNS)
@@ -243,11 +245,19 @@ def write_train_dir(out_dir: Path, state, history: pd.DataFrame, obs, run_info: 
     ``model.npz``, ``history.tsv``, ``run_info.json`` and, when observables were
     recorded (:class:`mpsomics.mps.fit.Observations`), ``entanglement_trajectory.tsv``,
     ``magnetization_trajectory.tsv``, ``correlations_trajectory.npz`` (only if correlations were recorded)
-    and ``singular_values.npz`` (sweep), in the formats the readers above check.
+    and ``singular_values.npz`` (sweep), in the formats the readers above check. A
+    :class:`mpsomics.ttn.state.TTNState` is saved in the TTN format, with ``tree.tsv``.
     """
     from mpsomics.mps.state import save_model
+    from mpsomics.ttn.state import TTNState, save_ttn
 
-    save_model(state, out_dir / "model.npz")
+    if isinstance(state, TTNState):
+        from mpsomics.ttn.fit import tree_table
+
+        save_ttn(state, out_dir / "model.npz")
+        tree_table(state).to_csv(out_dir / TREE_FILE, sep="\t", index=False)
+    else:
+        save_model(state, out_dir / "model.npz")
     history.to_csv(out_dir / HISTORY_FILE, sep="\t", index=False, na_rep="NaN")
     if obs.epochs:
         genes, classes = list(state.genes), list(state.classes)

@@ -104,8 +104,8 @@ class TrainConfig:
     """
 
     method: Method = "sweep"
-    bond_dim: int = 10
-    epochs: int = 30
+    bond_dim: int = 16
+    epochs: int = 60
     lr: float = 1e-2
     batch_size: int = 32
     loss: Loss = "mse"

@@ -54,6 +54,11 @@ from mpsomics.mps.state import MPSState
 
 log = logging.getLogger(__name__)
 
+#: Without a progress bar, :class:`Fit` logs a progress line every this many epochs …
+PROGRESS_EPOCHS = 10
+#: … or when this many seconds passed since the last line (and after the last epoch).
+PROGRESS_SECONDS = 30.0
+
 _METRICS = ("accuracy", "balanced_accuracy", "sensitivity", "specificity")
 #: metric columns of the history that lie in [0, 1]
 HISTORY_METRICS = tuple(f"{split}_{m}" for split in ("train", "test") for m in _METRICS)
@@ -199,6 +204,8 @@ class Fit:
         self.checkpoint_path = (
             Path(checkpoint_path) if checkpoint_path is not None and self.ckpt_every > 0 else None
         )
+        # auto (None): a bar on a terminal, else progress lines in the log; False: neither
+        self.log_progress = progress is None
         if progress is None:
             progress = bool(getattr(sys.stderr, "isatty", lambda: False)())
         self.progress = progress
@@ -214,6 +221,7 @@ class Fit:
         self.fingerprint: str | None = None
         self.bar = None
         self._t = time.perf_counter()
+        self._progress_t = self._t_start = self._t  # progress lines in the log (no bar)
 
     # ------------------------------------------------------------------- steps
     def _split(self) -> None:
@@ -323,10 +331,30 @@ class Fit:
             self.bar.set_postfix(
                 loss=f"{loss:.4g}", test_bacc=f"{row['test_balanced_accuracy']:.3f}"
             )
+        elif self.log_progress and epoch > 0:
+            self._log_progress(epoch, loss, row)
         self._t = time.perf_counter()
         self.best["last"] = state
         if self.use_val:
             self._track_best(epoch, state, row)
+
+    def _log_progress(self, epoch: int, loss: float, row: dict) -> None:
+        """Without a bar (a rule's log, a cluster job): one INFO line every
+        :data:`PROGRESS_EPOCHS` epochs or :data:`PROGRESS_SECONDS` seconds, and at the end."""
+        now = time.perf_counter()
+        due = (
+            epoch % PROGRESS_EPOCHS == 0
+            or now - self._progress_t >= PROGRESS_SECONDS
+            or epoch >= self.last_epoch
+        )
+        if not due:
+            return
+        self._progress_t = now
+        log.info(
+            "%s: epoch %d/%d, loss %.4g, train balanced accuracy %.3f, test %.3f, %.0f s",
+            self.name or "train", epoch, self.last_epoch, loss,
+            row["train_balanced_accuracy"], row["test_balanced_accuracy"], now - self._t_start,
+        )
 
     def _check_finite(self, epoch: int, state: MPSState, loss: float) -> None:
         if epoch > 0 and not np.isfinite(loss):
@@ -468,7 +496,7 @@ class Fit:
         if self.resume is not None:
             self._restore()
         self._open_bar()
-        self._t = time.perf_counter()
+        self._t = self._progress_t = self._t_start = time.perf_counter()
         try:
             state = self._train()
         finally:
@@ -516,7 +544,9 @@ def fit(
     name
         Name of the fit in error messages and the progress bar.
     progress
-        Show a tqdm bar; ``None`` = only when stderr is a terminal.
+        Show a tqdm bar; ``None`` = a bar when stderr is a terminal, else an INFO log
+        line every :data:`PROGRESS_EPOCHS` epochs or :data:`PROGRESS_SECONDS` seconds
+        (a rule's log); ``False`` = neither.
     checkpoint_path
         Write/resume checkpoints here every ``config.checkpoint_every`` epochs
         (None = off); see the module docstring. ``history.attrs["resumed_from_epoch"]``

@@ -268,3 +268,63 @@ def order_genes(corr: pd.DataFrame | np.ndarray, genes: list[str] | None = None)
     if order[0] > order[-1]:
         order.reverse()
     return order
+
+
+def read_community_file(path, genes: list[str], min_size: int = 2) -> list[Community]:
+    """Communities of a gene -> community table (``communities.source: file``).
+
+    Parameters
+    ----------
+    path
+        TSV/CSV with a header: a ``gene`` column and a ``community`` column (otherwise the
+        first two columns, in that order), one row per gene; e.g. WGCNA modules.
+    genes
+        Genes of the prepared matrix: others are dropped (counted in a warning).
+    min_size
+        Communities with fewer genes in the matrix are dropped (warning).
+
+    Returns
+    -------
+    list of Community
+        ``path`` = the community's name in the file; label them with
+        :func:`label_communities`. Genes are in file order (:func:`order_genes` sets
+        the site order).
+
+    Raises
+    ------
+    InputError
+        Missing columns, a gene in two communities, no community left.
+    """
+    from mpsomics.core.errors import InputError
+    from mpsomics.core.readers import duplicated, read_table, short_list
+
+    table = read_table(path)
+    if table.shape[1] < 2:
+        raise InputError(path, "a community file needs two columns: gene and community")
+    gcol = "gene" if "gene" in table.columns else table.columns[0]
+    ccol = "community" if "community" in table.columns else table.columns[1]
+    gene_ids = table[gcol].astype(str).str.strip().tolist()
+    names = table[ccol].astype(str).str.strip().tolist()
+    dups = duplicated(gene_ids)
+    if dups:
+        raise InputError(path, f"genes listed more than once: {short_list(dups)}")
+    present = set(genes)
+    missing = [g for g in gene_ids if g not in present]
+    if missing:
+        log.warning("%s: %d of %d genes are not in the prepared matrix (dropped): %s", path,
+                    len(missing), len(gene_ids), short_list(missing))
+    blocks: dict[str, list[str]] = {}
+    for g, c in zip(gene_ids, names, strict=True):
+        if g in present and c:
+            blocks.setdefault(c, []).append(g)
+    small = {c: len(v) for c, v in blocks.items() if len(v) < min_size}
+    if small:
+        log.warning("%s: %d communities with fewer than %d genes in the matrix dropped: %s", path,
+                    len(small), min_size, short_list([f"{c} ({n})" for c, n in small.items()]))
+    out = [Community(tuple(v), c) for c, v in blocks.items() if len(v) >= min_size]
+    if not out:
+        raise InputError(path, f"no community with >= {min_size} genes of the prepared matrix "
+                               f"({len(gene_ids) - len(missing)} of {len(gene_ids)} genes found)")
+    log.info("%s: %d communities of %d-%d genes from the file", path, len(out),
+             min(len(c.genes) for c in out), max(len(c.genes) for c in out))
+    return out

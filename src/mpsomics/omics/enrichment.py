@@ -59,6 +59,26 @@ COLUMNS = [
     "new",
 ]
 
+#: The same rows under gseapy's column names (``gseapy.enrich``/``enrichr`` results),
+#: after :data:`COLUMNS`, so ``gseapy.dotplot``/``barplot``/``enrichment_map`` read
+#: the table as it is: ``Gene_set`` = ``library``, ``Term`` = ``term``, ``Overlap`` =
+#: ``"overlap/set size"`` (set size within the background), ``P-value`` = ``p_value``,
+#: ``Adjusted P-value`` = ``fdr``, ``Odds Ratio`` = ``odds_ratio``, ``Combined
+#: Score`` = −ln(p) × odds ratio (gseapy's definition), ``Genes`` = ``genes``.
+GSEAPY_COLUMNS = [
+    "Gene_set",
+    "Term",
+    "Overlap",
+    "P-value",
+    "Adjusted P-value",
+    "Odds Ratio",
+    "Combined Score",
+    "Genes",
+]
+
+#: Every column of ``results/enrichment/{community}.tsv``.
+OUTPUT_COLUMNS = COLUMNS + GSEAPY_COLUMNS
+
 #: Enrichr server probed (short timeout) before any online request.
 ENRICHR_HOST = "maayanlab.cloud"
 ENRICHR_PORT = 443
@@ -396,7 +416,7 @@ def run_enrichment(
 
     Returns
     -------
-    pandas.DataFrame with :data:`COLUMNS`, community rows first, then subcommunities
+    pandas.DataFrame with :data:`OUTPUT_COLUMNS`, community rows first, then subcommunities
     in the given order; within a (set, library) block sorted by p-value.
     """
     params = (params or EnrichmentParams()).validate()
@@ -417,10 +437,26 @@ def run_enrichment(
             res.insert(0, "set", set_id)
             frames.append(res)
     if not frames:
-        return pd.DataFrame(columns=COLUMNS)
+        return pd.DataFrame(columns=OUTPUT_COLUMNS)
     out = pd.concat(frames, ignore_index=True)
     out["new"] = flag_new(out)
-    return out[COLUMNS]
+    return with_gseapy_columns(out)[OUTPUT_COLUMNS]
+
+
+def with_gseapy_columns(table: pd.DataFrame) -> pd.DataFrame:
+    """Add :data:`GSEAPY_COLUMNS` to rows with ``library, term, overlap, set_size,
+    p_value, fdr, odds_ratio, genes`` (the output of :func:`ora`)."""
+    out = table.copy()
+    out["Gene_set"] = out["library"]
+    out["Term"] = out["term"]
+    out["Overlap"] = [f"{int(k)}/{int(n)}" for k, n in zip(out["overlap"], out["set_size"], strict=True)]
+    out["P-value"] = out["p_value"].astype(float)
+    out["Adjusted P-value"] = out["fdr"].astype(float)
+    out["Odds Ratio"] = out["odds_ratio"].astype(float)
+    with np.errstate(divide="ignore"):
+        out["Combined Score"] = -np.log(out["P-value"].clip(lower=np.finfo(float).tiny)) * out["Odds Ratio"]
+    out["Genes"] = out["genes"]
+    return out
 
 
 def _prepare_and_report(

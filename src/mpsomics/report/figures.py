@@ -460,3 +460,84 @@ def task_accuracy_figure(comparison: pd.DataFrame) -> Figure:
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def _tree_layout(parent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """x (leaf i at x = i, a node at the mean of its children) and y (height) of every node."""
+    parent = np.asarray(parent, dtype=np.int64)
+    n = (len(parent) + 1) // 2
+    x = np.zeros(len(parent))
+    y = np.zeros(len(parent))
+    x[:n] = np.arange(n)
+    kids: dict[int, list[int]] = {}
+    for i, p in enumerate(parent[:-1]):
+        kids.setdefault(int(p), []).append(i)
+    for k in range(n, len(parent)):  # children have smaller indices
+        c = kids[k]
+        x[k] = np.mean(x[c])
+        y[k] = 1.0 + max(y[c])
+    return x, y
+
+
+def ttn_tree_entropy_figure(
+    parent: Sequence[int], genes: Sequence[str], entropy: Mapping[str, np.ndarray], title: str = "",
+    annotate: int = 3,
+) -> Figure:
+    """The gene dendrogram of a TTN, every edge coloured and sized by its entanglement entropy.
+
+    ``entropy[label]`` has one value per tree edge 0..2N-3 (edge i = above node i) or
+    2N-3 values (the second root edge, which duplicates the first, left out as in the
+    train files). One panel per label; the ``annotate`` largest edges are labelled.
+    """
+    from matplotlib.collections import LineCollection
+
+    parent = np.asarray(parent, dtype=np.int64)
+    n = (len(parent) + 1) // 2
+    x, y = _tree_layout(parent)
+    labels = list(entropy)
+    vmax = max([float(np.max(v)) for v in entropy.values() if len(v)] + [1e-12])
+    cmap = plt.get_cmap("viridis")
+    fig, axes = plt.subplots(len(labels), 1, figsize=(max(7.0, 0.22 * n + 2), 3.2 * len(labels)), squeeze=False)
+    for ax, label in zip(axes[:, 0], labels, strict=True):
+        ent = np.asarray(entropy[label], dtype=float)
+        if len(ent) == 2 * n - 3:  # the dropped root edge has the other root edge's value
+            root_kids = [i for i in range(2 * n - 2) if parent[i] == 2 * n - 2]
+            ent = np.append(ent, ent[min(root_kids)])
+        segs, vals = [], []
+        for i in range(2 * n - 2):
+            p = parent[i]
+            segs.append([(x[i], y[i]), (x[i], y[p]), (x[p], y[p])])
+            vals.append(ent[i])
+        vals = np.asarray(vals)
+        lc = LineCollection(segs, colors=cmap(vals / vmax), linewidths=0.8 + 4.0 * vals / vmax)
+        ax.add_collection(lc)
+        for i in np.argsort(-vals)[:annotate]:
+            ax.annotate(f"{vals[i]:.2f}", (x[i], (y[i] + y[parent[i]]) / 2), fontsize=7, color="crimson",
+                        xytext=(3, 0), textcoords="offset points")
+        ax.set_xlim(-0.8, n - 0.2)
+        ax.set_ylim(-0.2, y.max() + 0.4)
+        ax.set_xticks(np.arange(n))
+        ax.set_xticklabels(list(genes), rotation=90, fontsize=_gene_fontsize(n))
+        ax.set_ylabel("tree level")
+        ax.set_title(f"label {label}", fontsize=9)
+        sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(0, vmax))
+        fig.colorbar(sm, ax=ax, label="entropy S (nats)", fraction=0.03)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def entropy_loss_figure(epochs: np.ndarray, total_entropy: np.ndarray, loss: np.ndarray, r: float | None,
+                        title: str = "") -> Figure:
+    """Summed entanglement entropy against the training loss over epochs (coloured by epoch)."""
+    fig, ax = plt.subplots(figsize=(4.6, 3.4))
+    sc = ax.scatter(loss, total_entropy, c=epochs, cmap="viridis", s=14)
+    ax.plot(loss, total_entropy, color="0.7", lw=0.6, zorder=0)
+    fig.colorbar(sc, ax=ax, label="epoch")
+    ax.set_xlabel("training loss")
+    ax.set_ylabel("summed entropy (all edges, labels)")
+    rtxt = "r undefined" if r is None else f"Pearson r = {r:.2f}"
+    ax.set_title(f"{title} ({rtxt})" if title else rtxt, fontsize=9)
+    fig.tight_layout()
+    return fig

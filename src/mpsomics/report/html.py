@@ -41,7 +41,7 @@ PAPER = (
 #: The per-community inputs, in the order of the ``mpsomics report`` options.
 COMMUNITY_FILES = (
     "genes", "history", "entanglement", "magnetization", "correlations", "grokking",
-    "subcommunities", "enrichment", "observed_magnetization", "observed_correlations",
+    "subcommunities", "enrichment", "observed_magnetization", "observed_correlations", "tree",
 )  # fmt: skip
 
 
@@ -66,6 +66,7 @@ class CommunityFiles:
     enrichment: Path | None = None
     observed_magnetization: Path | None = None
     observed_correlations: Path | None = None
+    tree: Path | None = None  # TTN runs: tree.tsv of `train --model ttn`
 
 
 @dataclass
@@ -317,7 +318,67 @@ def _read_community(sec: CommunitySection, files: CommunityFiles) -> dict[str, A
     inputs["mag_all"] = _read_optional(sec, files.magnetization, training_run.load_magnetization, f"magnetization {over_epochs}")
     inputs["corr"] = _read_optional(sec, files.correlations, training_run.load_correlations, f"correlations {over_epochs}")
     inputs["grow"] = _read_optional(sec, files.grokking, grokking.load_grokking, "no transition / jump epochs.") or {}
+    inputs["tree"] = None
+    if files.tree is not None:
+        inputs["tree"] = _read_optional(sec, files.tree, read_tree, "no TTN tree figure.")
     return inputs
+
+
+def read_tree(path: Path) -> pd.DataFrame:
+    """``tree.tsv`` of a TTN run (``node``, ``parent``, ``n_genes``, ``genes``), checked."""
+    cols = ["node", "parent", "n_genes", "genes"]
+    df = read_tsv(path, cols, integer=("node", "parent", "n_genes"), text=("genes",), complete=cols, min_rows=3)
+    m = len(df)
+    if m % 2 == 0 or list(df["node"]) != list(range(m)) or int(df["parent"].iloc[-1]) != -1:
+        raise InputError(path, "not a TTN tree: nodes must be 0..2N-2 with the root last (parent -1)")
+    return df
+
+
+def ttn_entropy_loss_r(history: pd.DataFrame | None, ent: pd.DataFrame | None):
+    """(epochs, summed entropy, loss, Pearson r or None) over the epochs with both recorded."""
+    if history is None or ent is None:
+        return None
+    total = ent.groupby("epoch")["entropy"].sum()
+    h = history.set_index("epoch")["loss"]
+    both = pd.concat([total.rename("S"), h.rename("loss")], axis=1, join="inner").dropna()
+    r = None
+    if len(both) >= 3 and both["S"].std() > 0 and both["loss"].std() > 0:
+        r = float(np.corrcoef(both["S"], both["loss"])[0, 1])
+    return both.index.to_numpy(), both["S"].to_numpy(), both["loss"].to_numpy(), r
+
+
+def _ttn_figures(sec: CommunitySection, inputs: dict[str, Any]) -> None:
+    """TTN runs: entropy per dendrogram split (last recorded epoch) and entropy vs loss."""
+    from mpsomics.report import figures
+
+    tree, ent = inputs["tree"], inputs["ent"]
+    if tree is None or ent is None:
+        return
+    n = (len(tree) + 1) // 2
+    leaf_genes = list(tree["genes"].iloc[:n])
+    last = ent[ent["epoch"] == ent["epoch"].max()]
+    by_label = {lab: g.sort_values("bond")["entropy"].to_numpy() for lab, g in last.groupby("label", sort=False)}
+    _figure(
+        sec, "ttn_tree", "TTN: entanglement per dendrogram split",
+        figures.ttn_tree_entropy_figure(tree["parent"].to_numpy(), leaf_genes, by_label,
+                                        title=f"{sec.id}: entropy per split (epoch {int(last['epoch'].iloc[0])})"),
+        "The community's gene dendrogram (average linkage on 1 − |r| of the training samples) that the tree "
+        "tensor network follows; every edge is a bipartition of the genes (those below it vs the rest), "
+        "coloured and widened by the von Neumann entanglement entropy of the normalised class state across "
+        "it, at the last recorded epoch. Red numbers: the three largest. Heights are tree levels.",
+    )
+    corr = ttn_entropy_loss_r(inputs["history"], ent)
+    if corr is not None:
+        epochs, total, loss, r = corr
+        sec.grokking["entropy_loss_r"] = r
+        _figure(
+            sec, "ttn_entropy_loss", "TTN: entanglement vs training loss",
+            figures.entropy_loss_figure(epochs, total, loss, r, title=sec.id),
+            "Entropy summed over all tree edges and labels against the training loss, one point per recorded "
+            "epoch (loss is undefined at epoch 0). Pearson r over the epochs: "
+            + ("undefined (fewer than 3 epochs or a constant series)." if r is None else f"{r:.3f}")
+            + " The q-CNN work reports a negative correlation (entanglement rises as the cost falls).",
+        )
 
 
 def _grokking_row(sec: CommunitySection, inputs: dict[str, Any], summary: dict[str, Any]) -> None:
@@ -367,7 +428,9 @@ def _training_figures(sec: CommunitySection, inputs: dict[str, Any]) -> None:
             "recorded epochs. Dashed purple line: entanglement transition (minimum of the total entropy after "
             "the initial growth); dotted orange line: generalisation jump in test balanced accuracy.",
         )
-    if ent is not None:
+    if ent is not None and inputs.get("tree") is not None:
+        _ttn_figures(sec, inputs)
+    elif ent is not None:
         ep = np.sort(ent["epoch"].unique())
         marks = {"start": int(ep[0])}
         if transition is not None:
@@ -565,6 +628,7 @@ def build_context(paths: ReportPaths, top_terms: int = 5, figures_dir: Path | No
         "paths": paths.locations(),
         "config": config,
         "config_headline": {k: config[k] for k in headline_keys},
+        "software": _software_versions(),
         "samples": samples,
         "classes": classes,
         "baseline_models": models,
@@ -573,6 +637,13 @@ def build_context(paths: ReportPaths, top_terms: int = 5, figures_dir: Path | No
         "top_terms": top_terms,
         "n_selected": len(communities),
     }
+
+
+def _software_versions() -> dict[str, str]:
+    """Python, mpsomics and the packages that can change results (``core.provenance``)."""
+    from mpsomics.core.provenance import versions
+
+    return {"mpsomics": __version__, **versions()}
 
 
 def render(context: dict[str, Any], template: str = "index.html", package: str | None = None) -> str:

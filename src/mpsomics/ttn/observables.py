@@ -190,7 +190,10 @@ def _observe_class(
         if correlations:
             l1, o1 = ops[c_pair[0]]
             l2, o2 = ops[c_pair[1]]
-            block = np.einsum("iaA,jbB,abc,ABc->ij", o1, o2, center, center, optimize=True)
+            # sum o1[i,a,A] o2[j,b,B] center[a,b,c] center[A,B,c] by BLAS contractions
+            x = np.tensordot(o1, center, axes=([1], [0]))  # (i, A, b, c)
+            x = np.tensordot(x, center, axes=([1, 3], [0, 2]))  # (i, b, B)
+            block = np.tensordot(x, o2, axes=([1, 2], [1, 2]))  # (i, j)
             zz[np.ix_(l1, l2)] = block
             zz[np.ix_(l2, l1)] = block.T
     out: dict[str, object] = {"schmidt_values": schmidt, "magnetization": np.clip(mag, -1, 1)}

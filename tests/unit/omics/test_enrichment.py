@@ -41,7 +41,7 @@ def test_planted_set_is_recovered(universe):
     assert top["fdr"] < 0.05 and bool(top["significant"])
     # every planted member in the query is reported, in the query's spelling
     assert set(planted[:20]) <= set(top["genes"].split(";"))
-    assert list(res.columns) == enr.COLUMNS
+    assert list(res.columns) == enr.OUTPUT_COLUMNS
 
 
 def test_random_query_has_no_significant_terms(universe):
@@ -149,7 +149,7 @@ def test_cli_writes_contract_table(tmp_path, universe, no_network):
     ])
     assert rc == 0
     df = pd.read_csv(out, sep="\t")
-    assert list(df.columns) == enr.COLUMNS
+    assert list(df.columns) == enr.OUTPUT_COLUMNS
     assert df.loc[(df["set"] == "c01") & (df["term"] == "SET0"), "significant"].item()
     assert df.loc[(df["set"] == "c01/paper1") & (df["term"] == "SET1"), "new"].item()
 

@@ -36,6 +36,13 @@ Pipeline, in this order
    a non-negative integer and the maximum is > 1 (counts); otherwise *log*.
    Linear data are transformed with ``log2(x + 1)``; negative values are then an
    error naming the gene and sample. ``scale="linear" | "log"`` overrides.
+   ``values`` (``auto`` | ``counts`` | ``log`` | ``linear``) comes first: counts
+   (given, or detected when ``values`` and ``scale`` are both ``auto``: non-negative
+   integers, or featureCounts/salmon/kallisto input) become log2(CPM + 1) with the
+   library size = each sample's sum over every gene read (scanpy ``normalize_total``
+   + ``log1p(base=2)``); ``values="auto"`` with an explicit ``scale`` is the rule above.
+   **Gene ids** (``gene_ids``, ``gene_map``; :mod:`~mpsomics.omics.prepare.geneids`)
+   are then mapped to symbols; unmapped ids are dropped, shared symbols collapse in 6.
 5. **NaN** (after the log transform): ``drop_gene`` drops every gene with a NaN;
    ``impute_median`` fills NaN with the gene's **train** median (genes without a
    finite train value are dropped). Counts are logged.
@@ -54,7 +61,10 @@ Pipeline, in this order
 
 Modules, in the order of the data
 ---------------------------------
-:mod:`~mpsomics.omics.prepare.reading` (the two input files),
+:mod:`~mpsomics.omics.prepare.reading` (the two input files) with
+:mod:`~mpsomics.omics.prepare.formats` (featureCounts, salmon, kallisto, GEO series
+matrix, ``.h5ad`` ``.obs`` as the sheet) and :mod:`~mpsomics.omics.prepare.clinical`
+(labels from a per-patient table),
 :mod:`~mpsomics.omics.prepare.matching` (steps 1-2),
 :mod:`~mpsomics.omics.prepare.splitting` (step 3),
 :mod:`~mpsomics.omics.prepare.transforming` (steps 4-7),
@@ -69,6 +79,9 @@ those (no ``None``: absent optional parameters are ``""``), so it is
 JSON-serialisable as produced and h5ad-serialisable.
 """
 
+from mpsomics.omics.prepare.clinical import apply_clinical, parse_classes
+from mpsomics.omics.prepare.formats import FORMATS, detect_format
+from mpsomics.omics.prepare.geneids import GENE_ID_TYPES, map_gene_ids
 from mpsomics.omics.prepare.matching import OTHER_CLASS
 from mpsomics.omics.prepare.pipeline import prepare
 from mpsomics.omics.prepare.reading import (
@@ -84,11 +97,21 @@ from mpsomics.omics.prepare.transforming import (
     LINEAR_MAX,
     NAN_RULES,
     SCALES,
+    VALUES,
     detect_scale,
+    detect_values,
 )
 
 __all__ = [
     "DUPLICATE_RULES",
+    "FORMATS",
+    "GENE_ID_TYPES",
+    "VALUES",
+    "apply_clinical",
+    "detect_format",
+    "detect_values",
+    "map_gene_ids",
+    "parse_classes",
     "LINEAR_MAX",
     "NAN_RULES",
     "ORIENTATIONS",

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from mpsomics.core.errors import InputError
+from mpsomics.omics.prepare.geneids import GENE_ID_TYPES, map_gene_ids
 from mpsomics.omics.prepare.matching import Classes, class_counts, match_samples, resolve_classes
 from mpsomics.omics.prepare.scaling import minmax_fit_transform
 from mpsomics.omics.prepare.splitting import grouped_split
@@ -16,13 +17,14 @@ from mpsomics.omics.prepare.transforming import (
     DUPLICATE_RULES,
     NAN_RULES,
     SCALES,
+    VALUES,
     FilterCounts,
     NanCounts,
     aggregate_duplicates,
     filter_genes,
     require_genes,
     resolve_nan,
-    to_log_scale,
+    to_log_values,
 )
 
 if TYPE_CHECKING:
@@ -47,6 +49,10 @@ def prepare(
     min_expression: float = 1.0,
     min_fraction: float = 0.1,
     orientation: str = "genes-x-samples",
+    values: str = "auto",
+    gene_ids: str = "symbol",
+    gene_map: str | None = None,
+    idmaps: str | None = None,
     extra_params: dict | None = None,
 ) -> anndata.AnnData:
     """Validate, transform, split and scale; return the prepared AnnData.
@@ -79,6 +85,14 @@ def prepare(
         the samples.
     orientation
         Only used to suggest the other orientation when the matrix looks transposed.
+    values
+        ``auto`` | ``counts`` | ``log`` | ``linear``. Counts become log2(CPM + 1),
+        library size = each sample's sum over **every gene read** (before any gene is
+        dropped). ``auto`` defers to ``scale`` when that is not ``auto``, else detects
+        non-negative integers (or a count format's ``expr.attrs['values_hint']``) as counts.
+    gene_ids, gene_map, idmaps
+        Map gene ids to symbols (:func:`~mpsomics.omics.prepare.geneids.map_gene_ids`)
+        after the log transform, before duplicates are collapsed.
     extra_params
         Recorded as is in ``.uns['prepare']`` (e.g. file names, column names).
 
@@ -93,6 +107,10 @@ def prepare(
         For every validation failure (see the package docstring).
     """
     _check_options(scale, duplicates, nan)
+    if values not in VALUES:
+        raise ValueError(f"values must be one of {VALUES}, got {values!r}")
+    if gene_ids not in GENE_ID_TYPES:
+        raise ValueError(f"gene_ids must be one of {GENE_ID_TYPES}, got {gene_ids!r}")
     if positive_label is not None:
         positive_label = str(positive_label).strip()
     epath, spath = expr.attrs.get("path"), sheet.attrs.get("path")
@@ -110,7 +128,19 @@ def prepare(
     samples = list(expr.index.astype(str))
     genes = [str(g) for g in expr.columns]
     x = expr.to_numpy(dtype=np.float64, copy=True)
-    x, detected, reason = to_log_scale(x, scale, genes, samples, epath)  # 4
+    x, detected, reason, value_info = to_log_values(
+        x, values, scale, genes, samples, epath, expr.attrs.get("values_hint")
+    )  # 4
+    if expr.attrs.get("format") == "geo_series" and gene_map is None and gene_ids == "symbol":
+        raise InputError(
+            epath, "a GEO series matrix is keyed by probe ids: pass --gene-map (a probe -> symbol "
+            "table, e.g. the platform's GPL annotation) or --gene-ids ensembl/entrez",
+        )
+    symbols, mapped, mapping = map_gene_ids(genes, gene_ids, gene_map, idmaps, epath)  # 4b
+    if mapping is not None:
+        x, genes = x[:, mapped], [s for s, k in zip(symbols, mapped, strict=True) if k]
+        value_info["gene_ids"] = gene_ids
+        value_info["gene_id_mapping"] = mapping.as_dict()
     x, genes, nan_counts = resolve_nan(x, genes, nan, train, epath)  # 5
     x, genes, n_dup_symbols, n_dup_removed = aggregate_duplicates(x, genes, duplicates, train)  # 6
     if n_dup_symbols:
@@ -137,6 +167,7 @@ def prepare(
         "scale": scale,
         "scale_detected": detected,
         "scale_reason": reason,
+        **value_info,
         "duplicates": duplicates,
         "nan": nan,
         "min_samples_per_class": int(min_samples_per_class),
@@ -237,4 +268,5 @@ def _assemble(
     adata.uns["positive_label"] = cls.positive
     adata.uns["classes"] = cls.classes
     adata.uns["prepare"] = summary
+    adata.uns["log1p"] = {"base": 2}  # layers['log'] is log2(x + 1): scanpy's fold changes
     return adata

@@ -23,6 +23,7 @@ from mpsomics.core.readers import (
     repair_excel_gene_symbols,
     short_list,
 )
+from mpsomics.omics.prepare import formats
 
 # One logger for the whole stage: log lines keep the name they had before the split.
 log = logging.getLogger(__package__)
@@ -35,11 +36,12 @@ ORIENTATIONS = ("genes-x-samples", "samples-x-genes")
 
 
 def read_expression(
-    path: str | os.PathLike,
+    path: str | os.PathLike | list,
     *,
     orientation: Orientation = "genes-x-samples",
     gene_col: str | None = None,
     layer: str | None = None,
+    format: str = "auto",  # noqa: A002 - the config key's name
 ) -> pd.DataFrame:
     """Read an expression matrix as a samples x genes float DataFrame.
 
@@ -57,6 +59,9 @@ def read_expression(
         Name of the gene-symbol column (``genes-x-samples`` only).
     layer
         AnnData layer to use instead of ``.X`` (``.h5ad`` only).
+    format
+        ``auto`` or one of :data:`~mpsomics.omics.prepare.formats.FORMATS`; ``path``
+        may be a directory or a list of per-sample files (salmon, kallisto).
 
     Returns
     -------
@@ -70,11 +75,32 @@ def read_expression(
     InputError
         Unreadable, empty, header-only, non-numeric, infinite values ...
     """
-    path = Path(path)
     if orientation not in ORIENTATIONS:
         raise ValueError(f"orientation must be one of {ORIENTATIONS}, got {orientation!r}")
-    if path.suffix.lower() == ".h5ad":
+    if format not in formats.FORMATS:
+        raise ValueError(f"format must be one of {formats.FORMATS}, got {format!r}")
+    paths = formats.as_paths(path)
+    path = paths[0]
+    if format == "auto" and len(paths) == 1 and not path.is_dir() and path.suffix.lower() == ".h5ad":
+        fmt = "h5ad"
+    elif format == "auto":
+        fmt, why = formats.detect_format(paths)
+        if fmt != "table":
+            log.info("%s: format detected as %s (%s)", path, fmt, why)
+    else:
+        formats.check_format(format, paths)
+        fmt = format
+    if len(paths) > 1 and fmt not in ("salmon", "kallisto"):
+        raise InputError(path, f"several expression files are only read for salmon or kallisto, not {fmt}")
+    hint = None
+    if fmt == "h5ad":
         df = read_h5ad_matrix(path, layer)
+    elif fmt == "featurecounts":
+        df, hint = formats.read_featurecounts(path), "counts"
+    elif fmt in ("salmon", "kallisto"):
+        df, hint = formats.read_quant_files(paths, fmt), "counts"
+    elif fmt == "geo_series":
+        df = formats.read_geo_series(path)[0]
     else:
         if layer:
             log.warning("%s: --layer is only used for .h5ad input; ignored", path)
@@ -83,7 +109,9 @@ def read_expression(
     genes, repairs = repair_excel_gene_symbols(list(df.columns), path)
     df.columns = pd.Index(genes, dtype=object)
     df.index = pd.Index(df.index.astype(str), dtype=object, name="sample")
-    df.attrs.update(path=str(path), n_genes_read=int(df.shape[1]), excel_repairs=repairs)
+    df.attrs.update(path=str(path), n_genes_read=int(df.shape[1]), excel_repairs=repairs, format=fmt)
+    if hint:
+        df.attrs["values_hint"] = hint
     log.info("%s: read %d samples x %d genes", path, df.shape[0], df.shape[1])
     return df
 
@@ -218,18 +246,25 @@ def check_matrix_ids(df: pd.DataFrame, path: Path) -> pd.DataFrame:
 
 
 def read_sample_sheet(
-    path: str | os.PathLike,
+    path: str | os.PathLike | None,
     *,
     sample_col: str = "aliquot_barcode",
     label_col: str = "label",
     group_col: str | None = "patient",
+    expression: str | os.PathLike | list | None = None,
+    format: str = "auto",  # noqa: A002 - the config key's name
 ) -> pd.DataFrame:
     """Read and validate a sample sheet.
 
     Parameters
     ----------
     path
-        TSV/CSV (optionally gzipped) with a header row.
+        TSV/CSV (optionally gzipped) with a header row; ``None`` builds the sheet from
+        ``expression``: the ``!Sample_*`` lines of a GEO series matrix (``sample_col`` is
+        then the GSM accession, ``label_col``/``group_col`` name characteristics such as
+        ``tissue``) or the ``.obs`` of an ``.h5ad`` (``obs_names`` are the sample ids).
+    expression, format
+        The expression input and its format, used only when ``path`` is ``None``.
     sample_col, label_col
         Columns with the sample ids (as in the matrix) and the class labels.
     group_col
@@ -247,8 +282,12 @@ def read_sample_sheet(
     InputError
         Missing columns, empty ids/labels/groups, duplicated sample ids.
     """
-    path = Path(path)
-    table = read_table(path)
+    if path is None:
+        table, path = sheet_from_expression(expression, format, label_col, group_col)
+        sample_col = "sample"
+    else:
+        path = Path(path)
+        table = read_table(path)
     no_group = group_col is None or group_col.strip().lower() == "none"
     check_sheet_columns(table, path, sample_col, label_col, None if no_group else group_col)
     ids = sheet_sample_ids(table, path, sample_col)
@@ -270,6 +309,24 @@ def read_sample_sheet(
         group_col="none" if no_group else group_col,
     )
     return sheet
+
+
+def sheet_from_expression(
+    expression: str | os.PathLike | list | None, format: str, label_col: str, group_col: str | None
+) -> tuple[pd.DataFrame, Path]:
+    """The sample table of a GEO series matrix or of an ``.h5ad``'s ``.obs`` (column ``sample``)."""
+    if expression is None:
+        raise ValueError("read_sample_sheet needs a path or an expression input")
+    paths = formats.as_paths(expression)
+    fmt = formats.detect_format(paths)[0] if format == "auto" else format
+    if fmt == "geo_series":
+        table = formats.read_geo_series(paths[0])[1].astype(str).reset_index(names="sample")
+        log.info("%s: sample sheet from the !Sample_ lines: columns %s", paths[0], short_list(list(table.columns), 10))
+        return table, paths[0]
+    if fmt == "h5ad":
+        return formats.sheet_from_obs(paths[0], label_col, group_col), paths[0]
+    raise InputError(paths[0], f"no sample sheet given (--samples) and a {fmt} input holds no labels; "
+                               "only a GEO series matrix or an .h5ad with labels in .obs can go without one")
 
 
 def check_sheet_columns(

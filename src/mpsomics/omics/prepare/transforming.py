@@ -20,6 +20,10 @@ from mpsomics.core.readers import duplicated
 log = logging.getLogger(__package__)
 
 SCALES = ("auto", "linear", "log")
+#: ``values``: what the numbers are; ``auto`` defers to ``scale`` when that is given.
+VALUES = ("auto", "counts", "log", "linear")
+#: Library-size normalisations of count data.
+NORMALIZATIONS = ("cpm",)
 DUPLICATE_RULES = ("most_variable", "mean", "max", "first")
 NAN_RULES = ("drop_gene", "impute_median")
 #: Linear-scale threshold of the ``auto`` scale detection.
@@ -101,6 +105,107 @@ def to_log_scale(
             f"(scale {reason}); pass --scale log if the data are already log-scale",
         )
     return np.log2(x + 1.0), detected, reason
+
+
+# ------------------------------------------------------------------------------ counts
+
+
+def detect_values(x: np.ndarray, hint: str | None = None) -> tuple[str, str]:
+    """``counts``, ``linear`` or ``log``: counts when every value is a non-negative integer
+    (max > 1) or the reader says so (``hint``, e.g. featureCounts, salmon NumReads);
+    otherwise :func:`detect_scale`."""
+    finite = x[np.isfinite(x)]
+    if hint == "counts":
+        return "counts", "the input format holds counts"
+    if finite.size and finite.min() >= 0 and finite.max() > 1 and np.all(finite == np.round(finite)):
+        return "counts", f"non-negative integers, max {float(finite.max()):g}"
+    return detect_scale(x)
+
+
+def log_cpm(x: np.ndarray, path: str | None, samples: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """log2(CPM + 1) of a samples x genes count matrix; library size = row sums of ``x``.
+
+    ``x`` must hold every gene read (before any gene is dropped). scanpy's
+    ``normalize_total(target_sum=1e6)`` + ``log1p(base=2)`` without NaN, numpy otherwise.
+
+    Returns
+    -------
+    tuple
+        ``(log values, library sizes)``.
+    """
+    neg = np.nan_to_num(x, nan=0.0) < 0
+    if neg.any():
+        r, c = (int(v[0]) for v in np.nonzero(neg))
+        raise InputError(path, f"negative count {x[r, c]:g} (sample {samples[r]!r}): these are not counts; "
+                               "pass --values log or linear")
+    lib = np.nansum(x, axis=1)
+    if (lib <= 0).any():
+        raise InputError(path, f"sample {samples[int(np.flatnonzero(lib <= 0)[0])]!r} has no counts "
+                               "(library size 0)")
+    if np.isnan(x).any():
+        return np.log2(x / lib[:, None] * 1e6 + 1.0), lib
+    import anndata as ad
+    import scanpy as sc
+
+    adata = ad.AnnData(x.copy())
+    sc.pp.normalize_total(adata, target_sum=1e6)
+    sc.pp.log1p(adata, base=2)
+    return np.asarray(adata.X, dtype=np.float64), lib
+
+
+def to_log_values(
+    x: np.ndarray,
+    values: str,
+    scale: str,
+    genes: list[str],
+    samples: list[str],
+    path: str | None,
+    hint: str | None = None,
+) -> tuple[np.ndarray, str, str, dict[str, object]]:
+    """The log-scale values: counts -> log2(CPM + 1), linear -> log2(x + 1), log as is.
+
+    ``values="auto"`` with ``scale`` other than ``auto`` is the old behaviour of
+    ``scale`` (:func:`to_log_scale`); ``values="auto"`` and ``scale="auto"`` detects
+    counts first (:func:`detect_values`).
+
+    Returns
+    -------
+    tuple
+        ``(x, detected, reason, extra)``: ``extra`` is empty unless counts were
+        normalised (then ``values``, ``normalization`` and library-size figures for
+        ``.uns['prepare']``).
+    """
+    if values == "auto" and scale != "auto":
+        x, detected, reason = to_log_scale(x, scale, genes, samples, path)
+        return x, detected, reason, {}
+    if values == "auto":
+        detected, reason = detect_values(x, hint)
+        if detected != "counts":  # as before counts were known: the scale detection and its log line
+            x, detected, reason = to_log_scale(x, "auto", genes, samples, path)
+            return x, detected, reason, {}
+        log.info("%s: values detected as counts (%s)", path, reason)
+    else:
+        detected, reason = values, "given"
+    if detected != "counts":
+        x, detected, reason = to_log_scale(x, detected, genes, samples, path)
+        extra = {} if values == "auto" else {"values": values}
+        return x, detected, reason, extra
+    if np.nan_to_num(x).max() <= 1:
+        log.warning("%s: values treated as counts but the maximum is <= 1", path)
+    logged, lib = log_cpm(x, path, samples)
+    log.info(
+        "%s: counts normalised to log2(CPM + 1) (library size = column sum over all %d genes read; "
+        "median %.3g, range %.3g-%.3g)", path, x.shape[1], float(np.median(lib)), float(lib.min()),
+        float(lib.max()),
+    )
+    extra = {
+        "values": values,
+        "normalization": "log2(CPM + 1)",
+        "library_size_median": float(np.median(lib)),
+        "library_size_min": float(lib.min()),
+        "library_size_max": float(lib.max()),
+    }
+    return logged, "counts", reason, extra
 
 
 # ---------------------------------------------------------------------------------- NaN
