@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-
 from helpers.dense import random_state
+
 from mpsomics.mps.config import TrainConfig
 from mpsomics.mps.state import MPSState, save_model
 from mpsomics.ttn.classifier import is_ttn_file, load_classifier, log_scores
