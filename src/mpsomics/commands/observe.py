@@ -242,7 +242,17 @@ def run(args: argparse.Namespace) -> int:
         "seconds": round(seconds, 4),
         "labels": result["summary"],
     }
-    # Compute everything first: an error must not leave (or even create) the output dir.
+    write_observables(out, result, summary)
+    log.info("observables of %d sites x %d classes written to %s (%.2f s)", state.n_sites, state.n_classes, out, seconds)
+    return 0
+
+
+def write_observables(out: Path, result: dict, summary: dict) -> None:
+    """Write the tables, Schmidt values and summary of either model kind, all or nothing.
+
+    Everything is computed before this is called: an error must not leave (or even
+    create) the output directory.
+    """
     with atomic_dir(out) as tmp:
         (tmp / CORRELATIONS_DIR).mkdir()
         for name, df in result["tables"].items():
@@ -250,8 +260,6 @@ def run(args: argparse.Namespace) -> int:
         with open(tmp / SCHMIDT_FILE, "wb") as fh:
             np.savez(fh, **result["schmidt"])
         (tmp / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    log.info("observables of %d sites x %d classes written to %s (%.2f s)", state.n_sites, state.n_classes, out, seconds)
-    return 0
 
 
 def run_ttn(args: argparse.Namespace, model_path: Path, out: Path) -> int:
@@ -285,12 +293,6 @@ def run_ttn(args: argparse.Namespace, model_path: Path, out: Path) -> int:
         "seconds": round(seconds, 4),
         "labels": result["summary"],
     }
-    with atomic_dir(out) as tmp:
-        (tmp / CORRELATIONS_DIR).mkdir()
-        for name, df in result["tables"].items():
-            df.to_csv(tmp / name, sep="\t", index=False)
-        with open(tmp / SCHMIDT_FILE, "wb") as fh:
-            np.savez(fh, **result["schmidt"])
-        (tmp / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    write_observables(out, result, summary)
     log.info("TTN observables of %d leaves x %d classes written to %s (%.2f s)", state.n_leaves, state.n_classes, out, seconds)
     return 0
