@@ -19,6 +19,7 @@ include: "workflow/rules/grokking.smk"
 include: "workflow/rules/subcommunities.smk"
 include: "workflow/rules/enrichment.smk"
 include: "workflow/rules/interop.smk"
+include: "workflow/rules/validation.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/fashion.smk"
 
@@ -29,5 +30,8 @@ rule all:
         rules.report.output.html,
         rules.grokking_summary.output[0],
         rules.scores.output.tsv,
+        rules.cv_summary.output[0],
+        rules.stability_summary.output[0],
+        rules.validate.output[0],
         rules.graph_network.output[0],
         per_community("results/graphs/communities/{community}.graphml"),

@@ -42,6 +42,7 @@ def test_featurecounts_and_own_communities_run_to_the_report(tmp_path):
     cfg["expression"] = "data/counts.txt"
     cfg["prepare"].update(format="featurecounts")
     cfg["communities"].update(source="file", file="data/modules.tsv", min_size=4)
+    cfg["communities"]["select"]["method"] = "threshold"
     cfg["communities"]["select"]["min_accuracy"] = 0.0
     (work / "config.yaml").write_text(yaml.safe_dump(cfg))
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(work),

@@ -17,12 +17,17 @@ wildcard_constraints:
 ENV = "../../envs/mpsomics.yaml"
 
 
-def cli_options(section, rename=None, skip=()):
-    """Render a config section as `--key value` options (lists comma-joined, booleans as flags)."""
+def cli_options(section, rename=None, skip=(), keep=None):
+    """Render a config section as `--key value` options (lists comma-joined, booleans as flags).
+
+    `skip`: keys left out; `keep`: if given, only these keys.
+    """
     rename = rename or {}
     parts = []
     for key, value in section.items():
         if key in skip or value is None or isinstance(value, dict):
+            continue
+        if keep is not None and key not in keep:
             continue
         flag = f"--{rename.get(key, key).replace('_', '-')}"
         if isinstance(value, bool):
@@ -192,3 +197,35 @@ def own_communities(wildcards):
 
 def own_communities_option(wildcards, input):
     return f"--file {shlex.quote(str(input.own))}" if "own" in input.keys() else ""
+
+
+# --- Validation (docs/validation.md) ----------------------------------------------------
+VALIDATION = config.get("validation", {})
+CV_KEYS = ("folds", "repeats", "permutations", "permutation_epochs", "bootstrap")
+STABILITY_KEYS = ("resamples",)
+VALIDATE_KEYS = ("random_sets", "bootstrap")
+# `mps` keys of a single training run that many in-process fits do not take
+MPS_FIT_SKIP = ("checkpoint_every",)
+COHORT_FILE_KEYS = ("expression", "samples", "gene_map")
+
+
+def cohort_inputs(wildcards):
+    """The files of every cohort of `validation.cohorts`, named `<cohort>__<key>`."""
+    return {
+        f"{name}__{key}": cohort[key]
+        for name, cohort in VALIDATION.get("cohorts", {}).items()
+        for key in COHORT_FILE_KEYS
+        if cohort.get(key)
+    }
+
+
+def cohorts_json(wildcards, input):
+    """`validation.cohorts` as JSON, each file path taken from the declared inputs."""
+    cohorts = {}
+    for name, cohort in VALIDATION.get("cohorts", {}).items():
+        cohorts[name] = {
+            key: (str(input[f"{name}__{key}"]) if key in COHORT_FILE_KEYS else value)
+            for key, value in cohort.items()
+            if value is not None
+        }
+    return json.dumps(cohorts)

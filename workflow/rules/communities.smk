@@ -7,6 +7,8 @@ checkpoint communities:
         baseline="results/communities/baseline.tsv",
         selected="results/communities/selected.txt",
         network="results/communities/network.tsv",
+        # the network's genes: enrichment universe, pool of random gene sets
+        pool="results/communities/pool.txt",
         genes=directory("results/communities/genes"),
     log:
         "results/logs/communities.log",

@@ -24,6 +24,10 @@ rule report:
         observed_correlations=per_community(
             "results/observables/{community}/correlations"
         ),
+        # how far to trust each community and subcommunity (rules in validation.smk)
+        cv=rules.cv_summary.output[0],
+        stability=rules.stability_summary.output[0],
+        validation=rules.validate.output[0],
         # TTN runs (config `model: ttn`): the gene tree of every community
         trees=(
             per_community("results/mps/{community}/tree.tsv") if MODEL == "ttn" else []
@@ -60,5 +64,6 @@ rule report:
         " --subcommunities {input.subcommunities:q} --enrichment {input.enrichment:q}"
         " --observed-magnetization {input.observed_magnetization:q}"
         " --observed-correlations {input.observed_correlations:q}"
+        " --cv {input.cv:q} --stability {input.stability:q} --validation {input.validation:q}"
         " {params.trees_flag} {input.trees:q}"
         " --out-dir {params.out_dir:q} > {log:q} 2>&1"

@@ -2,14 +2,25 @@
 
 Writes under ``--out-dir`` (format: ``docs/outputs.md``, section "communities"):
 ``communities.tsv``, ``baseline.tsv``, ``selected.txt``, ``genes/{community}.txt``
-(selected communities only, genes in site order) and ``network.tsv`` (edges among
-the genes of kept communities). Everything is computed before anything is
+(selected communities only, genes in site order), ``network.tsv`` (edges among
+the genes of kept communities) and ``pool.txt`` (every gene of the co-expression
+network, i.e. the genes a community could have come from: the universe of the
+enrichment tests and the pool of random gene sets). Everything is computed before anything is
 written; each file is then written atomically (``genes/`` as a whole directory),
 so an error leaves no partial output.
 
-When no community passes the baseline selection, the outputs are still written
-(empty ``selected.txt`` and an empty ``genes/`` directory) with a WARNING: a
-downstream fan-out over zero communities is legitimate.
+Selection (``--method``): ``permutation`` (default) keeps the communities whose
+cross-validated ridge discriminant beats its own label-permutation null (BH
+``q <= --fdr`` across communities), best effect first, at most
+``--max-communities``; ``threshold`` keeps those whose baseline balanced accuracy is
+``>= --min-accuracy`` (Lacalamita's rule). With either, ``--min-communities`` fills a
+short selection up with the next best, flagged in ``baseline.tsv`` (``selection =
+min_communities``) as exploratory. The rules and the null are described in
+:mod:`mpsomics.omics.baselines`.
+
+When no community is selected, the outputs are still written (empty
+``selected.txt`` and an empty ``genes/`` directory) with a WARNING: a downstream
+fan-out over zero communities is legitimate.
 """
 
 from __future__ import annotations
@@ -17,6 +28,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import math
 import time
 from pathlib import Path
 
@@ -56,10 +68,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("baseline and selection")
     g.add_argument("--folds", type=int, default=5, help="patient-grouped stratified CV folds")
     g.add_argument("--n-estimators", type=int, default=100, help="random forest trees")
+    g.add_argument("--method", choices=["permutation", "threshold"], default="permutation",
+                   help="permutation: ridge CV AUC beats its label-permutation null (BH q <= --fdr), "
+                        "best effect first; threshold: baseline balanced accuracy >= --min-accuracy")
     g.add_argument("--selection-model", choices=["best", "logistic_regression", "random_forest"],
-                   default="best", help="model whose balanced accuracy ranks communities (best = max of both)")
-    g.add_argument("--min-accuracy", type=float, default=0.9, help="minimal baseline balanced accuracy")
+                   default="best", help="model whose balanced accuracy ranks communities for --method "
+                                        "threshold and breaks AUC ties for --method permutation "
+                                        "(best = max of both)")
+    g.add_argument("--min-accuracy", type=float, default=0.9,
+                   help="minimal baseline balanced accuracy (--method threshold)")
+    g.add_argument("--fdr", type=float, default=0.05,
+                   help="BH false discovery rate across communities (--method permutation)")
+    g.add_argument("--permutations", type=int, default=999,
+                   help="patient-respecting label permutations of the null (the smallest p is "
+                        "1/(permutations+1), and BH needs it well below --fdr / #communities); "
+                        "0 skips the null (--method threshold only)")
     g.add_argument("--max-communities", type=int, default=20, help="select at most this many communities")
+    g.add_argument("--min-communities", type=int, default=0,
+                   help="if fewer pass, fill up with the next best (flagged min_communities: exploratory)")
     parser.add_argument("--seed", type=int, default=0, help="Leiden, CV and forest seed")
     parser.add_argument("--threads", type=int, default=1, help="parallel baseline evaluations")
 
@@ -75,6 +101,15 @@ def _check_args(args: argparse.Namespace) -> None:
         (args.folds >= 2, "--folds must be >= 2"),
         (args.n_estimators >= 1, "--n-estimators must be >= 1"),
         (args.max_communities >= 0, "--max-communities must be >= 0"),
+        (args.min_communities >= 0, "--min-communities must be >= 0"),
+        (0.0 < args.fdr <= 1.0, "--fdr must be in (0, 1]"),
+        (args.permutations >= 0, "--permutations must be >= 0"),
+        (args.method != "permutation" or args.permutations >= 1,
+         "--method permutation needs --permutations >= 1"),
+        (args.method != "permutation" or not 0.0 < args.fdr <= 1.0
+         or 1.0 / (args.permutations + 1) <= args.fdr,
+         f"--permutations {args.permutations} cannot reach p <= --fdr {args.fdr}: "
+         f"use at least {math.ceil(1.0 / args.fdr) - 1 if args.fdr > 0 else 'more'}"),
         (args.threads >= 1, "--threads must be >= 1"),
         (args.source != "file" or bool(args.file), "--source file needs --file"),
     ]
@@ -153,29 +188,53 @@ def order_sites(adata: ad.AnnData, graph, labelled, correlation: str) -> tuple[d
 
 def select_by_baselines(adata: ad.AnnData, ordered: dict[str, list[str]], args: argparse.Namespace,
                         path: str | None = None) -> tuple[pd.DataFrame, list[str]]:
-    """Patient-grouped CV baselines of every community and the selected community ids."""
+    """Patient-grouped CV baselines and permutation null of every community, and the selection."""
     from mpsomics.omics import baselines
 
     t1 = time.perf_counter()
     y, groups = baselines.train_labels(adata)
     try:
-        baselines.cv_splits(y, groups, args.folds, args.seed)
+        splits = baselines.cv_splits(y, groups, args.folds, args.seed)
     except ValueError as exc:
         raise InputError(path, str(exc)) from None
     base = baselines.baseline_table(
         adata, ordered, folds=args.folds, seed=args.seed, n_estimators=args.n_estimators,
         threads=args.threads,
     )
-    selected = baselines.select(base, args.min_accuracy, args.max_communities, args.selection_model)
-    base["selected"] = base["community"].isin(selected)
-    log.info("baselines of %d communities in %.1f s; %d selected (balanced accuracy >= %g, at most %d)",
-             len(ordered), time.perf_counter() - t1, len(selected), args.min_accuracy, args.max_communities)
+    t2 = time.perf_counter()
+    null = baselines.permutation_table(adata, ordered, permutations=args.permutations, seed=args.seed,
+                                       splits=splits)
+    log.info("baselines of %d communities in %.1f s, permutation null (%d permutations) in %.1f s",
+             len(ordered), t2 - t1, args.permutations, time.perf_counter() - t2)
+    selected, table = baselines.selection_table(
+        base, null, args.method, min_accuracy=args.min_accuracy, fdr=args.fdr,
+        max_communities=args.max_communities, min_communities=args.min_communities,
+        model=args.selection_model,
+    )
+    _log_selection(table, selected, args)
+    return table, selected
+
+
+def _log_selection(table: pd.DataFrame, selected: list[str], args: argparse.Namespace) -> None:
+    per = table.drop_duplicates("community").set_index("community")
+    n_sig = int(per["significant"].sum())
+    filled = [c for c in selected if per.at[c, "selection"] == "min_communities"]
+    if args.permutations:
+        log.info("%d of %d communities beat their permutation null at FDR %g (smallest p %.3g, q %.3g)",
+                 n_sig, len(per), args.fdr, per["permutation_p"].min(), per["permutation_q"].min())
+    rule = (f"permutation null, BH q <= {args.fdr}" if args.method == "permutation"
+            else f"balanced accuracy >= {args.min_accuracy}")
+    log.info("%d selected (%s, at most %d): %s", len(selected), rule, args.max_communities,
+             ", ".join(selected) or "none")
+    if filled:
+        log.warning("%d selected only to reach --min-communities %d (not passing the %s rule; "
+                    "exploratory, flagged min_communities in baseline.tsv): %s", len(filled),
+                    args.min_communities, args.method, ", ".join(filled))
     if not selected:
-        log.warning(
-            "no community reaches baseline balanced accuracy %g: writing an empty selection "
-            "(lower --min-accuracy to select some)", args.min_accuracy,
-        )
-    return base, selected
+        hint = ("raise --permutations for a smaller attainable p (1/(permutations+1)), raise --fdr "
+                "or set --min-communities" if args.method == "permutation"
+                else "lower --min-accuracy or set --min-communities")
+        log.warning("no community selected: writing an empty selection (%s)", hint)
 
 
 def community_tables(adata: ad.AnnData, args: argparse.Namespace, path: str | None = None) -> dict:
@@ -197,6 +256,7 @@ def community_tables(adata: ad.AnnData, args: argparse.Namespace, path: str | No
         "selected": selected,
         "genes": {cid: ordered[cid] for cid in selected},
         "network": coexpression.edge_table(graph, comm_table["gene"].tolist()),
+        "pool": sorted(map(str, graph.vs["name"])),
     }
 
 
@@ -205,12 +265,14 @@ def write_community_tables(outdir: str | Path, tables: dict) -> None:
     outdir = Path(outdir)
     with contextlib.ExitStack() as stack:
         tmp = {name: stack.enter_context(atomic_path(outdir / name))
-               for name in ("communities.tsv", "baseline.tsv", "selected.txt", "network.tsv")}
+               for name in ("communities.tsv", "baseline.tsv", "selected.txt", "network.tsv",
+                            "pool.txt")}
         genes_dir = stack.enter_context(atomic_dir(outdir / "genes"))
         tables["communities"].to_csv(tmp["communities.tsv"], sep="\t", index=False)
         tables["baseline"].to_csv(tmp["baseline.tsv"], sep="\t", index=False, float_format="%.6g")
         tmp["selected.txt"].write_text("".join(f"{c}\n" for c in tables["selected"]))
         tables["network"].to_csv(tmp["network.tsv"], sep="\t", index=False, float_format="%.6g")
+        tmp["pool.txt"].write_text("".join(f"{g}\n" for g in tables["pool"]))
         for cid, genes in tables["genes"].items():
             (genes_dir / f"{cid}.txt").write_text("".join(f"{g}\n" for g in genes))
 

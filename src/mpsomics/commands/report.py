@@ -7,12 +7,19 @@
         --genes results/communities/genes/c01.txt ... --history results/mps/c01/history.tsv ... \\
         [--entanglement ...] [--magnetization ...] [--correlations ...] [--grokking ...] \\
         [--subcommunities ...] [--enrichment ...] [--observed-magnetization ...] \\
-        [--observed-correlations ...] --out-dir results/report
+        [--observed-correlations ...] [--cv results/validation/cv.tsv] \\
+        [--stability results/validation/stability.tsv] [--validation results/validation/summary.tsv] \\
+        --out-dir results/report
 
 Every per-community option takes one file per community of ``--selected``, in its
 order (the workflow expands them in that order); an option left out shows a note in
-each community's section. Writes ``index.html`` and ``figures/{community}_grokking.png``
-into ``--out-dir``.
+each community's section. ``--cv``, ``--stability`` and ``--validation`` (the tables of
+``cv-summary``, ``stability-summary`` and ``validate``) fill each community's "How far to
+trust this" panel and the verdict columns of the summary tables; without them the report
+says that validation was not run. The verdict thresholds come from ``validation``
+(``stable_jaccard``, ``fdr``, ``preserved_z``) of ``--config-json``. Writes ``index.html``,
+``figures/{community}_grokking.png`` and, with validation tables,
+``figures/validation_cv.png`` / ``figures/validation_subcommunities.png`` into ``--out-dir``.
 """
 
 from __future__ import annotations
@@ -46,12 +53,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--selected", required=True, help="selected.txt of `mpsomics communities`: the communities shown, in order")
     parser.add_argument("--baseline", help="baseline.tsv of `mpsomics communities` (baseline columns); optional")
     parser.add_argument("--expression", help="prepared AnnData (sample counts); optional")
-    parser.add_argument("--config-json", help="config used for the run, a JSON file or inline JSON text (shown in the header); optional")
+    parser.add_argument("--config-json", help="config used for the run, a JSON file or inline JSON text (shown in the header; "
+                        "`validation.stable_jaccard`, `.fdr`, `.preserved_z` set the verdict thresholds); optional")
+    trust = parser.add_argument_group("validation tables (how far to trust each community and subcommunity; all optional)")
+    trust.add_argument("--cv", metavar="TSV", help="cv.tsv of `mpsomics cv-summary`: cross-validated AUC of the MPS and the "
+                       "baselines on identical folds, permutation p, held-out test AUC")
+    trust.add_argument("--stability", metavar="TSV", help="stability.tsv of `mpsomics stability-summary`: Jaccard "
+                       "stability of each subcommunity under bootstrap resampling of patients")
+    trust.add_argument("--validation", metavar="TSV", help="summary.tsv of `mpsomics validate`: AUC vs random gene sets "
+                       "and preservation Z in each independent cohort")
     files = parser.add_argument_group("per-community files (one per community of --selected, in its order)")
     for name, help_text in PER_COMMUNITY.items():
         files.add_argument(f"--{name.replace('_', '-')}", nargs="*", metavar="FILE", help=help_text)
     parser.add_argument("--top-terms", type=integer(1), default=5, help="enriched terms shown per gene set (default %(default)s)")
-    parser.add_argument("--out-dir", required=True, help=f"output directory: {REPORT_FILE} and {FIGURES_DIR}/{{community}}_grokking.png")
+    parser.add_argument("--out-dir", required=True, help=f"output directory: {REPORT_FILE} and {FIGURES_DIR}/{{community}}_grokking.png "
+                        f"(+ {FIGURES_DIR}/validation_cv.png, validation_subcommunities.png with validation tables)")
 
 
 def report_paths(args: argparse.Namespace):
@@ -78,6 +94,9 @@ def report_paths(args: argparse.Namespace):
         expression=Path(args.expression) if args.expression else None,
         config_json=args.config_json,
         selected=Path(args.selected),
+        cv=Path(args.cv) if args.cv else None,
+        stability=Path(args.stability) if args.stability else None,
+        validation=Path(args.validation) if args.validation else None,
     )
 
 

@@ -132,6 +132,11 @@ def _add_model_arguments(g) -> None:
         help="mps: matrix product state along the gene order (default); ttn: tree tensor "
         "network on the gene dendrogram of the training samples (gradient training)",
     )
+    _add_mps_model_arguments(g)
+
+
+def _add_mps_model_arguments(g) -> None:
+    """The model-shape TrainConfig options (everything of the model group but ``--model``)."""
     _config_option(g, "method")
     _config_option(g, "bond_dim", "maximum bond dimension chi", integer(1))
     _config_option(g, "init_bond_dim", type=integer(1))
@@ -229,6 +234,33 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     _add_validation_arguments(p.add_argument_group("validation and checkpoints"))
 
 
+def add_train_config_arguments(p: argparse.ArgumentParser, *, observe_every: int | None = 1) -> None:
+    """Add an option for every :class:`TrainConfig` field to a command that trains MPS.
+
+    For stages that run many in-process fits (``cv``, ``stability``) and must accept the
+    config ``mps`` section exactly as ``mpsomics train`` does (``--bond-dim 16 --epochs 60
+    ... --checkpoint-every 10``): the same names, defaults, choices and validators as
+    ``train``, in three argument groups, but without ``train``'s ``--model mps|ttn``
+    (such stages always fit MPS and may use ``--model`` for something else) and without
+    its I/O options. ``--seed`` and ``--threads`` are included (TrainConfig fields).
+    ``observe_every``: default of an added ``--observe-every K`` option (``train``'s is
+    1; ``None`` = do not add the option). Build the config with :func:`train_config`
+    (``model="mps"``).
+    """
+    _add_mps_model_arguments(p.add_argument_group("MPS model (as in `mpsomics train`)"))
+    _add_optimiser_arguments(p.add_argument_group("MPS optimisation (as in `mpsomics train`)"))
+    _add_validation_arguments(
+        p.add_argument_group("MPS validation split and checkpoints (as in `mpsomics train`)")
+    )
+    if observe_every is not None:
+        p.add_argument(
+            "--observe-every",
+            type=integer(0),
+            default=observe_every,
+            help="record entanglement/magnetization every K epochs (0 = off)",
+        )
+
+
 def load_training_data(expression: str | Path, genes: list[str], genes_path: str | Path) -> dict:
     """Read the prepared AnnData (:func:`~mpsomics.core.readers.read_prepared`); return the arrays :func:`fit` needs."""
     path = Path(expression)
@@ -292,10 +324,17 @@ def _versions() -> dict:
     return out
 
 
-def train_config(args: argparse.Namespace) -> TrainConfig:
-    """The :class:`TrainConfig` of the parsed options (every field has an option of its name)."""
+def train_config(args: argparse.Namespace, *, model: str | None = None) -> TrainConfig:
+    """The :class:`TrainConfig` of the parsed options (every field has an option of its name).
+
+    ``model``: ``"mps"`` or ``"ttn"`` (picks the default ``--lr``); ``None`` = ``args.model``
+    (``mpsomics train --model``), else ``"mps"``. Commands whose ``--model`` means something
+    else (see :func:`add_train_config_arguments`) pass ``model="mps"``.
+    """
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
-    if args.lr is None and getattr(args, "model", "mps") == "ttn":
+    if model is None:
+        model = getattr(args, "model", "mps")
+    if args.lr is None and model == "ttn":
         from mpsomics.ttn.fit import DEFAULT_TTN_LR
 
         values["lr"] = DEFAULT_TTN_LR

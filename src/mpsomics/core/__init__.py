@@ -3,7 +3,8 @@
 Owns the two exception types and their exit codes (:mod:`~mpsomics.core.errors`),
 atomic writes (:mod:`~mpsomics.core.files`), the readers of the project's file
 contracts (:mod:`~mpsomics.core.readers`, :mod:`~mpsomics.core.gmt`), classification
-metrics (:mod:`~mpsomics.core.metrics`) and run provenance
+metrics (:mod:`~mpsomics.core.metrics`), empirical p-values and the
+Benjamini–Hochberg adjustment (:mod:`~mpsomics.core.stats`) and run provenance
 (:mod:`~mpsomics.core.provenance`).
 
 May import: the standard library and third-party packages only -- no other

@@ -541,3 +541,153 @@ def entropy_loss_figure(epochs: np.ndarray, total_entropy: np.ndarray, loss: np.
     ax.set_title(f"{title} ({rtxt})" if title else rtxt, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+#: one colour per model of the validation figures (MPS red, like the test curves)
+MODEL_COLORS = {"mps": "#d62728", "logistic_regression": "#1f77b4", "random_forest": "#2ca02c"}
+
+
+def _interval_rows(ax, y: np.ndarray, mean: np.ndarray, low: np.ndarray, high: np.ndarray, *, color: str,
+                   label: str, filled: np.ndarray | None = None, marker: str = "o") -> None:
+    """Points with horizontal 95 % interval bars; ``filled`` False draws an open marker."""
+    ok = np.isfinite(mean)
+    lo = np.where(np.isfinite(low), low, mean)
+    hi = np.where(np.isfinite(high), high, mean)
+    ax.hlines(y[ok], lo[ok], hi[ok], color=color, lw=1.6)
+    filled = np.ones(len(y), dtype=bool) if filled is None else filled
+    for full, lab in ((True, label), (False, None)):
+        m = ok & (filled == full)
+        if m.any():
+            ax.scatter(mean[m], y[m], s=28, marker=marker, color=color if full else "white", edgecolors=color,
+                       linewidths=1.4, zorder=3, label=lab if full or not (ok & filled).any() else None)
+
+
+def cv_forest_figure(cv: pd.DataFrame, communities: Sequence[str], labels: Mapping[str, str] | None = None,
+                     *, test_counts: str = "", model_names: Mapping[str, str] | None = None) -> Figure:
+    """AUC with 95 % intervals per community and model: cross-validated (left) and held-out test (right).
+
+    Parameters
+    ----------
+    cv
+        ``cv.tsv`` rows (``community, model, auc_mean, auc_low, auc_high, test_auc,
+        test_auc_low, test_auc_high``).
+    communities
+        Rows top to bottom.
+    labels
+        Tick label of each community (default: its id).
+    test_counts
+        Class counts of the test split for the right panel's title.
+    """
+    models = [m for m in MODEL_COLORS if (cv["model"] == m).any()]
+    names = dict(model_names or {})
+    n = len(communities)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 1.3 + 0.36 * max(n, 1)), sharey=True, squeeze=False)
+    y0 = np.arange(n)[::-1].astype(float)
+    offsets = np.linspace(0.22, -0.22, len(models)) if len(models) > 1 else np.zeros(1)
+    lows = []
+    for ax, prefix, title in ((axes[0, 0], "auc", "cross-validation on the training split"),
+                              (axes[0, 1], "test_auc", "held-out test split" + (f" ({test_counts})" if test_counts else ""))):
+        for m, off in zip(models, offsets, strict=True):
+            d = cv[cv["model"] == m].set_index("community").reindex(list(communities))
+            mean_col = "auc_mean" if prefix == "auc" else "test_auc"
+            low, high = d[f"{prefix}_low"].to_numpy(float), d[f"{prefix}_high"].to_numpy(float)
+            _interval_rows(ax, y0 + off, d[mean_col].to_numpy(float), low, high, color=MODEL_COLORS[m],
+                           label=names.get(m, m.replace("_", " ")))
+            lows.append(np.nanmin(np.r_[low, d[mean_col].to_numpy(float), np.inf]))
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("AUC (mean and 95 % interval)" if prefix == "auc" else "AUC (bootstrap 95 % interval)")
+        ax.grid(axis="x", alpha=0.3)
+        for k in range(n - 1):  # separate the communities
+            ax.axhline(k + 0.5, color="0.9", lw=0.6)
+    left = float(np.nanmin(lows)) if lows and np.isfinite(np.nanmin(lows)) else 0.5
+    for ax in axes[0]:
+        # zoomed to the values: AUCs near 1 would merge on a 0.5-1 axis; the 0.5 line only when in range
+        ax.set_xlim(max(0.0, min(left, 0.9) - 0.03), 1.01)
+        if left - 0.03 <= 0.5:
+            ax.axvline(0.5, color="grey", lw=0.8, ls=":")
+    axes[0, 0].set_yticks(y0)
+    axes[0, 0].set_yticklabels([(labels or {}).get(c, c) for c in communities], fontsize=8)
+    axes[0, 0].set_ylim(-0.6, n - 0.4)
+    handles, texts = axes[0, 0].get_legend_handles_labels()
+    if handles:
+        axes[0, 1].legend(handles, texts, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def subcommunity_evidence_figure(verdicts: pd.DataFrame, summary: pd.DataFrame | None, *,
+                                 stable_jaccard: float = 0.75, fdr: float = 0.05,
+                                 preserved_z: float = 2.0) -> Figure:
+    """Stability, external AUC and preservation Z of every subcommunity, one row each.
+
+    Parameters
+    ----------
+    verdicts
+        :func:`mpsomics.validation.verdict.subcommunity_verdicts` rows, top to bottom.
+    summary
+        ``summary.tsv`` of ``validate`` (subcommunity rows used) or ``None``.
+    """
+    ids = list(verdicts["subcommunity"].astype(str))
+    n = len(ids)
+    y = np.arange(n)[::-1].astype(float)
+    subs = (summary[summary["kind"] == "subcommunity"] if summary is not None else
+            pd.DataFrame(columns=["cohort", "set", "auc", "auc_low", "auc_high", "null_q", "preservation_z"]))
+    cohorts = list(dict.fromkeys(subs["cohort"].astype(str)))
+    fig, axes = plt.subplots(1, 3, figsize=(11, 1.4 + 0.38 * max(n, 1)), sharey=True, squeeze=False,
+                             gridspec_kw={"width_ratios": [1, 1, 1.1]})
+    ax_j, ax_a, ax_z = axes[0]
+    _interval_rows(ax_j, y, verdicts["jaccard_mean"].to_numpy(float), verdicts["jaccard_low"].to_numpy(float),
+                   verdicts["jaccard_high"].to_numpy(float), color="#444444", label="mean Jaccard")
+    ax_j.axvline(stable_jaccard, color="#7f3fbf", ls="--", lw=1.2)
+    ax_j.set_xlim(0, 1.02)
+    ax_j.set_xlabel("stability: best-match Jaccard\nacross resamples of patients")
+    offsets = np.linspace(0.15, -0.15, len(cohorts)) if len(cohorts) > 1 else np.zeros(max(len(cohorts), 1))
+    zmax = 12.0 * 1.2
+    for k, (cohort, off) in enumerate(zip(cohorts, offsets, strict=False)):
+        d = subs[subs["cohort"].astype(str) == cohort].drop_duplicates("set").set_index("set").reindex(ids)
+        color = SUB_COLORS[k % len(SUB_COLORS)]
+        q = d["null_q"].to_numpy(float)
+        _interval_rows(ax_a, y + off, d["auc"].to_numpy(float), d["auc_low"].to_numpy(float),
+                       d["auc_high"].to_numpy(float), color=color, label=cohort, filled=np.isfinite(q) & (q < fdr))
+        z = d["preservation_z"].to_numpy(float)
+        ok = np.isfinite(z)
+        ax_z.scatter(z[ok], (y + off)[ok], color=color, s=30, zorder=3, label=cohort)
+        if ok.any():
+            zmax = max(zmax, float(np.max(z[ok])) * 1.2)
+    ax_a.set_xlabel("external AUC (bootstrap 95 %)\nfilled: beats random gene sets")
+    # zoomed to the values (AUCs near 1 would merge on a 0.5-1 axis); the 0.5 line only when in range
+    aucs = np.r_[subs["auc_low"].to_numpy(float), subs["auc"].to_numpy(float)]
+    left = float(np.nanmin(aucs)) - 0.02 if np.isfinite(aucs).any() else 0.5
+    ax_a.set_xlim(max(0.0, min(left, 0.9)), 1.01)
+    if left <= 0.5:
+        ax_a.axvline(0.5, color="grey", lw=0.8, ls=":")
+    zs = subs["preservation_z"].to_numpy(float)
+    zmin = min(-1.0, float(np.nanmin(np.r_[zs, 0.0])) * 1.1)
+    zmax = max(zmax / 1.2, 12.0) * 1.1
+    if zmax > 40:  # a few very large Z: keep the 2 and 10 boundaries readable
+        ax_z.set_xscale("symlog", linthresh=10, linscale=2)
+        from matplotlib.ticker import FixedLocator, ScalarFormatter
+
+        ax_z.xaxis.set_major_locator(FixedLocator([0, 2, 5, 10, 20, 50, 100, 200, 500, 1000]))
+        ax_z.xaxis.set_major_formatter(ScalarFormatter())
+    for lo, hi, color in ((zmin, 2, "#f2f2f2"), (2, 10, "#fdf1d6"), (10, zmax, "#dcefdc")):
+        ax_z.axvspan(lo, hi, color=color, zorder=0)
+    ax_z.axvline(preserved_z, color="#7f3fbf", ls="--", lw=1.2)
+    ax_z.set_xlim(zmin, zmax)
+    ax_z.set_xlabel("preservation Zsummary\n(< 2 none, 2–10 moderate, > 10 strong)")
+    for ax in axes[0]:
+        ax.grid(axis="x", alpha=0.3)
+        for k in range(n - 1):
+            ax.axhline(k + 0.5, color="0.92", lw=0.6)
+    ax_j.set_yticks(y)
+    ax_j.set_yticklabels([("★ " if disc else "") + sid for sid, disc in zip(ids, verdicts["discovery"], strict=True)],
+                         fontsize=8)
+    ax_j.set_ylim(-0.6, n - 0.4)
+    if cohorts:
+        ax_z.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="cohort", title_fontsize=7,
+                    frameon=False)
+    else:
+        for ax in (ax_a, ax_z):
+            ax.text(0.5, 0.5, "no independent cohort", transform=ax.transAxes, ha="center", va="center", color="0.4")
+    fig.tight_layout()
+    return fig

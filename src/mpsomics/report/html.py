@@ -14,6 +14,7 @@ hide a broken stage.
 
 from __future__ import annotations
 
+import base64
 import datetime as _dt
 import json
 import logging
@@ -78,11 +79,17 @@ class ReportPaths:
     expression: Path | None = None
     config_json: Path | str | None = None  # a JSON file, or the JSON text itself
     selected: Path | None = None  # shown among the inputs only
+    # how far to trust each result: cv.tsv, stability.tsv, summary.tsv of the validation stages
+    cv: Path | None = None
+    stability: Path | None = None
+    validation: Path | None = None
 
     def locations(self) -> dict[str, str]:
         """Input locations shown in the report: the run-level files, then one example per kind."""
         out = {k: str(v) for k, v in (("selected", self.selected), ("baseline", self.baseline),
-                                       ("expression", self.expression)) if v is not None}
+                                       ("expression", self.expression), ("cv", self.cv),
+                                       ("stability", self.stability), ("validation", self.validation))
+               if v is not None}
         if self.config_json is not None:
             out["config_json"] = str(self.config_json)
         files = list(self.communities.values())
@@ -106,6 +113,7 @@ class CommunitySection:
     grokking: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     grokking_png: bytes | None = None
+    trust: dict[str, Any] = field(default_factory=dict)  # the "How far to trust this" panel (report.trust)
 
 
 # --------------------------------------------------------------------------- small readers
@@ -278,8 +286,6 @@ def _figure(section: CommunitySection, key: str, title: str, fig, caption: str) 
     from mpsomics.report.figures import png_bytes
 
     data = png_bytes(fig)
-    import base64
-
     section.figures.append(
         {"key": key, "title": title, "src": "data:image/png;base64," + base64.b64encode(data).decode("ascii"), "caption": caption}
     )
@@ -593,13 +599,19 @@ def build_context(paths: ReportPaths, top_terms: int = 5, figures_dir: Path | No
     figures_dir
         Also write ``{community}_grokking.png`` there.
     """
+    from mpsomics.report import trust
+    from mpsomics.report.figures import png_bytes, save_png
+
     communities = list(paths.communities)
     samples = read_samples(paths.expression)
     config = read_config(paths.config_json)
     classes = samples.get("classes") or []
     baseline = read_baseline(paths.baseline)
     models, base = _baseline_columns(baseline, communities)
-    fdr = next((v for k, v in config.items() if k.endswith("fdr")), None)
+    # read (and check) the validation tables before the slow per-community figures
+    validation = trust.read_validation(paths.cv, paths.stability, paths.validation, config, classes,
+                                       samples.get("positive_label", ""))
+    fdr = config.get("enrichment.fdr")
     fdr_note = f" (FDR ≤ {fdr})" if fdr else " at the chosen FDR threshold"
     sections, rows = [], []
     for c in communities:
@@ -608,9 +620,18 @@ def build_context(paths: ReportPaths, top_terms: int = 5, figures_dir: Path | No
         rows.append(row)
         sections.append(sec)
         if figures_dir is not None and sec.grokking_png is not None:
-            from mpsomics.report.figures import save_png
-
             save_png(sec.grokking_png, Path(figures_dir) / f"{c}_grokking.png")
+    trust.include_subcommunities(validation, [s["id"] for sec in sections for s in sec.subcommunities])
+    for sec, row in zip(sections, rows, strict=True):
+        sec.trust = trust.community_panel(sec.id, validation, [s["id"] for s in sec.subcommunities])
+        row["trust"] = trust.summary_columns(sec.id, validation, len(sec.subcommunities))
+    overview = []
+    for key, title, fig, caption in trust.overview_figures(validation, communities):
+        data = png_bytes(fig)
+        if figures_dir is not None:
+            save_png(data, Path(figures_dir) / f"{key}.png")
+        overview.append({"key": key, "title": title, "caption": caption,
+                         "src": "data:image/png;base64," + base64.b64encode(data).decode("ascii")})
     for r in rows:
         for k in ("mps_test_ba",):
             r[k] = _fmt(r[k])
@@ -636,6 +657,17 @@ def build_context(paths: ReportPaths, top_terms: int = 5, figures_dir: Path | No
         "sections": sections,
         "top_terms": top_terms,
         "n_selected": len(communities),
+        "validation": {
+            "run": validation.run,
+            "has_cv": validation.cv is not None,
+            "notes": validation.notes,
+            "thresholds": validation.thresholds,
+            "subcommunities": trust.subcommunity_table(validation, communities),
+            "figures": overview,
+            "design": trust.cv_design(config, *(
+                (None, None) if validation.cv is None or validation.cv.empty
+                else (validation.cv["n_folds"].iloc[0], validation.cv.get("n_repeats", pd.Series([None])).iloc[0]))),
+        },
     }
 
 

@@ -269,25 +269,35 @@ def test_cli_writes_all_outputs(adata, tmp_path):
     base = pd.read_csv(out / "baseline.tsv", sep="\t")
     assert list(base.columns) == [
         "community", "n_genes", "model", "balanced_accuracy", "sensitivity", "specificity",
-        "roc_auc", "selected",
+        "roc_auc", "ridge_auc", "null_auc_median", "null_auc_q95", "permutation_p",
+        "permutation_q", "n_permutations", "significant", "selected", "selection",
     ]
     assert len(base) == 2 * len(sizes)
     assert set(base["model"]) == {"logistic_regression", "random_forest"}
     selected = (out / "selected.txt").read_text().split()
     assert selected, "the label-shifted modules must pass the baseline"
     assert set(base.loc[base["selected"], "community"]) == set(selected)
+    # default --method permutation: the selected are exactly the significant ones
+    per = base.drop_duplicates("community").set_index("community")
+    assert set(per.index[per["significant"]]) == set(selected)
+    assert (per.loc[selected, "selection"] == "significant").all()
+    assert (per.loc[selected, "permutation_q"] <= 0.05).all()
+    assert (per["n_permutations"] == 999).all()
     assert sorted(p.stem for p in (out / "genes").iterdir()) == sorted(selected)
     for cid in selected:
         genes = (out / "genes" / f"{cid}.txt").read_text().split()
         assert genes == comm.loc[comm["community"] == cid, "gene"].tolist()
         # planted label signal: the selected community is the signal module 0
         assert all(g.startswith("M0_") for g in genes)
-    best = base.groupby("community")["balanced_accuracy"].max()
-    assert list(best[selected]) == sorted(best[selected], reverse=True)
+    assert list(per.loc[selected, "ridge_auc"]) == sorted(per.loc[selected, "ridge_auc"], reverse=True)
     net = pd.read_csv(out / "network.tsv", sep="\t")
     assert list(net.columns) == ["gene1", "gene2", "weight"]
     assert set(net["gene1"]) | set(net["gene2"]) <= set(comm["gene"])
     assert (net["weight"] >= 0.5).all()
+    # pool.txt: every gene of the network (the enrichment universe), a superset of the communities
+    pool = (out / "pool.txt").read_text().split()
+    assert pool == sorted(set(pool)) and set(comm["gene"]) <= set(pool)
+    assert set(net["gene1"]) | set(net["gene2"]) <= set(pool)
     # rerun is deterministic and replaces the outputs
     first = {p.name: p.read_bytes() for p in out.glob("*.*")}
     assert _cli(path, out) == 0
@@ -299,11 +309,44 @@ def test_zero_selected_writes_empty_selection(adata, tmp_path, caplog):
     path = _write(adata, tmp_path)
     out = tmp_path / "out"
     with caplog.at_level(logging.WARNING):
-        assert _cli(path, out, "--min-accuracy", "1.01") == 0
+        assert _cli(path, out, "--method", "threshold", "--min-accuracy", "1.01") == 0
     assert (out / "selected.txt").read_text() == ""
     assert (out / "genes").is_dir() and not list((out / "genes").iterdir())
     assert (out / "communities.tsv").exists() and (out / "baseline.tsv").exists()
-    assert any("no community reaches" in r.getMessage() for r in caplog.records)
+    assert any("no community selected" in r.getMessage() and "--min-accuracy" in r.getMessage()
+               for r in caplog.records)
+    base = pd.read_csv(out / "baseline.tsv", sep="\t")
+    assert not base["selected"].any() and set(base["selection"]) == {"below_threshold"}
+
+
+def test_min_communities_fills_up_flagged(adata, tmp_path, caplog):
+    """Nothing passes the bar: --min-communities trains the best anyway, flagged exploratory."""
+    path = _write(adata, tmp_path)
+    out = tmp_path / "out"
+    with caplog.at_level(logging.WARNING):
+        assert _cli(path, out, "--method", "threshold", "--min-accuracy", "1.01",
+                    "--min-communities", "2") == 0
+    selected = (out / "selected.txt").read_text().split()
+    base = pd.read_csv(out / "baseline.tsv", sep="\t")
+    per = base.drop_duplicates("community").set_index("community")
+    best = base.groupby("community").agg(ba=("balanced_accuracy", "max"), n=("n_genes", "first"))
+    ranked = sorted(best.index, key=lambda c: (-round(best.at[c, "ba"], 10), -best.at[c, "n"], c))
+    assert selected == ranked[:2]
+    assert (per.loc[selected, "selection"] == "min_communities").all()
+    assert sorted(p.stem for p in (out / "genes").iterdir()) == sorted(selected)
+    assert any("--min-communities 2" in r.getMessage() for r in caplog.records)
+
+
+def test_selection_options_are_checked(adata, tmp_path, capsys):
+    path = _write(adata, tmp_path)
+    for extra, msg in [
+        (["--permutations", "10"], "--permutations 10 cannot reach p <= --fdr 0.05: use at least 19"),
+        (["--permutations", "0"], "--method permutation needs --permutations >= 1"),
+        (["--fdr", "0"], "--fdr must be in (0, 1]"),
+        (["--min-communities", "-1"], "--min-communities must be >= 0"),
+    ]:
+        assert _cli(path, tmp_path / "out", *extra) == 2
+        assert msg in capsys.readouterr().err
 
 
 def _nothing_written(out):

@@ -42,7 +42,10 @@ def _table(tmp_path) -> pd.DataFrame:
 
 def test_gseapy_columns_next_to_ours(tmp_path):
     df = _table(tmp_path)
-    assert list(df.columns) == enr.COLUMNS + enr.GSEAPY_COLUMNS
+    assert list(df.columns) == enr.OUTPUT_COLUMNS
+    # the gseapy block follows our columns at a fixed position (universe columns after it)
+    n = len(enr.COLUMNS)
+    assert list(df.columns[:n]) == enr.COLUMNS and list(df.columns[n:n + len(enr.GSEAPY_COLUMNS)]) == enr.GSEAPY_COLUMNS
     assert (df["Term"] == df["term"]).all() and (df["Gene_set"] == df["library"]).all()
     np.testing.assert_allclose(df["P-value"], df["p_value"])
     np.testing.assert_allclose(df["Adjusted P-value"], df["fdr"])

@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 
 from mpsomics.cli import main
-from mpsomics.report import figures, html
+from mpsomics.core.errors import InputError
+from mpsomics.report import figures, html, trust
 
 CLASSES = ["normal", "tumor"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -24,7 +25,50 @@ def _tsv(df: pd.DataFrame, path: Path) -> None:
     df.to_csv(path, sep="\t", index=False)
 
 
-def write_results_tree(root: Path, *, n_genes: int = 8, epochs: int = 20, observe_every: int = 2) -> dict[str, Path]:
+def write_validation_tables(res: Path) -> dict[str, Path]:
+    """``cv.tsv``, ``stability.tsv`` and ``summary.tsv`` with planted verdicts.
+
+    c01: MPS CV AUC 0.91 [0.85, 0.97] beats shuffled labels (q 0.04) and lies above
+    logistic regression; test split 10 tumor / 2 normal. c02: MPS below logistic
+    regression, no better than shuffled labels. Subcommunities of c01: ``paper1`` stable,
+    beats random gene sets in cohort ``ext`` and strongly preserved (the one discovery);
+    ``graph1`` stable and moderately preserved but random sets do as well; ``paper2`` has
+    no validation row.
+    """
+    vdir = res / "validation"
+    cv_rows = []
+    for c, m, mean, lo, hi, p, q in (
+        ("c01", "mps", 0.91, 0.85, 0.97, 0.02, 0.04), ("c01", "logistic_regression", 0.70, 0.60, 0.80, "", ""),
+        ("c01", "random_forest", 0.88, 0.80, 0.95, "", ""),
+        ("c02", "mps", 0.55, 0.45, 0.65, 0.6, 0.6), ("c02", "logistic_regression", 0.80, 0.75, 0.85, "", ""),
+        ("c02", "random_forest", 0.60, 0.50, 0.70, "", ""),
+    ):
+        cv_rows.append({"community": c, "model": m, "n_genes": 8, "n_folds": 5, "n_repeats": 2, "auc_mean": mean,
+                        "auc_low": lo, "interval_method": "nadeau_bengio_t", "permutation_epochs": 10,
+                        "permutation_observed": mean - 0.02, "permutation_null_median": 0.52,
+                        "test_model": "mps", "test_interval_method": "stratified_percentile_bootstrap",
+                        "auc_high": hi, "balanced_accuracy_mean": mean - 0.1, "balanced_accuracy_low": lo - 0.1,
+                        "balanced_accuracy_high": hi - 0.1, "permutation_p": p, "permutation_q": q,
+                        "n_permutations": 99 if m == "mps" else 0, "test_auc": 0.94 if c == "c01" else 0.5,
+                        "test_auc_low": 0.81, "test_auc_high": 1.0, "test_balanced_accuracy": 0.875,
+                        "test_n_positive": 10, "test_n_negative": 2, "seconds": 1.5})
+    _tsv(pd.DataFrame(cv_rows), vdir / "cv.tsv")
+    _tsv(pd.DataFrame([("c01", "c01/paper1", "paper", 3, 0.9, 0.8, 0.97, 20),
+                       ("c01", "c01/graph1", "graph", 3, 0.8, 0.7, 0.9, 20)],
+                      columns=["community", "subcommunity", "method", "n_genes", "jaccard_mean", "jaccard_low",
+                               "jaccard_high", "n_resamples"]), vdir / "stability.tsv")
+    cols = ["cohort", "set", "kind", "community", "n_genes", "n_found", "n_samples", "n_positive", "auc", "auc_low",
+            "auc_high", "null_p", "null_q", "preservation_z", "preservation_z_density", "preservation_z_connectivity"]
+    _tsv(pd.DataFrame([
+        ("ext", "c01", "community", "c01", 8, 7, 60, 30, 0.93, 0.88, 0.97, 0.3, 0.45, 15.0, 12.0, 18.0),
+        ("ext", "c01/paper1", "subcommunity", "c01", 3, 3, 60, 30, 0.97, 0.94, 0.99, 0.004, 0.012, 12.5, 10.0, 15.0),
+        ("ext", "c01/graph1", "subcommunity", "c01", 3, 3, 60, 30, 0.95, 0.90, 0.98, 0.4, 0.4, 5.0, 4.0, 6.0),
+    ], columns=cols), vdir / "summary.tsv")
+    return {"cv": vdir / "cv.tsv", "stability": vdir / "stability.tsv", "validation": vdir / "summary.tsv"}
+
+
+def write_results_tree(root: Path, *, n_genes: int = 8, epochs: int = 20, observe_every: int = 2,
+                       validation: bool = True) -> dict[str, Path]:
     """Write a minimal but complete results tree in the formats of docs/outputs.md.
 
     Two selected communities: ``c01`` with subcommunities (paper + graph methods) and
@@ -34,7 +78,8 @@ def write_results_tree(root: Path, *, n_genes: int = 8, epochs: int = 20, observ
     Returns
     -------
     dict of the ``mpsomics report`` options: one path, or one path per community in
-    ``selected.txt`` order (``genes`` ... ``enrichment``), as the workflow passes them.
+    ``selected.txt`` order (``genes`` ... ``enrichment``), as the workflow passes them;
+    with ``validation`` also ``cv``, ``stability`` and ``validation`` (:func:`write_validation_tables`).
     """
     import anndata as ad
 
@@ -146,7 +191,9 @@ def write_results_tree(root: Path, *, n_genes: int = 8, epochs: int = 20, observ
     config = root / "config.json"
     config.write_text(json.dumps({"dataset": "TCGA-LIHC (synthetic)", "seed": 1,
                                   "train": {"epochs": epochs, "max_bond": 4, "observe_every": observe_every},
-                                  "enrichment": {"fdr": 0.05, "online": False}}))
+                                  "enrichment": {"fdr": 0.05, "online": False},
+                                  "validation": {"folds": 5, "repeats": 2, "permutation_epochs": 10,
+                                                 "stable_jaccard": 0.75, "fdr": 0.05, "preserved_z": 2}}))
     per_community = {
         "genes": "communities/genes/{c}.txt", "history": "mps/{c}/history.tsv",
         "entanglement": "mps/{c}/entanglement_trajectory.tsv", "magnetization": "mps/{c}/magnetization_trajectory.tsv",
@@ -157,6 +204,7 @@ def write_results_tree(root: Path, *, n_genes: int = 8, epochs: int = 20, observ
         "selected": cdir / "selected.txt", "baseline": cdir / "baseline.tsv", "expression": expression,
         "config_json": config,
         **{k: [res / v.format(c=c) for c in comms] for k, v in per_community.items()},
+        **(write_validation_tables(res) if validation else {}),
     }
 
 
@@ -228,8 +276,10 @@ def test_report_sections_images_and_self_containment(report_tree):
     assert "Connected correlations — paper subcommunities outlined" in doc.headings
     assert "Connected correlations — graph subcommunities outlined" in doc.headings
     assert doc.headings.count("Enrichment dot plot") == 1
-    # c01: grokking, profile, magnetization, 2 correlation figures, dot plot; c02: 4 (one correlation)
-    assert len(doc.imgs) == 6 + 4
+    assert "How far to trust the results" in doc.headings and doc.headings.count("How far to trust this") == 2
+    # c01: grokking, profile, magnetization, 2 correlation figures, dot plot; c02: 4 (one correlation);
+    # validation overview: CV forest plot and subcommunity evidence
+    assert len(doc.imgs) == 6 + 4 + 2
     for src in doc.imgs:
         assert src.startswith("data:image/png;base64,")
         assert base64.b64decode(src.split(",", 1)[1], validate=True).startswith(PNG_MAGIC)
@@ -242,19 +292,20 @@ def test_report_sections_images_and_self_containment(report_tree):
     os.umask(mask)
     assert out.stat().st_mode & 0o777 == 0o666 & ~mask  # not mkstemp's 0600
     # figures for snakemake --report
-    for c in ("c01", "c02"):
-        assert (figs / f"{c}_grokking.png").read_bytes().startswith(PNG_MAGIC)
+    for name in ("c01_grokking", "c02_grokking", "validation_cv", "validation_subcommunities"):
+        assert (figs / f"{name}.png").read_bytes().startswith(PNG_MAGIC)
 
 
 def test_report_content(report_tree):
     _paths, out, _ = report_tree
     html = out.read_text(encoding="utf-8")
     # sample counts per split and the leakage statement
-    assert "reported MPS test accuracies only" in html and "train</strong> samples only" in html
+    assert "reported test accuracies and test AUCs (MPS and baselines) only" in html
+    assert "train</strong> samples only" in html and "patient-grouped folds of the <strong>train</strong> split for every model" in html
     assert "TCGA-LIHC (synthetic)" in html  # config header
-    # summary table: MPS final test BA and both baselines, grokking yes/no, epochs
-    assert "0.930" in html and "0.810" in html and "0.770" in html
-    assert "logistic regression (train CV)" in html
+    # with cv.tsv the MPS is compared with the baselines on identical folds only: the selection-stage
+    # baseline numbers (0.810, 0.770) and the MPS test accuracy are not put side by side
+    assert "logistic regression (train CV)" not in html and "0.810" not in html
     assert "paper: 3, 2; graph: 3" in html
     # enrichment: the new subcommunity term is flagged, c02 says nothing is enriched
     assert "REACTOME_GLYCOLYSIS" in html and '<span class="new">new</span>' in html
@@ -291,7 +342,8 @@ def test_report_tolerates_missing_optional_files(tmp_path):
     assert "Community c02" in doc.headings and "Community c01" not in doc.headings
     assert "correlations_trajectory.npz is missing" in html and "Connected correlations" not in html and "No configuration file was given" in html
     assert "is not available: sample counts are not shown" in html
-    assert len(doc.imgs) == 3  # grokking, entropy profile, magnetization
+    assert len(doc.imgs) == 4  # grokking, entropy profile, magnetization; CV forest plot (c02 only)
+    assert "Subcommunities: stability, external AUC" not in html  # c02 has none; c01 is not shown
 
 
 def test_report_malformed_input_is_one_line_error(tmp_path, capsys):
@@ -349,3 +401,164 @@ def test_report_paths_show_one_location_per_kind(tmp_path):
                                  "history": f"{tmp_path / 'c01' / 'history.tsv'} (+1 more)"}
     assert set(html.COMMUNITY_FILES) == {f.name for f in __import__("dataclasses").fields(html.CommunityFiles)}
     assert callable(figures.save_png)
+
+
+def _row_cells(html: str, first_cell: str) -> list[str]:
+    """The text of the cells of the summary-table row whose first cell links to ``first_cell``."""
+    import re
+
+    row = re.search(rf'<tr[^>]*><td><a href="#community-[^"]+">{re.escape(first_cell)}</a></td>(.*?)</tr>', html, re.S)
+    assert row, first_cell
+    return [re.sub(r"<[^>]+>", " ", c).split() for c in re.findall(r"<td[^>]*>(.*?)</td>", row.group(1), re.S)]
+
+
+def test_report_trust_summary_tables(report_tree):
+    _paths, out, _ = report_tree
+    html = out.read_text(encoding="utf-8")
+    # community rows: CV AUC of the three models on identical folds, comparison, permutation, test split
+    c01 = [" ".join(c) for c in _row_cells(html, "c01")]
+    assert c01[:9] == ["8", "0.91 [0.85, 0.97]", "0.70 [0.60, 0.80]", "0.88 [0.80, 0.95]", "higher", "0.02 (0.04)",
+                       "✔", "0.94 [0.81, 1.00] 10 tumor / 2 normal", "1 of 3"]
+    c02 = [" ".join(c) for c in _row_cells(html, "c02")]
+    assert c02[4:7] == ["lower", "0.60 (0.60)", "✘"] and c02[8] == "no subcommunity"
+    # subcommunity table: one discovery, marked; unmeasured criteria are "–", never "✔"
+    assert "1 of 3 subcommunities are stable, significant and preserved." in html
+    assert html.count('<tr class="discovery">') == 1
+    sub = {k: [" ".join(c) for c in _row_cells(html, k)] for k in ("c01/paper1", "c01/graph1", "c01/paper2")}
+    assert sub["c01/paper1"] == ["3", "0.90 [0.80, 0.97]", "0.97 [0.94, 0.99]", "0.004 (0.012)", "12.5 (strong)",
+                                 "✔", "✔", "✔", "★"]
+    assert sub["c01/graph1"][3:] == ["0.40 (0.40)", "5.0 (moderate)", "✔", "✘", "✔", ""]
+    assert sub["c01/paper2"] == ["–"] * 5 + ["–", "–", "–", ""]
+
+
+def test_report_trust_panel_words(report_tree):
+    _paths, out, _ = report_tree
+    import html as html_lib
+
+    html = html_lib.unescape(out.read_text(encoding="utf-8"))
+    c01 = html[html.index('id="community-c01"'):html.index('id="community-c02"')]
+    c02 = html[html.index('id="community-c02"'):html.index('id="methods"')]
+    assert "5-fold cross-validation repeated 2 times" in c01
+    assert "MPS 0.91 [0.85, 0.97]; logistic regression 0.70 [0.60, 0.80]; random forest 0.88 [0.80, 0.95]" in c01
+    assert ("The MPS interval lies entirely above that of logistic regression and overlaps that of random forest: "
+            "the MPS does better than a linear model on these genes.") in c01
+    # p = (1 + hits) / (1 + 99) = 0.02: one shuffle reached the observed AUC
+    assert "corrected resampled t interval of Nadeau & Bengio 2003" in c01
+    assert "shuffled among the training patients 99 times" in c01
+    assert ("each shuffle is scored more cheaply (5 folds of the first repeat, 10 training epochs) and the true "
+            "labels are scored the same way (AUC 0.89). Shuffled labels reach a median AUC of 0.52; 1 of the 99 "
+            "shuffles reached the true labels' AUC: p = 0.02, q = 0.04") in c01
+    assert "p = 0.02, q = 0.04 (Benjamini–Hochberg across communities) — the MPS learned more than chance" in c01
+    assert ("test split: 10 tumor / 2 normal): the trained MPS's AUC is 0.94 [0.81, 1.00] (95 % interval, "
+            "class-stratified percentile bootstrap)") in c01
+    assert "With 2 normal samples, one misclassified normal sample moves the balanced accuracy by 0.25." in c01
+    # the external cohort, in words, with its null
+    assert "ext (60 samples: 30 tumor / 30 normal, 7 of 8 genes found): MPS AUC 0.93 [0.88, 0.97]" in c01
+    assert "random gene sets of the same size do about as well (p = 0.30, q = 0.45): unremarkable at FDR 0.05" in c01
+    assert "preservation Z = 15.0: strong evidence that its co-expression is preserved" in c01
+    # subcommunities: the discovery, the one that random genes match, the unmeasured one
+    assert "★ c01/paper1" in c01 and "better than random gene sets of the same size (p = 0.004, q = 0.012)" in c01
+    assert "mean Jaccard 0.90 [0.80, 0.97]" in c01 and "20 times" in c01
+    assert "Stable, significant and preserved: a discovery by this report's rules." in c01
+    assert "Not a discovery (not significant)." in c01
+    assert "Not a discovery (not measured: stable, significant, preserved)." in c01
+    assert "p = 0.60, q = 0.60" in c02 and "not distinguishable from chance at FDR 0.05" in c02
+    assert "The MPS interval lies entirely below that of logistic regression" in c02 and "a linear model does better" in c02
+
+
+def test_report_trust_thresholds_come_from_the_config(tmp_path):
+    paths = write_results_tree(tmp_path, epochs=4)
+    cfg = json.loads(paths["config_json"].read_text())
+    cfg["validation"].update({"stable_jaccard": 0.95, "preserved_z": 20})
+    paths["config_json"] = json.dumps(cfg)  # inline JSON, as the workflow passes it
+    out = tmp_path / "report" / "index.html"
+    assert main(_cli(paths, out.parent)) == 0
+    html = out.read_text()
+    assert "0 of 3 subcommunities are stable, significant and preserved." in html
+    assert "Not a discovery (not stable, not preserved)." in html
+    assert "≥ 0.95; Hennig 2007" in html and "Zsummary &gt; 20.0" in html
+
+
+def test_report_without_validation_says_so(tmp_path):
+    paths = write_results_tree(tmp_path, epochs=4, validation=False)
+    out = tmp_path / "report" / "index.html"
+    assert main(_cli(paths, out.parent)) == 0
+    html = out.read_text()
+    doc = _parse(html)
+    assert "Validation was not run for this report" in html
+    assert html.count("Validation was not run: no cross-validation against the baselines") == 2
+    # the old columns are kept, with the warning that they are measured differently
+    assert "logistic regression (train CV)" in html and "0.550" in html and "0.810" in html and "0.770" in html
+    assert "must not be\ncompared with each other" in html
+    assert "reported test accuracies only" in html
+    assert len(doc.imgs) == 6 + 4 and "stable, significant and preserved." not in html
+
+
+def test_report_validation_table_given_but_missing_is_a_note(tmp_path):
+    paths = write_results_tree(tmp_path, epochs=4)
+    paths["stability"].unlink()
+    out = tmp_path / "report" / "index.html"
+    assert main(_cli(paths, out.parent)) == 0
+    html = out.read_text()
+    assert "stability.tsv is missing: run `mpsomics stability` and `stability-summary`" in html
+    assert "Stability was not measured (no stability.tsv)" in html
+    assert "0 of 3 subcommunities are stable, significant and preserved." in html
+    assert "Not a discovery (not significant; not measured: stable)." in html
+    assert "Not a discovery (not measured: stable)." in html  # paper1: significant and preserved, stability unknown
+
+
+@pytest.mark.parametrize(("option", "breaks"), [("cv", "auc_low"), ("stability", "jaccard_mean"),
+                                                ("validation", "preservation_z")])
+def test_report_malformed_validation_table_is_one_line_error(tmp_path, capsys, option, breaks):
+    paths = write_results_tree(tmp_path, epochs=4)
+    df = pd.read_csv(paths[option], sep="\t").drop(columns=[breaks])
+    df.to_csv(paths[option], sep="\t", index=False)
+    out = tmp_path / "report" / "index.html"
+    assert main(_cli(paths, out.parent)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and paths[option].name in err[0] and f"missing column(s) {breaks}" in err[0]
+    assert not out.exists()
+
+
+def test_trust_words_and_numbers():
+    assert trust.ci(0.912, 0.851, 0.968) == "0.91 [0.85, 0.97]" and trust.ci(0.9, float("nan"), 1) == "0.90"
+    assert trust.ci(float("nan"), 0, 1) == "–"
+    assert [trust.pval(p) for p in (0.004975, 0.05, 0.35, 1.0, None)] == ["0.005", "0.05", "0.35", "1.00", "–"]
+    assert trust.class_counts(40, 5, ("normal", "tumor")) == "40 tumor / 5 normal"
+    assert trust.balanced_accuracy_step(40, 5) == pytest.approx(0.1)
+    assert trust.null_phrase(0.4, 0.6, 0.05) == (
+        "random gene sets of the same size do about as well (p = 0.40, q = 0.60): unremarkable at FDR 0.05")
+    assert trust.null_phrase(0.004, 0.01, 0.05).startswith("better than random gene sets")
+    # p alone is not enough: significance is decided on q
+    assert trust.null_phrase(0.01, 0.2, 0.05) == (
+        "better than most random gene sets of the same size (p = 0.01) but not after adjusting for the sets tested "
+        "(q = 0.20 > FDR 0.05)")
+    assert trust.null_phrase(0.02, 0.05, 0.05).startswith("better than random")  # q = FDR passes
+    assert trust.preservation_phrase(1.5) == "preservation Z = 1.5: no evidence that its co-expression is preserved"
+    # the table's K and repeats win; the config fills in for older tables
+    assert trust.cv_design({"validation.folds": "3", "validation.repeats": "1"}, 5, 2) == (
+        "5-fold cross-validation repeated 2 times")
+    assert trust.cv_design({"validation.folds": "5", "validation.repeats": "1"}, None) == (
+        "5-fold cross-validation repeated once")
+    assert trust.cv_design({}, 5) == "5-fold cross-validation"
+
+
+def test_trust_thresholds_from_config():
+    t = trust.Thresholds.from_config({"validation.fdr": "0.1", "validation.stable_jaccard": "0.8"})
+    assert (t.stable_jaccard, t.fdr, t.preserved_z) == (0.8, 0.1, 2.0)
+    assert trust.Thresholds.from_config({}) == trust.Thresholds()
+    with pytest.raises(InputError, match="validation.fdr must be a number"):
+        trust.Thresholds.from_config({"validation.fdr": "low"})
+
+
+def test_trust_panel_says_when_the_null_had_too_few_shuffles(tmp_path):
+    paths = write_validation_tables(tmp_path)
+    cv = pd.read_csv(paths["cv"], sep="\t")
+    cv["n_permutations"] = cv["n_permutations"].clip(upper=3)
+    cv.loc[cv["model"] == "mps", ["permutation_p", "permutation_q"]] = 0.25  # 1 / (3 + 1): no shuffle did as well
+    cv.to_csv(paths["cv"], sep="\t", index=False)
+    v = trust.read_validation(paths["cv"], None, None, {}, CLASSES, "tumor")
+    text = " ".join(trust.community_panel("c01", v, [])["sentences"])
+    assert "none of the 3 shuffles reached the true labels' AUC: p = 0.25, q = 0.25" in text
+    assert "3 shuffles cannot give p below 0.25" in text and "more permutations are needed to decide" in text
+    assert "learned more than chance" not in text
