@@ -202,7 +202,7 @@ def own_communities_option(wildcards, input):
 # --- Validation (docs/validation.md) ----------------------------------------------------
 VALIDATION = config.get("validation", {})
 CV_KEYS = ("folds", "repeats", "permutations", "permutation_epochs", "bootstrap")
-STABILITY_KEYS = ("resamples",)
+STABILITY_KEYS = ("resamples", "random_sets")
 VALIDATE_KEYS = ("random_sets", "bootstrap")
 # `mps` keys of a single training run that many in-process fits do not take
 MPS_FIT_SKIP = ("checkpoint_every",)

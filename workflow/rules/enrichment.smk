@@ -1,6 +1,7 @@
 rule enrichment:
     input:
-        h5ad=rules.prepare.output.h5ad,
+        # the genes of the co-expression network: the universe of every test
+        universe=rules.communities.output.pool,
         genes="results/communities/genes/{community}.txt",
         subcommunities=rules.subcommunities.output.members,
         libraries=list(config["enrichment"]["libraries"].values()),
@@ -24,5 +25,5 @@ rule enrichment:
         options=cli_options(config["enrichment"]),
     shell:
         "mpsomics enrichment --genes {input.genes:q} --subcommunities {input.subcommunities:q}"
-        " --community {wildcards.community} --expression {input.h5ad:q} {params.libraries}"
+        " --community {wildcards.community} --universe {input.universe:q} {params.libraries}"
         " {params.options} --out {output:q} > {log:q} 2>&1"

@@ -41,8 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     bg = parser.add_mutually_exclusive_group(required=True)
     bg.add_argument(
         "--universe",
-        help="the test universe: results/communities/network.tsv (the genes of its edges = the genes "
-        "communities are made of) or a gene list, one per line",
+        help="the test universe: a gene list, one per line (the workflow passes "
+        "results/communities/pool.txt, every gene of the co-expression network), or "
+        "results/communities/network.tsv (the genes of its edges)",
     )
     bg.add_argument("--background", help="alternative universe: text file, one gene per line")
     bg.add_argument(

@@ -532,7 +532,9 @@ def _enrichment_section(sec: CommunitySection, enr: pd.DataFrame | None, files: 
         sec.enrichment_note = _missing_note(files.enrichment, "no enrichment results.")
         sec.notes.append(sec.enrichment_note)
         return ""
-    sig = enr[enr["significant"]].copy()
+    # a "new" term is significant within the parent community, not necessarily against the network
+    new = enr["new"].astype(bool) if "new" in enr else False
+    sig = enr[enr["significant"].astype(bool) | new].copy()
     if sig.empty:
         sec.enrichment_note = f"No term is enriched{fdr_note} in the community or its subcommunities."
         return ""
@@ -542,9 +544,11 @@ def _enrichment_section(sec: CommunitySection, enr: pd.DataFrame | None, files: 
     _figure(
         sec, "enrichment", "Enrichment dot plot",
         figures.enrichment_dotplot(top, title=f"{sec.id}: top {top_terms} enriched terms per gene set"),
-        "Over-representation (hypergeometric test against all network genes; Benjamini–Hochberg FDR within "
-        "each gene list and library). Dot size: number of genes of the list in the term. ★ / black edge: "
-        "term enriched in a subcommunity but not in the whole community (“new”).",
+        "Over-representation (hypergeometric test against the genes of the co-expression network; "
+        "Benjamini–Hochberg FDR per library over the community and its subcommunities). Dot size: number "
+        "of genes of the list in the term. ★ / black edge: “new”, enriched in the subcommunity within its "
+        "parent community (tested against the parent's genes) while the community itself is not enriched "
+        "for the term.",
     )
     for r in top.itertuples(index=False):
         sec.enrichment_rows.append({
