@@ -105,6 +105,7 @@ rule validate:
         unpack(cohort_inputs),
         h5ad=rules.prepare.output.h5ad,
         selected=rules.communities.output.selected,
+        pool=rules.communities.output.pool,
         # one file per community, in the order of selected.txt
         genes=per_community("results/communities/genes/{community}.txt"),
         models=per_community("results/mps/{community}/model.npz"),
@@ -127,7 +128,7 @@ rule validate:
         options=cli_options(VALIDATION, keep=VALIDATE_KEYS),
         seed=config["seed"],
     shell:
-        "mpsomics validate --expression {input.h5ad:q} --selected {input.selected:q}"
+        "mpsomics validate --expression {input.h5ad:q} --selected {input.selected:q} --pool {input.pool:q}"
         " --genes {input.genes:q} --models {input.models:q}"
         " --subcommunities {input.subcommunities:q} --cohorts-json {params.cohorts:q}"
         " {params.options} --seed {params.seed} --out {output:q} > {log:q} 2>&1"
