@@ -139,3 +139,38 @@ def test_predict_train_scaling_needs_a_reference(run, tmp_path, capsys):
     assert main(["predict", "--model", str(run / "mps" / "model.npz"), "--expression", str(run / "cohort.tsv"),
                  "--scaling", "train", "--out", str(out)]) == 2
     assert not out.exists() and "--reference" in capsys.readouterr().err
+
+
+def test_defaults_are_the_workflows():
+    """`validate`'s defaults are config `validation`'s (schema); `predict` defaults to cohort scaling."""
+    import argparse
+    from pathlib import Path
+
+    import yaml
+
+    from mpsomics.commands import predict as predict_command
+    from mpsomics.commands import validate as validate_command
+
+    schema = yaml.safe_load((Path(__file__).resolve().parents[2] / "workflow/schemas/config.schema.yaml").read_text())
+    defaults = schema["properties"]["validation"]["properties"]
+    p = argparse.ArgumentParser()
+    validate_command.add_arguments(p)
+    a = p.parse_args(["--expression", "e", "--selected", "s", "--pool", "p", "--out", "o"])
+    assert (a.random_sets, a.bootstrap) == (defaults["random_sets"]["default"], defaults["bootstrap"]["default"])
+    p = argparse.ArgumentParser()
+    predict_command.add_arguments(p)
+    assert p.parse_args(["--model", "m", "--expression", "e", "--out", "o"]).scaling == "cohort"
+
+
+def test_feature_policies():
+    from mpsomics.core.errors import InputError
+    from mpsomics.validation.predict import features
+
+    values = pd.DataFrame({"A": [1.0, 3.0, 2.0], "B": [0.0, 10.0, 5.0]})
+    np.testing.assert_allclose(features(values, ["B", "A"], "cohort"), [[0, 0], [1, 1], [0.5, 0.5]])
+    var = pd.DataFrame({"scale_min": [0.0, 2.0], "scale_max": [4.0, 3.0]}, index=["A", "B"])
+    np.testing.assert_allclose(features(values, ["A", "B"], "train", var), [[0.25, 0], [0.75, 1], [0.5, 1]])
+    with pytest.raises(InputError, match="missing"):
+        features(values, ["A", "C"], "cohort")
+    with pytest.raises(InputError, match="--reference"):
+        features(values, ["A"], "train")
