@@ -162,15 +162,14 @@ def test_defaults_are_the_workflows():
     assert p.parse_args(["--model", "m", "--expression", "e", "--out", "o"]).scaling == "cohort"
 
 
-def test_feature_policies():
-    from mpsomics.core.errors import InputError
-    from mpsomics.validation.predict import features
-
-    values = pd.DataFrame({"A": [1.0, 3.0, 2.0], "B": [0.0, 10.0, 5.0]})
-    np.testing.assert_allclose(features(values, ["B", "A"], "cohort"), [[0, 0], [1, 1], [0.5, 0.5]])
-    var = pd.DataFrame({"scale_min": [0.0, 2.0], "scale_max": [4.0, 3.0]}, index=["A", "B"])
-    np.testing.assert_allclose(features(values, ["A", "B"], "train", var), [[0.25, 0], [0.75, 1], [0.5, 1]])
-    with pytest.raises(InputError, match="missing"):
-        features(values, ["A", "C"], "cohort")
-    with pytest.raises(InputError, match="--reference"):
-        features(values, ["A"], "train")
+def test_validate_pool_defaults_to_the_selected_communities_genes(run, tmp_path, caplog):
+    out = tmp_path / "summary.tsv"
+    assert main(["validate", "--expression", str(run / "expression.h5ad"), "--selected", str(run / "selected.txt"),
+                 "--genes", str(run / "genes.txt"), "--models", str(run / "mps" / "model.npz"),
+                 "--subcommunities", str(run / "subs.tsv"), "--cohorts-json", cohorts_json(run),
+                 "--random-sets", "20", "--bootstrap", "10", "--out", str(out)]) == 0
+    table = pd.read_csv(out, sep="\t")
+    assert list(table["set"]) == ["c01", "c01/graph1"]
+    # pool = the 4 SIGNAL genes: every random 4-set is the community itself, the 3-sets overlap it
+    assert table["n_found"].tolist() == [4, 3]
+    assert (table["n_random_sets"] == 20).all()

@@ -3,7 +3,7 @@
 ::
 
     mpsomics validate --expression results/prepared/expression.h5ad \\
-        --selected results/communities/selected.txt --pool results/communities/pool.txt \\
+        --selected results/communities/selected.txt [--pool genes.txt] \\
         --genes results/communities/genes/c01.txt ... --models results/mps/c01/model.npz ... \\
         --subcommunities results/subcommunities/c01.tsv ... \\
         --cohorts-json '{"gse77314": {"expression": "...", "samples": "...", ...}}' \\
@@ -33,8 +33,9 @@ log = logging.getLogger(__name__)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--expression", required=True, help="prepared AnnData (.h5ad): the TCGA reference")
     parser.add_argument("--selected", required=True, help="selected.txt of `mpsomics communities` (may be empty)")
-    parser.add_argument("--pool", required=True,
-                        help="pool.txt of `mpsomics communities`: the network's genes, source of random sets")
+    parser.add_argument("--pool", default=None,
+                        help="optional gene list random sets are drawn from (default: the genes of all "
+                        "--genes files, i.e. of the selected communities)")
     for flag, what in (("--genes", "genes/{community}.txt"), ("--models", "model.npz of `mpsomics train`"),
                        ("--subcommunities", "{community}.tsv of `mpsomics subcommunities`")):
         parser.add_argument(flag, nargs="*", default=[], metavar="FILE",
@@ -80,9 +81,10 @@ def run(args: argparse.Namespace) -> int:
                         ("--subcommunities", args.subcommunities)):
         if len(files) != len(communities):
             raise InputError(args.selected, f"lists {len(communities)} communities but {flag} has {len(files)} files")
-    pool = read_gene_list(args.pool)
     adata = read_prepared(args.expression)
     genes = {c: read_gene_list(p) for c, p in zip(communities, args.genes, strict=True)}
+    # The null's pool: genes of all selected communities (unless --pool names another list).
+    pool = read_gene_list(args.pool) if args.pool else list(dict.fromkeys(g for gs in genes.values() for g in gs))
     models = {c: load_classifier(p) for c, p in zip(communities, args.models, strict=True)}
     for c, path in zip(communities, args.models, strict=True):
         if list(models[c].genes) != genes[c]:
@@ -106,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
                                args.random_sets, args.bootstrap, args.seed)
                  if cohorts else pd.DataFrame(columns=COLUMNS))
     except ValueError as exc:
-        raise InputError(args.pool, str(exc)) from None
+        raise InputError(args.pool or "--genes", str(exc)) from None
     with atomic_path(args.out) as tmp:
         table.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
     for r in table.itertuples(index=False):
