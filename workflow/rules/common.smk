@@ -7,6 +7,12 @@ import shlex
 
 from snakemake.utils import validate
 
+# A --configfile is merged into config/config.yaml, so a study removes a default cohort by
+# setting it to null (config/stage.yaml); drop those before validation fills in defaults.
+_cohorts = (config.get("validation") or {}).get("cohorts") or {}
+for _name in [n for n, c in _cohorts.items() if c is None]:
+    del _cohorts[_name]
+
 validate(config, schema="../schemas/config.schema.yaml")
 
 
@@ -207,13 +213,14 @@ VALIDATE_KEYS = ("random_sets", "bootstrap")
 # `mps` keys of a single training run that many in-process fits do not take
 MPS_FIT_SKIP = ("checkpoint_every",)
 COHORT_FILE_KEYS = ("expression", "samples", "gene_map")
+COHORTS = VALIDATION.get("cohorts") or {}
 
 
 def cohort_inputs(wildcards):
     """The files of every cohort of `validation.cohorts`, named `<cohort>__<key>`."""
     return {
         f"{name}__{key}": cohort[key]
-        for name, cohort in VALIDATION.get("cohorts", {}).items()
+        for name, cohort in COHORTS.items()
         for key in COHORT_FILE_KEYS
         if cohort.get(key)
     }
@@ -222,7 +229,7 @@ def cohort_inputs(wildcards):
 def cohorts_json(wildcards, input):
     """`validation.cohorts` as JSON, each file path taken from the declared inputs."""
     cohorts = {}
-    for name, cohort in VALIDATION.get("cohorts", {}).items():
+    for name, cohort in COHORTS.items():
         cohorts[name] = {
             key: (str(input[f"{name}__{key}"]) if key in COHORT_FILE_KEYS else value)
             for key, value in cohort.items()

@@ -238,6 +238,23 @@ def read_baseline(p: Path | None) -> pd.DataFrame | None:
     return read_tsv(p, ["community", "model", "balanced_accuracy"], text=("community", "model"))
 
 
+def selection_note(baseline: pd.DataFrame | None, communities: Sequence[str]) -> str:
+    """One sentence on how the shown communities were selected (``baseline.tsv`` ``selection``)."""
+    if baseline is None or "selection" not in baseline.columns or not communities:
+        return ""
+    per = baseline.drop_duplicates("community").set_index("community")
+    per = per.loc[[c for c in communities if c in per.index]]
+    n_all = baseline["community"].nunique()
+    filled = [c for c in per.index if str(per.at[c, "selection"]) == "min_communities"]
+    n_sig = int(per["selection"].astype(str).eq("significant").sum())
+    text = (f"{len(per)} of {n_all} communities were trained: {n_sig} beat their label-permutation null "
+            "at community selection (baseline.tsv).")
+    if filled:
+        text += (f" {len(filled)} ({', '.join(filled)}) did not and were trained only to reach "
+                 "communities.select.min_communities: they are exploratory, not discoveries.")
+    return text
+
+
 def read_enrichment(path: Path | None) -> pd.DataFrame | None:
     if path is None or not Path(path).is_file():
         return None
@@ -661,6 +678,7 @@ def build_context(paths: ReportPaths, top_terms: int = 5, figures_dir: Path | No
         "sections": sections,
         "top_terms": top_terms,
         "n_selected": len(communities),
+        "selection_note": selection_note(baseline, communities),
         "validation": {
             "run": validation.run,
             "has_cv": validation.cv is not None,

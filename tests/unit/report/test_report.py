@@ -562,3 +562,18 @@ def test_trust_panel_says_when_the_null_had_too_few_shuffles(tmp_path):
     assert "none of the 3 shuffles reached the true labels' AUC: p = 0.25, q = 0.25" in text
     assert "3 shuffles cannot give p below 0.25" in text and "more permutations are needed to decide" in text
     assert "learned more than chance" not in text
+
+
+def test_selection_note_flags_exploratory_communities():
+    import pandas as pd
+
+    from mpsomics.report.html import selection_note
+
+    base = pd.DataFrame({"community": ["c1", "c1", "c2", "c2", "c3", "c3"],
+                         "model": ["logistic_regression", "random_forest"] * 3,
+                         "balanced_accuracy": [0.6] * 6,
+                         "selection": ["significant"] * 2 + ["min_communities"] * 2 + ["not_significant"] * 2})
+    text = selection_note(base, ["c1", "c2"])
+    assert text.startswith("2 of 3 communities were trained: 1 beat")
+    assert "(c2)" in text and "exploratory" in text
+    assert selection_note(base.drop(columns="selection"), ["c1"]) == ""
