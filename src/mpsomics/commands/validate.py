@@ -3,7 +3,7 @@
 ::
 
     mpsomics validate --expression results/prepared/expression.h5ad \\
-        --selected results/communities/selected.txt [--pool genes.txt] \\
+        --selected results/communities/selected.txt [--pool results/communities/pool.txt] \\
         --genes results/communities/genes/c01.txt ... --models results/mps/c01/model.npz ... \\
         --subcommunities results/subcommunities/c01.tsv ... \\
         --cohorts-json '{"gse77314": {"expression": "...", "samples": "...", ...}}' \\
@@ -14,8 +14,12 @@
 ``validation.cohorts``) is read like ``prepare`` reads its input and scaled on its own
 samples without labels. Writes one row per cohort x community or subcommunity: external
 AUC with a patient bootstrap interval, its null p against size-matched random gene sets of
-the network, and module preservation Z (definitions: :mod:`mpsomics.validation.external`,
+the pool, and module preservation Z (definitions: :mod:`mpsomics.validation.external`,
 :mod:`mpsomics.validation.preservation`). No cohort: a header-only table.
+
+The pool of the random sets is ``--pool`` (the workflow passes ``pool.txt``, every gene of
+the co-expression network: the genes a community could have been made of); without it,
+the genes of all ``--genes`` files (the selected communities).
 """
 
 from __future__ import annotations
@@ -34,8 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--expression", required=True, help="prepared AnnData (.h5ad): the TCGA reference")
     parser.add_argument("--selected", required=True, help="selected.txt of `mpsomics communities` (may be empty)")
     parser.add_argument("--pool", default=None,
-                        help="optional gene list random sets are drawn from (default: the genes of all "
-                        "--genes files, i.e. of the selected communities)")
+                        help="gene list the random sets are drawn from: pool.txt of `mpsomics communities`, the "
+                        "network's genes (default: the genes of all --genes files, the selected communities)")
     for flag, what in (("--genes", "genes/{community}.txt"), ("--models", "model.npz of `mpsomics train`"),
                        ("--subcommunities", "{community}.tsv of `mpsomics subcommunities`")):
         parser.add_argument(flag, nargs="*", default=[], metavar="FILE",
@@ -108,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
                                args.random_sets, args.bootstrap, args.seed)
                  if cohorts else pd.DataFrame(columns=COLUMNS))
     except ValueError as exc:
-        raise InputError(args.pool or "--genes", str(exc)) from None
+        raise InputError(args.pool, str(exc)) from None
     with atomic_path(args.out) as tmp:
         table.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
     for r in table.itertuples(index=False):

@@ -6,7 +6,7 @@ import pytest
 
 from mpsomics.core.errors import InputError
 from mpsomics.omics.prepare.transforming import log_cpm
-from mpsomics.validation.cohorts import load_cohort, minmax, zscores
+from mpsomics.validation.cohorts import load_cohort, minmax, read_log_values, zscores
 
 
 def write_cohort(tmp_path, values, name="expr.tsv"):
@@ -64,3 +64,34 @@ def test_bad_cohort_settings_name_the_problem(tmp_path, counts):
         load_cohort("a", {k: v for k, v in cfg.items() if k != "positive_label"})
     with pytest.raises(InputError):
         load_cohort("a", {**cfg, "positive_label": "tumour"})
+
+
+def test_every_gene_is_kept_and_duplicates_are_chosen_without_labels(tmp_path, counts):
+    logv = np.log2(counts + 1.0)
+    logv.loc["CONST"] = 3.0  # constant: kept (a set gene is then found, min-max 0.5, z 0)
+    dup = logv.iloc[[0]].copy()
+    dup.iloc[0, :] = np.linspace(0, 20, logv.shape[1])  # the more variable copy of G0
+    frame = pd.concat([logv, dup])
+    cohort = load_cohort("a", write_cohort(tmp_path, frame))
+    assert cohort.genes == [*logv.index]  # G0 once, at its first position; CONST kept
+    np.testing.assert_allclose(cohort.log["G0"], dup.iloc[0].to_numpy())
+    assert (minmax(cohort.log[["CONST"]].to_numpy()) == 0.5).all()
+
+
+def test_read_log_values_transforms_like_prepare(tmp_path, counts):
+    path = tmp_path / "c.tsv"
+    counts.astype(int).to_csv(path, sep="\t", index_label="symbol")
+    values = read_log_values(path)
+    expected, _ = log_cpm(counts.T.to_numpy(), None, list(counts.columns))
+    np.testing.assert_allclose(values.to_numpy(), expected, atol=1e-9)
+    assert values.attrs["values"] == "counts"
+    linear = read_log_values(path, values="linear")
+    np.testing.assert_allclose(linear.to_numpy(), np.log2(counts.T.to_numpy() + 1.0))
+    with pytest.raises(InputError, match="values 'tpm'"):
+        read_log_values(path, values="tpm")
+
+
+def test_too_small_a_class_is_an_input_error(tmp_path, counts):
+    cfg = write_cohort(tmp_path, np.log2(counts.iloc[:, :4] + 1.0))
+    with pytest.raises(InputError, match="fewer than 3"):
+        load_cohort("a", cfg)
