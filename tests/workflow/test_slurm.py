@@ -98,6 +98,8 @@ PIPELINE = {
         # provenance: the scheduler job and its thread environment differ by design
         "*run_info.json": ["wall_seconds", "slurm_job_id", "threads_env"],
         "results/observables/*/summary.json": ["seconds"],
+        "results/validation/cv/*.tsv": ["seconds"],
+        "results/validation/cv.tsv": ["seconds"],
     },
     "rules": [
         "prepare",
@@ -108,6 +110,9 @@ PIPELINE = {
         "grokking_summary",
         "subcommunities",
         "enrichment",
+        "cv",
+        "stability",
+        "validate",
         "report",
     ],
     # every mpsomics stage logs SLURM_JOB_ID=<id> when it runs inside a SLURM job

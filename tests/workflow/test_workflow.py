@@ -191,7 +191,9 @@ def test_report_renders(run_dir):
 
 def test_forcerun_subcommunities_redoes_only_downstream(run_dir):
     proc = snakemake(run_dir, "-n", "--forcerun", "subcommunities")
-    assert planned_jobs(proc) <= {"subcommunities", "enrichment", "report", "scores", "graph_community", "all"}
+    # downstream of the subcommunities: their validation (stability, cohorts), no training or CV
+    assert planned_jobs(proc) <= {"subcommunities", "enrichment", "report", "scores", "graph_community",
+                                  "stability", "stability_summary", "validate", "all"}
     assert "subcommunities" in planned_jobs(proc) and "report" in planned_jobs(proc)
 
 
