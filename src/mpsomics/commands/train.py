@@ -53,13 +53,12 @@ from importlib import metadata
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from mpsomics import __version__
 from mpsomics.commands.argtypes import field_choices, field_default, integer, number
 from mpsomics.core.errors import InputError
 from mpsomics.core.files import atomic_dir
-from mpsomics.core.readers import read_gene_list, read_prepared
+from mpsomics.core.readers import check_genes_present, read_gene_list, read_prepared
 from mpsomics.dynamics import training_run
 from mpsomics.mps.config import TrainConfig
 
@@ -265,20 +264,13 @@ def load_training_data(expression: str | Path, genes: list[str], genes_path: str
     """Read the prepared AnnData (:func:`~mpsomics.core.readers.read_prepared`); return the arrays :func:`fit` needs."""
     path = Path(expression)
     adata = read_prepared(path)
-    var = pd.Index(adata.var_names)
-    missing = [g for g in genes if g not in var]
-    if missing:
-        raise InputError(
-            path,
-            f"{len(missing)} of {len(genes)} genes of {genes_path} missing from the expression file: "
-            f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}",
-        )
+    check_genes_present(adata, genes, path, genes_path)
     classes = list(adata.uns["classes"])
     positive_label = adata.uns["positive_label"]
     labels = adata.obs["label"].astype(str).to_numpy()
     train = adata.obs["split"].astype(str).to_numpy() == "train"
     y = np.array([classes.index(lab) for lab in labels], dtype=np.int64)
-    X = adata.X[:, var.get_indexer(genes)]
+    X = adata.X[:, adata.var_names.get_indexer(genes)]
     X = X.toarray() if hasattr(X, "toarray") else np.asarray(X)
     X = np.clip(np.asarray(X, dtype=np.float64), 0.0, 1.0)
     return {

@@ -804,3 +804,19 @@ def read_prepared(path: str | os.PathLike):
     adata.uns["classes"] = classes
     adata.uns["positive_label"] = positive
     return adata
+
+
+def check_genes_present(adata, genes: Sequence[str], path: str | os.PathLike, genes_path: str | os.PathLike | None) -> None:
+    """Raise :class:`InputError` naming ``path`` when genes of ``genes_path`` are not in ``adata``.
+
+    The one message of every stage that takes a prepared AnnData and a gene list (train,
+    cv, stability).
+    """
+    var = set(map(str, adata.var_names))
+    missing = [g for g in genes if g not in var]
+    if missing:
+        raise InputError(
+            path,
+            f"{len(missing)} of {len(genes)} genes of {genes_path or 'the gene list'} missing from the "
+            f"expression file: {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}",
+        )

@@ -112,25 +112,18 @@ def load_cv_data(expression: str | Path, genes: Sequence[str], genes_path: str |
     InputError
         Genes missing from the expression file, or not exactly two classes.
     """
-    from mpsomics.core.readers import read_prepared
+    from mpsomics.core.readers import check_genes_present, read_prepared
 
     path = Path(expression)
     adata = read_prepared(path)
-    var = pd.Index(adata.var_names)
-    missing = [g for g in genes if g not in var]
-    if missing:
-        raise InputError(
-            path,
-            f"{len(missing)} of {len(genes)} genes of {genes_path} missing from the expression "
-            f"file: {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}",
-        )
+    check_genes_present(adata, genes, path, genes_path)
     classes = [str(c) for c in adata.uns["classes"]]
     if len(classes) != 2:
         raise InputError(path, f"cross-validation needs two classes, the file has {len(classes)}")
     labels = adata.obs["label"].astype(str).to_numpy()
     train = adata.obs["split"].astype(str).to_numpy() == "train"
     y = np.array([classes.index(lab) for lab in labels], dtype=np.int64)
-    X = adata.X[:, var.get_indexer(list(genes))]
+    X = adata.X[:, adata.var_names.get_indexer(list(genes))]
     X = np.asarray(X.toarray() if hasattr(X, "toarray") else X, dtype=np.float64)
     return CVData(
         genes=list(genes),

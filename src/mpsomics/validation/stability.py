@@ -173,25 +173,18 @@ def load_stability_data(expression: str | os.PathLike, genes: Sequence[str],
     InputError
         Genes missing from the file, or fewer than two classes among the training samples.
     """
-    from mpsomics.core.readers import read_prepared
+    from mpsomics.core.readers import check_genes_present, read_prepared
 
     path = Path(expression)
     adata = read_prepared(path)
-    var = pd.Index(adata.var_names)
-    missing = [g for g in genes if g not in var]
-    if missing:
-        raise InputError(
-            path,
-            f"{len(missing)} of {len(genes)} genes of {genes_path or 'the gene list'} missing from "
-            f"the expression file: {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}",
-        )
+    check_genes_present(adata, genes, path, genes_path)
     classes = [str(c) for c in adata.uns["classes"]]
     train = adata.obs["split"].astype(str).to_numpy() == "train"
     labels = adata.obs["label"].astype(str).to_numpy()[train]
     y = np.array([classes.index(lab) for lab in labels], dtype=np.int64)
     if len(np.unique(y)) < 2:
         raise InputError(path, "stability needs training samples of at least two classes")
-    X = adata.X[:, var.get_indexer(list(genes))]
+    X = adata.X[:, adata.var_names.get_indexer(list(genes))]
     X = np.asarray(X.toarray() if hasattr(X, "toarray") else X, dtype=np.float64)[train]
     return StabilityData(
         genes=list(genes),
