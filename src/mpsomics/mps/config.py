@@ -124,7 +124,7 @@ class TrainConfig:
     early_stopping: bool = False
     patience: int = 0
     checkpoint_every: int = 10
-    output_scale: Literal["fixed", "profiled"] = "profiled"
+    output_scale: Literal["fixed", "profiled", "free"] = "profiled"
     init: Literal["uniform", "random"] = "uniform"
     environments: Literal["normalized", "raw"] = "normalized"
 

@@ -270,6 +270,7 @@ class _Sweeper:
         self._cutoff = float(config.cutoff)
         self._eps = float(np.finfo(self.dtype).eps)
         self._raw = config.environments == "raw"
+        self._free = config.output_scale == "free" and config.loss == "mse"
         self.sites: list[np.ndarray] = []
         self.label_site = 0
         ones = np.ones((self.n, 1), dtype=self.dtype)
@@ -335,6 +336,14 @@ class _Sweeper:
     def _env(self, env: np.ndarray) -> np.ndarray:
         return env if self._raw else _normalise_rows(env)
 
+    def _rescale(self, s: np.ndarray) -> np.ndarray:
+        """Kept singular values of the split: unit norm, except with ``output_scale="free"``.
+
+        ``fixed``/``profiled`` keep the whole MPS normalised (the paper's constraint);
+        ``free`` keeps the norm the update gave B, so the norm carries the output scale.
+        """
+        return s if self._free else s / np.linalg.norm(s)
+
     def _truncate(self, s: np.ndarray, shape: tuple[int, int]) -> int:
         if s.size == 0 or not s[0] > 0:
             return 1
@@ -375,7 +384,7 @@ class _Sweeper:
             resid = Y - kappa * f
             self._last_loss = float(0.5 * np.vdot(w * resid, resid))
             resid = kappa * resid
-        else:  # the paper's update: targets against f of the normalised state
+        else:  # fixed / free: targets against f itself (Stoudenmire & Schwab)
             resid = Y - f
             self._last_loss = float(0.5 * np.vdot(w * resid, resid))
         resid = resid * w  # (n, C), includes 1/n
@@ -422,7 +431,7 @@ class _Sweeper:
             u, s, vt = self._decompose(M)
             k = self._truncate(s, M.shape)
             u, s, vt = u[:, :k], s[:k], vt[:k]
-            s = s / np.linalg.norm(s)
+            s = self._rescale(s)
             self.sites[j] = np.ascontiguousarray(u.reshape(cl, 2, k))
             self.sites[j + 1] = np.ascontiguousarray((s[:, None] * vt).reshape(k, 2, C, cr))
             self.label_site = j + 1
@@ -432,11 +441,12 @@ class _Sweeper:
             u, s, vt = self._decompose(M)
             k = self._truncate(s, M.shape)
             u, s, vt = u[:, :k], s[:k], vt[:k]
-            s = s / np.linalg.norm(s)
+            s = self._rescale(s)
             self.sites[j] = np.ascontiguousarray((u * s).reshape(cl, 2, C, k))
             self.sites[j + 1] = np.ascontiguousarray(vt.reshape(k, 2, cr))
             self.label_site = j
             self.R[j] = self._env(Rphi.reshape(self.n, 2 * cr) @ vt.T)
+        s = s / np.linalg.norm(s)  # reported spectra: Schmidt values of the normalised state
         return loss, s if s.dtype == np.float64 else s.astype(np.float64)
 
     def right_to_left(self, update: bool) -> tuple[list[float], list[np.ndarray]]:
