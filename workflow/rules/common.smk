@@ -84,6 +84,22 @@ def train_runtime(wildcards, input, attempt):
 
 # `model: mps | ttn`: the classifier `mpsomics train --model` fits per community.
 MODEL = config.get("model", "mps")
+# label-permutation controls of the entanglement transition (MPS only; 0 = off)
+CONTROLS = int(config.get("grokking", {}).get("controls", 0)) if MODEL == "mps" else 0
+
+
+def control_input(pattern):
+    """Input function: `pattern` for the community when controls are trained, else nothing."""
+
+    def inputs(wildcards):
+        return expand(pattern, community=wildcards.community) if CONTROLS > 0 else []
+
+    return inputs
+
+
+def controls_runtime(wildcards, input, attempt):
+    # `grokking.controls` fits of the run's settings, entropies only (no correlations).
+    return int(CONTROLS * train_runtime(wildcards, input, attempt))
 
 # Files `mpsomics train` writes only with `--method sweep` (and `observe_every` > 0);
 # a TTN (always gradient-trained) writes its gene tree instead.

@@ -1,7 +1,37 @@
+rule train_controls:
+    input:
+        h5ad=rules.prepare.output.h5ad,
+        genes="results/communities/genes/{community}.txt",
+    output:
+        entanglement="results/controls/{community}/entanglement_trajectory.tsv",
+        history="results/controls/{community}/history.tsv",
+    log:
+        "results/logs/train_controls/{community}.log",
+    benchmark:
+        "results/benchmarks/train_controls/{community}.tsv"
+    conda:
+        ENV
+    threads: resource("train_controls", "threads")
+    resources:
+        mem_mb=train_mem_mb,
+        runtime=controls_runtime,
+    params:
+        out_dir=subpath(output.history, parent=True),
+        options=cli_options(config["mps"], skip=MPS_FIT_SKIP),
+        controls=CONTROLS,
+        seed=config["seed"],
+    shell:
+        "mpsomics controls --expression {input.h5ad:q} --genes {input.genes:q}"
+        " --out-dir {params.out_dir:q} --controls {params.controls} {params.options}"
+        " --seed {params.seed} --threads {threads} > {log:q} 2>&1"
+
+
 rule grokking:
     input:
         history=rules.train_mps.output.history,
         entanglement=rules.train_mps.output.entanglement,
+        # label-permutation controls (MPS only; `grokking.controls: 0` turns them off)
+        controls=control_input("results/controls/{community}/entanglement_trajectory.tsv"),
     output:
         "results/grokking/{community}.tsv",
     log:
@@ -15,10 +45,14 @@ rule grokking:
         mem_mb=resource("grokking", "mem_mb"),
         runtime=resource("grokking", "runtime"),
     params:
-        options=cli_options(config.get("grokking", {})),
+        options=cli_options(config.get("grokking", {}), skip=("controls",)),
+        controls=lambda wildcards, input: (
+            f"--control-entanglement '{input.controls}'" if input.controls else ""
+        ),
     shell:
         "mpsomics grokking --history {input.history:q} --entanglement {input.entanglement:q}"
-        " --community {wildcards.community} --out {output:q} {params.options} > {log:q} 2>&1"
+        " {params.controls} --community {wildcards.community} --out {output:q}"
+        " {params.options} > {log:q} 2>&1"
 
 
 rule grokking_summary:

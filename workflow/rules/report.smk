@@ -16,6 +16,12 @@ rule report:
             "results/mps/{community}/correlations_trajectory.npz"
         ),
         grokking=per_community("results/grokking/{community}.tsv"),
+        # label-permutation controls of the entanglement transition (none when off or TTN)
+        controls=(
+            per_community("results/controls/{community}/entanglement_trajectory.tsv")
+            if CONTROLS > 0
+            else []
+        ),
         subcommunities=per_community("results/subcommunities/{community}.tsv"),
         enrichment=per_community("results/enrichment/{community}.tsv"),
         observed_magnetization=per_community(
@@ -55,12 +61,14 @@ rule report:
         # the command writes index.html and figures/ into it
         out_dir=subpath(output.html, parent=True),
         trees_flag="--tree" if MODEL == "ttn" else "",
+        controls_flag="--controls" if CONTROLS > 0 else "",
     shell:
         "mpsomics report --config-json {params.config_json:q}"
         " --selected {input.selected:q} --baseline {input.baseline:q} --expression {input.h5ad:q}"
         " --genes {input.genes:q} --history {input.history:q}"
         " --entanglement {input.entanglement:q} --magnetization {input.magnetization:q}"
         " --correlations {input.correlations:q} --grokking {input.grokking:q}"
+        " {params.controls_flag} {input.controls:q}"
         " --subcommunities {input.subcommunities:q} --enrichment {input.enrichment:q}"
         " --observed-magnetization {input.observed_magnetization:q}"
         " --observed-correlations {input.observed_correlations:q}"

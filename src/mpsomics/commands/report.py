@@ -6,6 +6,7 @@
         --baseline results/communities/baseline.tsv --expression results/prepared/expression.h5ad \\
         --genes results/communities/genes/c01.txt ... --history results/mps/c01/history.tsv ... \\
         [--entanglement ...] [--magnetization ...] [--correlations ...] [--grokking ...] \\
+        [--controls results/controls/c01/entanglement_trajectory.tsv ...] \\
         [--subcommunities ...] [--enrichment ...] [--observed-magnetization ...] \\
         [--observed-correlations ...] [--cv results/validation/cv.tsv] \\
         [--stability results/validation/stability.tsv] [--validation results/validation/summary.tsv] \\
@@ -13,12 +14,16 @@
 
 Every per-community option takes one file per community of ``--selected``, in its
 order (the workflow expands them in that order); an option left out shows a note in
-each community's section. ``--cv``, ``--stability`` and ``--validation`` (the tables of
+each community's section. ``--controls`` (the label-permutation controls of
+``mpsomics controls``) draws each control's summed entropy beside the real one; the
+transition status and its comparison with the controls come from the ``--grokking``
+files either way. ``--cv``, ``--stability`` and ``--validation`` (the tables of
 ``cv-summary``, ``stability-summary`` and ``validate``) fill each community's "How far to
 trust this" panel and the verdict columns of the summary tables; without them the report
 says that validation was not run. The verdict thresholds come from ``validation``
 (``stable_jaccard``, ``fdr``, ``preserved_z``) of ``--config-json``. Writes ``index.html``,
-``figures/{community}_grokking.png`` and, with validation tables,
+``figures/{community}_grokking.png``, ``figures/{community}_diagnostics.png`` (when
+``history.tsv`` has the centroid / norm diagnostics) and, with validation tables,
 ``figures/validation_cv.png`` / ``figures/validation_subcommunities.png`` into ``--out-dir``.
 """
 
@@ -40,6 +45,8 @@ PER_COMMUNITY = {
     "magnetization": "magnetization_trajectory.tsv of `mpsomics train`",
     "correlations": "correlations_trajectory.npz of `mpsomics train`",
     "grokking": "{community}.tsv of `mpsomics grokking`",
+    "controls": "entanglement_trajectory.tsv of `mpsomics controls` (results/controls/{community}/): the label-"
+                "permutation controls' summed entropy, drawn beside the real run's",
     "subcommunities": "{community}.tsv of `mpsomics subcommunities`",
     "enrichment": "{community}.tsv of `mpsomics enrichment`",
     "observed_magnetization": "magnetization.tsv of `mpsomics observe` (shown without a trajectory)",
@@ -66,7 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for name, help_text in PER_COMMUNITY.items():
         files.add_argument(f"--{name.replace('_', '-')}", nargs="*", metavar="FILE", help=help_text)
     parser.add_argument("--top-terms", type=integer(1), default=5, help="enriched terms shown per gene set (default %(default)s)")
-    parser.add_argument("--out-dir", required=True, help=f"output directory: {REPORT_FILE} and {FIGURES_DIR}/{{community}}_grokking.png "
+    parser.add_argument("--out-dir", required=True, help=f"output directory: {REPORT_FILE} and {FIGURES_DIR}/{{community}}_grokking.png, _diagnostics.png "
                         f"(+ {FIGURES_DIR}/validation_cv.png, validation_subcommunities.png with validation tables)")
 
 

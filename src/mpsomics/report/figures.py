@@ -63,6 +63,64 @@ def _mark_epochs(ax, marks: Mapping[str, float | None]) -> None:
         ax.axvline(epoch, color=color, ls=ls, lw=1.5, label=f"{name} epoch ({int(epoch)})")
 
 
+#: history.tsv columns of the nearest-centroid (kernel) classifier, constant over epochs
+CENTROID_ACCURACY = {"train": "centroid_train_balanced_accuracy", "test": "centroid_test_balanced_accuracy"}
+#: history.tsv diagnostics: prefix of the per-class centroid overlaps, the norm, the largest |f|
+CENTROID_OVERLAP_PREFIX = "centroid_overlap_"
+NORM_COLUMN = "norm"
+MAX_F_COLUMN = "max_abs_f"
+CENTROID_LABEL = "nearest class centroid (kernel)"
+#: a positive series spanning more than this factor is drawn on a log axis
+LOG_SPAN = 10.0
+
+
+def _numeric(df: pd.DataFrame, col: str) -> np.ndarray:
+    """``df[col]`` as floats (unparseable -> NaN): readers of older versions keep unknown columns as text."""
+    return pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
+
+
+def _last_finite(values: np.ndarray) -> float | None:
+    ok = values[np.isfinite(values)]
+    return float(ok[-1]) if ok.size else None
+
+
+def centroid_baselines(ax, history: pd.DataFrame | None, colors: Mapping[str, str] | None = None) -> int:
+    """Dashed horizontal lines at the nearest-centroid classifier's train and test balanced accuracy.
+
+    Drawn only for the columns of :data:`CENTROID_ACCURACY` that ``history`` has with a
+    finite value (the classifier does not change over epochs: the last finite value is
+    drawn). Returns the number of lines drawn.
+    """
+    colors = {"train": "#555555", "test": "#d62728", **(colors or {})}
+    drawn = 0
+    if history is None:
+        return drawn
+    for split, col in CENTROID_ACCURACY.items():
+        if col not in history:
+            continue
+        value = _last_finite(_numeric(history, col))
+        if value is None:
+            continue
+        ax.axhline(value, color=colors[split], ls="--", lw=1.1, alpha=0.8,
+                   label=f"{CENTROID_LABEL}: {split} ({value:.2f})")
+        drawn += 1
+    return drawn
+
+
+def _log_if_spread(ax, values: np.ndarray) -> bool:
+    """Log y axis when the finite values are positive and span more than :data:`LOG_SPAN`."""
+    v = values[np.isfinite(values)]
+    if v.size and (v > 0).all() and v.max() / v.min() > LOG_SPAN:
+        ax.set_yscale("log")
+        return True
+    return False
+
+
+def _not_recorded(ax, what: str) -> None:
+    ax.text(0.5, 0.5, f"{what}: not recorded", transform=ax.transAxes, ha="center", va="center", color="0.4")
+    ax.set_yticks([])
+
+
 def grokking_figure(
     history: pd.DataFrame | None,
     entropy: pd.DataFrame | None,
@@ -70,20 +128,31 @@ def grokking_figure(
     transition_epoch: float | None = None,
     jump_epoch: float | None = None,
     title: str = "",
+    controls: pd.DataFrame | None = None,
+    entropy_note: str = "",
 ) -> Figure:
     """Training curves and entanglement entropy on one epoch axis.
 
     Parameters
     ----------
     history
-        ``history.tsv`` as read by :func:`mpsomics.dynamics.training_run.load_history`.
+        ``history.tsv`` as read by :func:`mpsomics.dynamics.training_run.load_history`;
+        its ``centroid_train_balanced_accuracy`` / ``centroid_test_balanced_accuracy``
+        columns, when present, are drawn as dashed horizontal baselines on the accuracy
+        panel (the nearest-centroid kernel classifier).
     entropy
         Output of :func:`mpsomics.dynamics.grokking.total_entropy` (index epoch, one column
         per label plus ``total``).
     transition_epoch, jump_epoch
-        Marked with vertical lines on every panel (omitted when ``None``/NaN).
+        Marked with vertical lines on every panel (omitted when ``None``/NaN). Pass the
+        transition only when it counts (``transition_status == transition``).
     title
         Figure title.
+    controls
+        Summed entropy ``S_total`` of each label-permutation control (index epoch, one
+        column per control), drawn as thin grey lines beside the real ``total``.
+    entropy_note
+        One line written in the entropy panel (e.g. the transition status against the controls).
     """
     panels = []
     if history is not None and any(c in history for c in ("train_balanced_accuracy", "test_balanced_accuracy")):
@@ -112,6 +181,7 @@ def grokking_figure(
             ):
                 if col in history:
                     ax.plot(history["epoch"], history[col], color=color, lw=1.8, label=f"{name} balanced accuracy")
+            centroid_baselines(ax, history)
             ax.set_ylabel("balanced accuracy")
             ax.set_ylim(-0.02, 1.02)
             ax.axhline(0.5, color="grey", lw=0.8, ls=":")
@@ -122,15 +192,104 @@ def grokking_figure(
                 ax.set_yscale("log")
         else:
             labels = [c for c in entropy.columns if c != "total"]
+            if controls is not None and controls.shape[1]:
+                for k, col in enumerate(controls.columns):
+                    d = controls[col].dropna()
+                    ax.plot(d.index, d.to_numpy(), color="0.55", lw=0.8, alpha=0.8,
+                            label=f"label-permutation controls ({controls.shape[1]}, total)" if k == 0 else None)
             if "total" in entropy:
                 ax.plot(entropy.index, entropy["total"], color="black", lw=2, marker="o", ms=3, label="total (sum over labels)")
             for i, lab in enumerate(labels):
                 ax.plot(entropy.index, entropy[lab], color=CLASS_COLORS[i % len(CLASS_COLORS)], lw=1.5,
                         marker=".", ms=3, label=f"label {lab}")
             ax.set_ylabel("entanglement entropy\n(sum over bonds, nats)")
+            if entropy_note:
+                ax.set_title(entropy_note, fontsize=8, loc="left")
         _mark_epochs(ax, marks)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="best", framealpha=0.8)
+    axes[-1].set_xlabel("epoch")
+    if title:
+        axes[0].set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def overlap_columns(history: pd.DataFrame | None) -> dict[str, str]:
+    """``{class: column}`` of the ``centroid_overlap_<class>`` columns of ``history`` (file order)."""
+    if history is None:
+        return {}
+    return {c[len(CENTROID_OVERLAP_PREFIX):]: c for c in history.columns
+            if c.startswith(CENTROID_OVERLAP_PREFIX) and _recorded(history, c)}
+
+
+def _recorded(history: pd.DataFrame, col: str) -> bool:
+    """``col`` exists with at least one finite value (an all-empty column was not recorded)."""
+    return col in history and bool(np.isfinite(_numeric(history, col)).any())
+
+
+def has_diagnostics(history: pd.DataFrame | None) -> bool:
+    """Whether ``history`` holds any of the per-epoch diagnostics :func:`diagnostics_figure` draws."""
+    return history is not None and bool(
+        overlap_columns(history) or _recorded(history, NORM_COLUMN) or _recorded(history, MAX_F_COLUMN))
+
+
+def diagnostics_figure(
+    history: pd.DataFrame,
+    *,
+    transition_epoch: float | None = None,
+    jump_epoch: float | None = None,
+    title: str = "",
+) -> Figure:
+    """Per-epoch diagnostics of the class states: centroid overlap, ‖W‖ and max |f|.
+
+    Three panels on one epoch axis; a panel whose columns ``history`` lacks (older
+    files) says "not recorded".
+
+    Parameters
+    ----------
+    history
+        ``history.tsv`` with ``centroid_overlap_<class>`` (signed, in [-1, 1]), ``norm``
+        (‖W‖ of the whole MPS; log axis when it spans more than :data:`LOG_SPAN`) and
+        ``max_abs_f`` (largest |f_ℓ(x_n)| over the training samples and classes; log
+        axis likewise).
+    transition_epoch, jump_epoch
+        Marked as in :func:`grokking_figure`.
+    title
+        Figure title.
+    """
+    fig, axes = plt.subplots(3, 1, figsize=(9, 6.2), sharex=True, gridspec_kw={"height_ratios": [3, 2, 2]})
+    epochs = history["epoch"].to_numpy()
+    marks = {"transition": transition_epoch, "jump": jump_epoch}
+    ax = axes[0]
+    overlaps = overlap_columns(history)
+    if overlaps:
+        low = 0.0
+        for i, (cls, col) in enumerate(overlaps.items()):
+            v = _numeric(history, col)
+            ax.plot(epochs, v, color=CLASS_COLORS[i % len(CLASS_COLORS)], lw=1.6, marker=".", ms=3, label=f"class {cls}")
+            low = min(low, float(np.nanmin(v)))
+        ax.axhline(1.0, color="grey", lw=0.8, ls=":")
+        ax.set_ylim(max(-1.05, low - 0.05), 1.05)
+    else:
+        _not_recorded(ax, "centroid overlap")
+    ax.set_ylabel("overlap with the\nclass-centroid state")
+    for ax, col, ylabel, name in (
+        (axes[1], NORM_COLUMN, "‖W‖ (norm of the MPS)", "‖W‖"),
+        (axes[2], MAX_F_COLUMN, "max |f| on the\ntraining samples", "max |f|"),
+    ):
+        if _recorded(history, col):
+            v = _numeric(history, col)
+            ax.plot(epochs, v, color="black", lw=1.5, marker=".", ms=3, label=name)
+            _log_if_spread(ax, v)
+        else:
+            _not_recorded(ax, name)
+        ax.set_ylabel(ylabel)
+    for ax in axes:
+        _mark_epochs(ax, marks)
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, loc="best", framealpha=0.8)
     axes[-1].set_xlabel("epoch")
     if title:
         axes[0].set_title(title)
@@ -390,6 +549,7 @@ def training_entropy_figure(
     ):
         if col in history:
             ax.plot(history["epoch"], history[col], color=color, ls=ls, lw=1.6, label=name)
+    centroid_baselines(ax, history)
     ax.set_ylim(-0.02, 1.02)
     ax.axhline(0.5, color="grey", lw=0.8, ls=":")
     ax.set_ylabel("fraction")

@@ -41,9 +41,29 @@ PAPER = (
 
 #: The per-community inputs, in the order of the ``mpsomics report`` options.
 COMMUNITY_FILES = (
-    "genes", "history", "entanglement", "magnetization", "correlations", "grokking",
+    "genes", "history", "entanglement", "magnetization", "correlations", "grokking", "controls",
     "subcommunities", "enrichment", "observed_magnetization", "observed_correlations", "tree",
 )  # fmt: skip
+
+#: columns of a control entanglement file (``results/controls/{community}/entanglement_trajectory.tsv``)
+CONTROL_COLUMNS = ["control", "epoch", "label", "bond", "entropy"]
+
+#: the one rule the report applies to an entanglement transition (same words as dynamics.grokking)
+TRANSITION_RULE = (
+    "a transition counts only when the real run has one and it loses a larger fraction of its peak "
+    "entanglement than every label-permutation control trained with the same settings"
+)
+
+#: ``transition_status`` of ``mpsomics grokking`` in words; ``{min_drop}`` is the run's threshold
+STATUS_WORDS = {
+    "transition": "an entanglement transition (after its peak the summed entropy loses at least {min_drop} of it "
+                  "and reaches its minimum before the last recorded epoch)",
+    "small_drop": "no transition: the summed entropy loses less than {min_drop} of its peak",
+    "no_drop": "no transition: the summed entropy never falls below its peak",
+    "still_falling": "no transition: the summed entropy is still falling at the last recorded epoch",
+    "too_few_epochs": "undecided: too few recorded epochs to find a transition",
+    "flat": "no transition: the summed entropy is flat",
+}
 
 
 @dataclass
@@ -54,7 +74,8 @@ class CommunityFiles:
     trajectories of ``train``; ``observed_magnetization`` (``magnetization.tsv``) and
     ``observed_correlations`` (the ``correlations/`` directory, one ``{class}.tsv``
     each) are the final-state observables of ``observe``, shown when the trajectories
-    were not recorded.
+    were not recorded. ``controls`` is the entanglement trajectory of the community's
+    label-permutation controls (``control, epoch, label, bond, entropy``).
     """
 
     genes: Path | None = None
@@ -63,6 +84,7 @@ class CommunityFiles:
     magnetization: Path | None = None
     correlations: Path | None = None
     grokking: Path | None = None
+    controls: Path | None = None  # entanglement_trajectory.tsv of `mpsomics controls`
     subcommunities: Path | None = None
     enrichment: Path | None = None
     observed_magnetization: Path | None = None
@@ -113,6 +135,7 @@ class CommunitySection:
     grokking: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     grokking_png: bytes | None = None
+    diagnostics_png: bytes | None = None
     trust: dict[str, Any] = field(default_factory=dict)  # the "How far to trust this" panel (report.trust)
 
 
@@ -156,8 +179,25 @@ def _bool(x: object) -> bool | None:
     if _is_missing(x):
         return None
     if isinstance(x, str):
+        if not x.strip():
+            return None
         return x.strip().lower() in {"true", "1", "yes"}
     return bool(x)
+
+
+def _float(x: object) -> float | None:
+    """A finite float, or None (missing, empty or not a number)."""
+    if _is_missing(x):
+        return None
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if np.isfinite(v) else None
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.0f} %"
 
 
 def read_selected(path: Path) -> list[str]:
@@ -268,6 +308,32 @@ def read_enrichment(path: Path | None) -> pd.DataFrame | None:
     return df
 
 
+def read_control_entanglement(path: Path) -> pd.DataFrame:
+    """The control entanglement file (``control, epoch, label, bond, entropy``), checked.
+
+    Uses :func:`mpsomics.dynamics.training_run.load_control_entanglement` when the
+    dynamics layer provides it, else the plain TSV rules (an InputError names the file).
+    """
+    from mpsomics.dynamics import training_run
+
+    loader = getattr(training_run, "load_control_entanglement", None)
+    if loader is not None:
+        return loader(path)
+    df = read_tsv(path, CONTROL_COLUMNS, integer=("epoch", "bond"), numeric=("entropy",), text=("control", "label"),
+                  complete=CONTROL_COLUMNS, min_rows=1)
+    if (df["entropy"] < -1e-8).any():
+        raise InputError(path, "column 'entropy': negative von Neumann entropy")
+    return df
+
+
+def control_totals(controls: pd.DataFrame) -> pd.DataFrame:
+    """Summed entropy ``S_total`` of each control: index epoch, one column per control (file order)."""
+    from mpsomics.dynamics import grokking
+
+    cols = {str(k): grokking.total_entropy(d)["total"] for k, d in controls.groupby("control", sort=False)}
+    return pd.DataFrame(cols).sort_index()
+
+
 def _observables_magnetization(p: Path | None) -> pd.DataFrame | None:
     if p is None or not Path(p).is_file():
         return None
@@ -341,6 +407,10 @@ def _read_community(sec: CommunitySection, files: CommunityFiles) -> dict[str, A
     inputs["mag_all"] = _read_optional(sec, files.magnetization, training_run.load_magnetization, f"magnetization {over_epochs}")
     inputs["corr"] = _read_optional(sec, files.correlations, training_run.load_correlations, f"correlations {over_epochs}")
     inputs["grow"] = _read_optional(sec, files.grokking, grokking.load_grokking, "no transition / jump epochs.") or {}
+    inputs["controls"] = None
+    if files.controls is not None:  # not given: the run trained no controls (the status says so)
+        inputs["controls"] = _read_optional(sec, files.controls, read_control_entanglement,
+                                            "no label-permutation controls drawn.")
     inputs["tree"] = None
     if files.tree is not None:
         inputs["tree"] = _read_optional(sec, files.tree, read_tree, "no TTN tree figure.")
@@ -404,8 +474,126 @@ def _ttn_figures(sec: CommunitySection, inputs: dict[str, Any]) -> None:
         )
 
 
-def _grokking_row(sec: CommunitySection, inputs: dict[str, Any], summary: dict[str, Any]) -> None:
-    """The transition / jump epochs and the final accuracies (MPS on the held-out test split)."""
+def transition_status(grow: dict[str, Any], min_drop: float | None = None) -> dict[str, Any]:
+    """The entanglement transition of one grokking row against its label-permutation controls.
+
+    Parameters
+    ----------
+    grow
+        The row of ``results/grokking/{community}.tsv`` (empty when not given).
+    min_drop
+        The threshold when the row has no ``min_drop`` column (the config's ``grokking.min_drop``).
+
+    Returns
+    -------
+    dict with ``recorded`` (the row has ``transition_status``), the parsed fields
+    (``status``, ``entropy_drop``, ``min_entropy_epoch``, ``n_controls``,
+    ``control_transitions``, ``control_max_drop``, ``control_p``, ``beats_control``;
+    None when empty), ``counts`` (the row beats its controls), ``sentence`` (the verdict in
+    words), ``note`` (a short line for the entropy panel) and ``cells`` (the dynamics
+    table's formatted cells: "not recorded" for columns the file lacks).
+    """
+    recorded = "transition_status" in grow and not _is_missing(grow.get("transition_status")) \
+        and str(grow.get("transition_status")).strip() != ""
+    status = str(grow["transition_status"]).strip() if recorded else None
+    n_controls = _epoch(grow.get("n_controls"))
+    out: dict[str, Any] = {
+        "recorded": recorded,
+        "status": status,
+        "entropy_drop": _float(grow.get("entropy_drop")),
+        "min_entropy_epoch": _epoch(grow.get("min_entropy_epoch")),
+        "n_controls": n_controls,
+        "control_transitions": _epoch(grow.get("control_transitions")),
+        "control_max_drop": _float(grow.get("control_max_drop")),
+        "control_p": _float(grow.get("control_p")),
+        "beats_control": _bool(grow.get("beats_control")),
+    }
+    has_controls = bool(n_controls)
+    out["counts"] = status == "transition" and out["beats_control"] is True
+    threshold = _float(grow.get("min_drop"))
+    threshold = threshold if threshold is not None else min_drop
+    words = STATUS_WORDS.get(status or "", f"status {status}")
+    words = words.format(min_drop=_pct(threshold) if threshold is not None else "the minimum fraction (min_drop)")
+
+    def cell(col: str, text: str) -> str:
+        return text if col in grow else "not recorded"
+
+    drop, cmax = out["entropy_drop"], out["control_max_drop"]
+    out["cells"] = {
+        "status": status or "not recorded",
+        "entropy_drop": cell("entropy_drop", _pct(drop)),
+        "min_entropy_epoch": cell("min_entropy_epoch", _fmt(out["min_entropy_epoch"])),
+        "control_max_drop": cell("control_max_drop", _pct(cmax) if has_controls else "no controls"),
+        "control_transitions": cell("control_transitions", f"{_fmt(out['control_transitions'])} of {n_controls}"
+                                    if has_controls else "no controls"),
+        "control_p": cell("control_p", _fmt(out["control_p"]) if has_controls else "no controls"),
+        "beats_control": cell("beats_control", ("yes" if out["beats_control"] else "no")
+                              if has_controls and out["beats_control"] is not None else "no controls"),
+    }
+    if not recorded:
+        out["sentence"] = (
+            "No grokking file: the transition status is not known." if not grow else
+            "The transition status and its label-permutation controls were not recorded (a grokking file written "
+            "before they existed): its transition epoch has no size criterion and no control.")
+        out["note"] = ""
+        return out
+    text = f"Entanglement: {words}."
+    if drop is not None:
+        text += f" The summed entropy loses {_pct(drop)} of its peak"
+        text += (f" (minimum at epoch {out['min_entropy_epoch']})." if out["min_entropy_epoch"] is not None else ".")
+    note = f"{status}" + (f" (drop {_pct(drop)} of peak)" if drop is not None else "")
+    if has_controls:
+        ct = out["control_transitions"]
+        text += (f" {n_controls} label-permutation control{'s' if n_controls != 1 else ''} trained with the same "
+                 f"settings: {_fmt(ct)} with a transition, largest drop {_pct(cmax)}"
+                 + (f", p = {_fmt(out['control_p'], 2)}." if out["control_p"] is not None else "."))
+        if out["counts"]:
+            text += " It beats its controls: the transition counts."
+            note += f" — beats its {n_controls} controls (largest drop {_pct(cmax)})"
+        elif status == "transition":
+            text += (" It does not beat its controls (a control loses at least as large a fraction of its peak): "
+                     "the transition does not count.")
+            note += f" — does not beat its controls (largest drop {_pct(cmax)})"
+        else:
+            note += f" — controls: largest drop {_pct(cmax)}"
+    else:
+        text += " No label-permutation control was run, so the transition cannot be checked against one." \
+            if status == "transition" else " No label-permutation control was run."
+        note += " — no controls"
+    out["sentence"], out["note"] = text, note
+    return out
+
+
+def dynamics_summary(statuses: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The one-line count of the dynamics section and its context.
+
+    ``statuses`` are :func:`transition_status` results, one per community shown.
+    Returns ``line`` ("k of n communities show ..."), ``details`` (status tally and
+    communities without controls), ``recorded`` and the counts ``k`` and ``n``.
+    """
+    n = len(statuses)
+    k = sum(bool(s["counts"]) for s in statuses)
+    recorded = [s for s in statuses if s["recorded"]]
+    line = (f"{k} of {n} communit{'y' if n == 1 else 'ies'} show{'s' if n == 1 else ''} an entanglement "
+            "transition that beats its label-permutation controls.")
+    details = []
+    if recorded:
+        tally: dict[str, int] = {}
+        for s in recorded:
+            tally[s["status"]] = tally.get(s["status"], 0) + 1
+        details.append("Transition status: " + ", ".join(f"{name} {c}" for name, c in tally.items()) + ".")
+        no_controls = [s for s in recorded if not s["n_controls"]]
+        if no_controls:
+            details.append(f"{len(no_controls)} of {n} had no label-permutation control, so none of them can count.")
+    if len(recorded) < n:
+        details.append(f"{n - len(recorded)} of {n} grokking file{'s' if n - len(recorded) != 1 else ''} did not "
+                       "record the transition status (written before it existed): not counted.")
+    return {"line": line, "details": details, "recorded": bool(recorded), "k": k, "n": n}
+
+
+def _grokking_row(sec: CommunitySection, inputs: dict[str, Any], summary: dict[str, Any],
+                  min_drop: float | None = None) -> None:
+    """The transition / jump epochs, the transition status and the final accuracies (MPS on the test split)."""
     grow, history = inputs["grow"], inputs["history"]
     sec.grokking = {
         "grokking": _bool(grow.get("grokking")),
@@ -415,7 +603,12 @@ def _grokking_row(sec: CommunitySection, inputs: dict[str, Any], summary: dict[s
         "train_saturated_epoch": _epoch(grow.get("train_saturated_epoch")),
         "lag": _epoch(grow.get("lag")),
         "notes": "" if _is_missing(grow.get("notes")) else str(grow.get("notes")),
+        "dynamics": transition_status(grow, min_drop),
     }
+    dyn = sec.grokking["dynamics"]
+    if dyn["recorded"] and dyn["status"] != "transition":
+        # only a transition that passes the size criterion is marked (the grokking file leaves it empty too)
+        sec.grokking["transition_epoch"] = None
     if not sec.genes:
         if inputs["mag_all"] is not None:
             sec.genes = list(inputs["mag_all"].drop_duplicates("site").sort_values("site")["gene"])
@@ -430,27 +623,74 @@ def _grokking_row(sec: CommunitySection, inputs: dict[str, Any], summary: dict[s
     summary["mps_test_ba"] = mps_test
     summary["final_epoch"] = int(history["epoch"].iloc[-1]) if history is not None else None
     summary.update({k: sec.grokking[k] for k in ("grokking", "transition_epoch", "jump_epoch")})
+    summary["dynamics"] = sec.grokking["dynamics"]
 
 
-def _training_figures(sec: CommunitySection, inputs: dict[str, Any]) -> None:
-    """Learning curves with the total entropy (grokking figure) and the entropy profile."""
+def _grokking_caption(history: pd.DataFrame | None, controls: pd.DataFrame | None, dyn: dict[str, Any]) -> str:
+    """Caption of the learning-curve / entropy-trajectory figure, with the transition verdict."""
+    from mpsomics.report import figures
+
+    text = ("Top: balanced accuracy on the training samples and on the held-out test samples (test is never "
+            "used for training or model choices).")
+    if history is not None and any(c in history for c in figures.CENTROID_ACCURACY.values()):
+        text += (f" Dashed horizontal lines: the {figures.CENTROID_LABEL} classifier on the same train and test "
+                 "samples, a baseline that needs no training: each sample goes to the class whose normalised "
+                 "centroid state of the training samples, Σₙ|Φ(xₙ)⟩ over the class, it overlaps most.")
+    else:
+        text += f" Nearest-centroid baseline: not recorded (history.tsv without the {figures.CENTROID_LABEL} columns)."
+    text += (" Middle: training loss. Bottom: von Neumann entanglement entropy summed over all bonds of the chain, "
+             "per label and in total (sum over labels), at the recorded epochs.")
+    if controls is not None:
+        text += (f" Thin grey lines: the total of each of the {controls.shape[1]} label-permutation control"
+                 f"{'s' if controls.shape[1] != 1 else ''}, trained with the same settings on training labels "
+                 "permuted among patients.")
+    text += (" Dashed purple line: the entanglement transition, drawn only when the transition status is "
+             "“transition”; dotted orange line: generalisation jump in test balanced accuracy. "
+             + dyn["sentence"] + f" Rule: {TRANSITION_RULE}.")
+    return text
+
+
+def _training_figures(sec: CommunitySection, inputs: dict[str, Any], output_scale: str | None = None) -> None:
+    """Learning curves with the total entropy (grokking figure), the diagnostics and the entropy profile."""
     from mpsomics.dynamics import grokking
     from mpsomics.report import figures
 
     community, history, ent = sec.id, inputs["history"], inputs["ent"]
     transition, jump = sec.grokking["transition_epoch"], sec.grokking["jump_epoch"]
+    dyn = sec.grokking["dynamics"]
     entropy_wide = grokking.total_entropy(ent) if ent is not None else None
+    controls = control_totals(inputs["controls"]) if inputs.get("controls") is not None else None
     if history is not None or entropy_wide is not None:
         sec.grokking_png = _figure(
             sec, "grokking", "Training and entanglement (grokking)",
             figures.grokking_figure(history, entropy_wide, transition_epoch=transition, jump_epoch=jump,
-                                  title=f"{community}: learning curves and entanglement entropy"),
-            "Top: balanced accuracy on the training samples and on the held-out test samples (test is never "
-            "used for training or model choices). Middle: training loss. Bottom: von Neumann entanglement "
-            "entropy summed over all bonds of the chain, per label and in total (sum over labels), at the "
-            "recorded epochs. Dashed purple line: entanglement transition (minimum of the total entropy after "
-            "the initial growth); dotted orange line: generalisation jump in test balanced accuracy.",
+                                    title=f"{community}: learning curves and entanglement entropy",
+                                    controls=controls, entropy_note=dyn["note"]),
+            _grokking_caption(history, controls, dyn),
         )
+    if figures.has_diagnostics(history):
+        scale = (f" This run: output_scale = {output_scale}." if output_scale else "")
+        sec.diagnostics_png = _figure(
+            sec, "diagnostics", "Class states: centroid overlap, norm and output scale",
+            figures.diagnostics_figure(history, transition_epoch=transition, jump_epoch=jump,
+                                       title=f"{community}: diagnostics of the class states"),
+            "Top: overlap ⟨W_ℓ|c_ℓ⟩ / (‖W_ℓ‖ ‖c_ℓ‖) of each class state W_ℓ with the centroid state of its "
+            "training samples, |c_ℓ⟩ = Σₙ|Φ(xₙ)⟩ over the samples of class ℓ (signed, at most 1). A high overlap "
+            "(near 1) means the class state is the class-centroid state: the classifier is then a kernel "
+            "nearest-centroid classifier, f_ℓ(x) ∝ Σₙ K(xₙ, x) with K(x, x′) = Πᵢ cos(π(xᵢ − x′ᵢ)/2), and does what "
+            "the dashed baseline of the learning curves does, whatever the entanglement did on the way. "
+            "Middle: ‖W‖, the norm of the whole MPS (all classes); it is 1 by construction for output_scale "
+            "fixed and profiled (the state is renormalised after every bond update) and carries the output "
+            "scale only in free mode. Bottom: the largest |f_ℓ(xₙ)| = |⟨W_ℓ|Φ(xₙ)⟩| over the training samples "
+            "and classes (the raw output, before any profiled scale κ); far below the targets, the residual "
+            "y − f is about y and a fixed-scale update only accumulates Σ y Φ(x) instead of fitting the "
+            "targets. Log axes when a series spans more than a factor 10; “not recorded”: the history.tsv "
+            "lacks that column (written before the diagnostics existed)." + scale,
+        )
+    elif history is not None:
+        why = ("not computed for tree tensor networks." if inputs.get("tree") is not None else
+               "not recorded (history.tsv was written before they existed).")
+        sec.notes.append(f"Diagnostics of the class states (centroid overlap, ‖W‖, max |f|): {why}")
     if ent is not None and inputs.get("tree") is not None:
         _ttn_figures(sec, inputs)
     elif ent is not None:
@@ -583,13 +823,18 @@ def _enrichment_section(sec: CommunitySection, enr: pd.DataFrame | None, files: 
 
 
 def build_community(community: str, files: CommunityFiles, classes: Sequence[str], top_terms: int,
-                    fdr_note: str = "") -> tuple[CommunitySection, dict[str, Any]]:
-    """Figures, tables and the summary-table row of one community."""
+                    fdr_note: str = "", *, output_scale: str | None = None,
+                    min_drop: float | None = None) -> tuple[CommunitySection, dict[str, Any]]:
+    """Figures, tables and the summary-table row of one community.
+
+    ``output_scale`` (the run's ``mps.output_scale``) is named in the diagnostics caption;
+    ``min_drop`` is the transition threshold when the grokking file has no ``min_drop`` column.
+    """
     sec = CommunitySection(id=community)
     inputs = _read_community(sec, files)
     summary: dict[str, Any] = {"community": community, "n_genes": len(sec.genes) or None}
-    _grokking_row(sec, inputs, summary)
-    _training_figures(sec, inputs)
+    _grokking_row(sec, inputs, summary, min_drop)
+    _training_figures(sec, inputs, output_scale)
     _magnetization_figure(sec, inputs, files)
     groups_by_method = _subcommunity_groups(sec, inputs["subs"], files, summary)
     _correlation_figures(sec, inputs, files, classes, groups_by_method)
@@ -636,12 +881,16 @@ def build_context(paths: ReportPaths, top_terms: int = 5, figures_dir: Path | No
     fdr_note = f" (FDR ≤ {fdr})" if fdr else " at the chosen FDR threshold"
     sections, rows = [], []
     for c in communities:
-        sec, row = build_community(c, paths.communities[c], classes, top_terms, fdr_note)
+        sec, row = build_community(c, paths.communities[c], classes, top_terms, fdr_note,
+                                   output_scale=config.get("mps.output_scale"),
+                                   min_drop=_float(config.get("grokking.min_drop")))
         row["baselines"] = [_fmt(base.get(c, {}).get(m)) for m in models]
         rows.append(row)
         sections.append(sec)
-        if figures_dir is not None and sec.grokking_png is not None:
-            save_png(sec.grokking_png, Path(figures_dir) / f"{c}_grokking.png")
+        for kind, data in (("grokking", sec.grokking_png), ("diagnostics", sec.diagnostics_png)):
+            if figures_dir is not None and data is not None:
+                save_png(data, Path(figures_dir) / f"{c}_{kind}.png")
+    dynamics = dynamics_summary([r["dynamics"] for r in rows])
     trust.include_subcommunities(validation, [s["id"] for sec in sections for s in sec.subcommunities])
     for sec, row in zip(sections, rows, strict=True):
         sec.trust = trust.community_panel(sec.id, validation, [s["id"] for s in sec.subcommunities])
@@ -679,6 +928,10 @@ def build_context(paths: ReportPaths, top_terms: int = 5, figures_dir: Path | No
         "top_terms": top_terms,
         "n_selected": len(communities),
         "selection_note": selection_note(baseline, communities),
+        "dynamics": {**dynamics, "rule": TRANSITION_RULE,
+                     "rows": [{"community": r["community"], "grokking": r["grokking"],
+                               "transition_epoch": r["transition_epoch"], "jump_epoch": r["jump_epoch"],
+                               **r["dynamics"]["cells"]} for r in rows]},
         "validation": {
             "run": validation.run,
             "has_cv": validation.cv is not None,

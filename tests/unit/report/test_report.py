@@ -577,3 +577,251 @@ def test_selection_note_flags_exploratory_communities():
     assert text.startswith("2 of 3 communities were trained: 1 beat")
     assert "(c2)" in text and "exploratory" in text
     assert selection_note(base.drop(columns="selection"), ["c1"]) == ""
+
+
+# --------------------------------------------------------------------------- dynamics: transition, controls,
+# diagnostics (issue 13). The new columns are written into the synthetic tree above; c01 keeps the old layout
+# where a test needs it.
+
+DIAGNOSTICS = ("norm", "max_abs_f", "centroid_overlap_normal", "centroid_overlap_tumor",
+               "centroid_train_balanced_accuracy", "centroid_test_balanced_accuracy")
+
+
+def _diagnostic_history(epochs: int) -> pd.DataFrame:
+    """The new history.tsv columns: a norm spanning 1e-3..1 (log axis), overlaps rising to ~1."""
+    ep = np.arange(epochs + 1)
+    return pd.DataFrame({
+        "norm": np.geomspace(1e-3, 1.0, len(ep)), "max_abs_f": np.linspace(0.5, 0.9, len(ep)),
+        "centroid_overlap_normal": np.linspace(0.2, 0.998, len(ep)), "centroid_overlap_tumor": np.linspace(-0.1, 0.99, len(ep)),
+        "centroid_train_balanced_accuracy": 0.86, "centroid_test_balanced_accuracy": 0.81,
+    })
+
+
+def _control_entanglement(epochs: list[int], n_controls: int, n_bonds: int, scale: float) -> pd.DataFrame:
+    rows = [(k, e, lab, b, scale * (1 + k) * (1 + e) / (1 + max(epochs)))
+            for k in range(n_controls) for e in epochs for lab in CLASSES for b in range(n_bonds)]
+    return pd.DataFrame(rows, columns=["control", "epoch", "label", "bond", "entropy"])
+
+
+#: grokking columns of the transition and its controls: c01 a transition that beats its 2 controls, c02 still
+#: falling at the end (its transition epoch is then empty, as `mpsomics grokking` writes it)
+TRANSITIONS = {
+    "c01": {"transition_status": "transition", "entropy_drop": 0.8, "min_entropy_epoch": 5, "n_controls": 2,
+            "control_transitions": 1, "control_max_drop": 0.3, "control_p": 1 / 3, "beats_control": True,
+            "min_drop": 0.5},
+    "c02": {"transition_status": "still_falling", "entropy_drop": 0.4, "min_entropy_epoch": 6, "n_controls": 2,
+            "control_transitions": 0, "control_max_drop": 0.6, "control_p": 1.0, "beats_control": False,
+            "min_drop": 0.5, "transition_epoch": ""},
+}
+
+
+def write_dynamics_tree(root: Path, *, epochs: int = 6, controls: bool = True) -> dict[str, object]:
+    """:func:`write_results_tree` with the issue-13 columns: diagnostics in c01's history only,
+    transition status in both grokking files, control entanglement files (``controls``)."""
+    paths = write_results_tree(root, epochs=epochs, observe_every=1, validation=False)
+    res = root / "results"
+    hist = pd.read_csv(paths["history"][0], sep="\t")
+    _tsv(pd.concat([hist, _diagnostic_history(epochs)], axis=1), paths["history"][0])
+    for c, grok in zip(("c01", "c02"), paths["grokking"], strict=True):
+        row = pd.read_csv(grok, sep="\t").iloc[0].to_dict()
+        row.update(TRANSITIONS[c])
+        _tsv(pd.DataFrame([row]), grok)
+    if controls:
+        n_bonds = len(paths["genes"][0].read_text().split()) - 1
+        paths["controls"] = []
+        for c in ("c01", "c02"):
+            p = res / "controls" / c / "entanglement_trajectory.tsv"
+            _tsv(_control_entanglement(list(range(epochs + 1)), 2, n_bonds, 0.5), p)
+            paths["controls"].append(p)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def dynamics_report(tmp_path_factory):
+    root = tmp_path_factory.mktemp("dynamics")
+    paths = write_dynamics_tree(root)
+    out = root / "results" / "report"
+    assert main(_cli(paths, out)) == 0
+    return paths, (out / "index.html").read_text(encoding="utf-8"), out / "figures"
+
+
+def _table_row(html: str, table_id: str, community: str) -> list[str]:
+    import re
+
+    part = html[html.index(f'id="{table_id}"'):]
+    part = part[:part.index("</table>")]
+    row = re.search(rf'<tr><td><a href="#community-{community}">{community}</a></td>(.*?)</tr>', part, re.S)
+    assert row, community
+    return [" ".join(re.sub(r"<[^>]+>", " ", c).split()) for c in re.findall(r"<td[^>]*>(.*?)</td>", row.group(1), re.S)]
+
+
+def test_report_dynamics_section_counts_transitions_that_beat_controls(dynamics_report):
+    _paths, html, figs = dynamics_report
+    import html as html_lib
+
+    text = html_lib.unescape(html)
+    assert "1 of 2 communities show an entanglement transition that beats its label-permutation controls." in text
+    assert "Transition status: transition 1, still_falling 1." in text
+    assert ("a transition counts only when the real run has one and it loses a larger fraction of its peak "
+            "entanglement than every label-permutation control trained with the same settings") in text
+    # status, transition epoch, drop, controls with a transition, control max drop, p, beats, grokking, jump
+    assert _table_row(html, "dynamics", "c01")[:7] == ["transition", "18", "80 %", "1 of 2", "30 %", "0.333", "yes"]
+    # not a transition: no epoch, even if an old-style file had one
+    assert _table_row(html, "dynamics", "c02")[:7] == ["still_falling", "–", "40 %", "0 of 2", "60 %", "1", "no"]
+    c01 = text[text.index('id="community-c01"'):text.index('id="community-c02"')]
+    c02 = text[text.index('id="community-c02"'):text.index('id="methods"')]
+    assert "It beats its controls: the transition counts." in c01
+    assert "2 label-permutation controls trained with the same settings: 1 with a transition, largest drop 30 %" in c01
+    assert "still falling at the last recorded epoch" in c02 and "loses 40 % of its peak (minimum at epoch 6)" in c02
+    # the learning-curve caption names the baseline and the controls' curves
+    assert "nearest class centroid (kernel) classifier" in c01 and "Thin grey lines: the total of each of the 2" in c01
+
+
+def test_report_diagnostics_figure_only_where_recorded(dynamics_report):
+    _paths, html, figs = dynamics_report
+    doc = _parse(html)
+    assert doc.headings.count("Class states: centroid overlap, norm and output scale") == 1  # c01 only
+    c02 = html[html.index('id="community-c02"'):html.index('id="methods"')]
+    assert "Diagnostics of the class states (centroid overlap, ‖W‖, max |f|): not recorded" in c02
+    assert "the classifier is then a kernel nearest-centroid classifier" in html
+    assert "1 by construction for output_scale fixed and profiled" in html
+    assert (figs / "c01_diagnostics.png").read_bytes().startswith(PNG_MAGIC)
+    assert not (figs / "c02_diagnostics.png").exists()
+    # c01: grokking, diagnostics, profile, magnetization, 2 correlations, dot plot; c02: 4
+    assert len(doc.imgs) == 7 + 4
+
+
+def test_report_old_grokking_files_say_not_recorded(report_tree):
+    _paths, out, figs = report_tree
+    html = out.read_text(encoding="utf-8")
+    assert "The transition status was not recorded for any community" in html
+    assert "beats its label-permutation controls." not in html
+    assert _table_row(html, "dynamics", "c01")[:7] == ["not recorded", "18"] + ["not recorded"] * 5
+    assert "The transition status and its label-permutation controls were not recorded" in html
+    assert html.count("(centroid overlap, ‖W‖, max |f|): not recorded") == 2
+    assert "Nearest-centroid baseline: not recorded" in html
+    assert not list(figs.glob("*_diagnostics.png"))
+
+
+def test_report_without_controls_files_still_renders(tmp_path):
+    """Status and control columns come from the grokking files; --controls only adds the grey curves."""
+    paths = write_dynamics_tree(tmp_path, controls=False)
+    out = tmp_path / "report"
+    assert main(_cli(paths, out)) == 0
+    html = (out / "index.html").read_text(encoding="utf-8")
+    assert "1 of 2 communities show an entanglement transition" in html
+    assert "Thin grey lines" not in html
+
+
+def test_report_controls_must_pair_with_selected(tmp_path, capsys):
+    paths = write_dynamics_tree(tmp_path)
+    paths["controls"] = paths["controls"][:1]
+    assert main(_cli(paths, tmp_path / "report")) == 2
+    assert "2 communities but --controls has 1 files" in capsys.readouterr().err
+
+
+def test_report_malformed_controls_is_one_line_error(tmp_path, capsys):
+    paths = write_dynamics_tree(tmp_path)
+    paths["controls"][1].write_text("control\tepoch\tentropy\n0\t0\t0.1\n")
+    out = tmp_path / "report"
+    assert main(_cli(paths, out)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "entanglement_trajectory.tsv" in err[0] and "c02" in err[0]
+    assert not (out / "index.html").exists()
+
+
+def test_transition_status_and_summary_line():
+    nan = float("nan")
+    beats = html.transition_status(TRANSITIONS["c01"])
+    loses = html.transition_status({**TRANSITIONS["c01"], "beats_control": False, "control_max_drop": 0.9})
+    small = html.transition_status({"transition_status": "small_drop", "entropy_drop": 0.2, "n_controls": 0,
+                                    "beats_control": nan, "control_max_drop": nan, "control_p": nan}, min_drop=0.5)
+    old = html.transition_status({"transition_epoch": 12})
+    assert beats["counts"] and not loses["counts"] and not small["counts"] and not old["counts"]
+    assert "does not beat its controls" in loses["sentence"] and "the transition does not count" in loses["sentence"]
+    assert "loses less than 50 % of its peak" in small["sentence"] and "No label-permutation control was run." in small["sentence"]
+    assert small["cells"]["beats_control"] == "no controls" and small["cells"]["control_max_drop"] == "no controls"
+    assert old["cells"]["status"] == "not recorded" and old["cells"]["entropy_drop"] == "not recorded"
+    assert "were not recorded (a grokking file written before they existed)" in old["sentence"]
+    assert html.transition_status({})["sentence"] == "No grokking file: the transition status is not known."
+    # a malformed row (beats_control without a transition) never counts; NaN drops are "–"
+    odd = html.transition_status({"transition_status": "no_drop", "beats_control": "True", "n_controls": 3,
+                                  "entropy_drop": nan, "control_max_drop": nan})
+    assert not odd["counts"] and odd["cells"]["entropy_drop"] == "–"
+    summary = html.dynamics_summary([beats, loses, small, old, beats])
+    assert (summary["k"], summary["n"]) == (2, 5)
+    assert summary["line"] == "2 of 5 communities show an entanglement transition that beats its label-permutation controls."
+    assert "1 of 5 had no label-permutation control" in " ".join(summary["details"])
+    assert "1 of 5 grokking file did not record" in " ".join(summary["details"])
+    one = html.dynamics_summary([beats])
+    assert one["line"] == "1 of 1 community shows an entanglement transition that beats its label-permutation controls."
+    assert html.dynamics_summary([])["line"].startswith("0 of 0 communities")
+
+
+def _centroid_lines(fig) -> list:
+    return [ln for ax in fig.axes for ln in ax.get_lines() if str(ln.get_label()).startswith(figures.CENTROID_LABEL)]
+
+
+def test_learning_curves_draw_the_centroid_baseline_when_recorded():
+    ep = np.arange(7)
+    hist = pd.DataFrame({"epoch": ep, "loss": 1 / (1 + ep), "train_balanced_accuracy": 0.9,
+                         "test_balanced_accuracy": 0.8})
+    old = figures.grokking_figure(hist, None)
+    assert not _centroid_lines(old)
+    new = figures.grokking_figure(pd.concat([hist, _diagnostic_history(6)], axis=1), None)
+    lines = _centroid_lines(new)
+    assert len(lines) == 2 and {ln.get_linestyle() for ln in lines} == {"--"}
+    assert sorted(float(ln.get_ydata()[0]) for ln in lines) == [0.81, 0.86]
+    legend = [t.get_text() for t in new.axes[0].get_legend().get_texts()]
+    assert "nearest class centroid (kernel): train (0.86)" in legend
+    # an all-empty column (e.g. no test split) draws nothing; text cells from older readers are parsed
+    nan = hist.assign(centroid_train_balanced_accuracy="0.7", centroid_test_balanced_accuracy=float("nan"))
+    assert [float(ln.get_ydata()[0]) for ln in _centroid_lines(figures.grokking_figure(nan, None))] == [0.7]
+    ent = pd.DataFrame({"epoch": np.repeat(ep, 2), "label": ["normal", "tumor"] * 7, "bond": 0, "entropy": 0.3})
+    fig = figures.training_entropy_figure(pd.concat([hist, _diagnostic_history(6)], axis=1), ent)
+    assert len(_centroid_lines(fig)) == 2
+    for f in (old, new, fig):
+        figures.png_bytes(f)
+
+
+def test_entropy_panel_draws_one_grey_curve_per_control():
+    from mpsomics.dynamics.grokking import total_entropy
+
+    ent = pd.DataFrame({"epoch": np.repeat(np.arange(5), 2), "label": ["normal", "tumor"] * 5, "bond": 0,
+                        "entropy": np.linspace(0.1, 1.0, 10)})
+    controls = html.control_totals(_control_entanglement(list(range(5)), 3, 2, 0.5))
+    assert list(controls.columns) == ["0", "1", "2"] and list(controls.index) == list(range(5))
+    # control k: 2 labels x 2 bonds x 0.5 (1 + k) (1 + e) / 5
+    assert controls.loc[4, "2"] == pytest.approx(4 * 0.5 * 3 * 5 / 5)
+    fig = figures.grokking_figure(None, total_entropy(ent), controls=controls, transition_epoch=3,
+                                  entropy_note="transition (drop 80 % of peak) — beats its 3 controls")
+    ax = fig.axes[-1]
+    grey = [ln for ln in ax.get_lines() if ln.get_color() == "0.55"]
+    assert len(grey) == 3 and all(ln.get_linewidth() < 1 for ln in grey)
+    assert "beats its 3 controls" in ax.get_title(loc="left")
+    assert any("transition epoch (3)" in str(ln.get_label()) for ln in ax.get_lines())
+    figures.png_bytes(fig)
+
+
+def test_diagnostics_figure_axes_and_missing_panels():
+    ep = np.arange(7)
+    hist = pd.concat([pd.DataFrame({"epoch": ep}), _diagnostic_history(6)], axis=1)
+    assert figures.has_diagnostics(hist) and not figures.has_diagnostics(hist[["epoch"]])
+    assert figures.overlap_columns(hist) == {"normal": "centroid_overlap_normal", "tumor": "centroid_overlap_tumor"}
+    fig = figures.diagnostics_figure(hist, transition_epoch=4)
+    over, norm, maxf = fig.axes
+    assert len(over.get_lines()) >= 2 and over.get_ylim()[1] == pytest.approx(1.05)
+    assert norm.get_yscale() == "log"  # 1e-3 .. 1
+    assert maxf.get_yscale() == "linear"  # 0.5 .. 0.9
+    figures.png_bytes(fig)
+    # older or partial histories: the missing panels say so; all-NaN columns count as missing
+    part = hist.drop(columns=["norm"]).assign(max_abs_f=float("nan"))
+    assert figures.has_diagnostics(part)
+    fig = figures.diagnostics_figure(part)
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert texts == ["‖W‖: not recorded", "max |f|: not recorded"]
+    only_norm = hist[["epoch", "norm"]].assign(norm=1.0)
+    fig = figures.diagnostics_figure(only_norm)
+    assert [t.get_text() for t in fig.axes[0].texts] == ["centroid overlap: not recorded"]
+    assert fig.axes[1].get_yscale() == "linear"  # profiled / fixed: 1 by construction
+    figures.png_bytes(fig)
