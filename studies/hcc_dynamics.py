@@ -138,6 +138,52 @@ def job(args: tuple) -> list[dict]:
     return rows
 
 
+def control_job(args: tuple) -> list[dict]:
+    """``n_controls`` permuted-label fits of one (setting, community) (the ``controls`` step)."""
+    try:
+        from mpsomics.core.stats import label_permutations
+    except ImportError:  # before issue 13 it lived in omics.baselines
+        from mpsomics.omics.baselines import label_permutations
+    from mpsomics.mps.fit import fit
+    from mpsomics.validation.crossval import load_cv_data
+
+    s, community, results, n_controls, seed = args
+    genes_path = Path(results) / "communities" / "genes" / f"{community}.txt"
+    genes = [g.strip() for g in genes_path.read_text().split() if g.strip()]
+    d = load_cv_data(Path(results) / "prepared" / "expression.h5ad", genes, genes_path)
+    X, y, groups = np.clip(d.X_train, 0, 1), d.y_train, d.groups_train
+    empty = np.zeros((0, X.shape[1]))
+    perms = label_permutations(y, groups, n_controls, seed=seed)
+    rows: list[dict] = []
+    for k in range(n_controls):
+        _, h, obs = fit(X, perms[k], empty, np.zeros(0, dtype=np.int64), genes=genes, classes=d.classes,
+                        config=_config(s, seed), positive=d.positive, progress=False, observe_every=1,
+                        correlations=False)
+        rows += _records(s, community, "control", k, h, obs, d.classes)
+    return rows
+
+
+def controls(a: argparse.Namespace) -> None:
+    """Refit the controls (``--controls`` of them) of every run with a transition in ``hcc_dynamics_runs.tsv``."""
+    out = Path(a.out)
+    runs = pd.read_csv(out / "hcc_dynamics_runs.tsv", sep="\t")
+    todo = runs[runs.status == "transition"]
+    keys = ["output_scale", "environments", "lr", "bond_dim", "init"]
+    jobs = [({k: r[k] for k in keys} | {"bond_dim": int(r["bond_dim"])}, r["community"], a.results, a.controls,
+             a.seed) for _, r in todo.iterrows()]
+    t0 = time.time()
+    rows: list[dict] = []
+    with ProcessPoolExecutor(a.workers) as ex:
+        for r in ex.map(control_job, jobs, chunksize=1):
+            rows += r
+    df = pd.read_csv(out / "hcc_dynamics_epochs.tsv.gz", sep="\t")
+    done = {tuple(j[0][k] for k in keys) + (j[1],) for j in jobs}
+    old = df.kind.eq("control") & df[keys + ["community"]].apply(tuple, axis=1).isin(done)
+    df = pd.concat([df[~old], pd.DataFrame(rows)], ignore_index=True)
+    df.to_csv(out / "hcc_dynamics_epochs.tsv.gz", sep="\t", index=False, float_format="%.6g")
+    print(f"{len(jobs)} runs x {a.controls} controls in {time.time() - t0:.0f} s", file=sys.stderr)
+
+
 def run(a: argparse.Namespace) -> None:
     communities = Path(a.results, "communities", "selected.txt").read_text().split()
     jobs = []
@@ -177,12 +223,20 @@ def main(argv: list[str] | None = None) -> None:
     r.add_argument("--controls", type=int, default=5)
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    c = sub.add_parser("controls", help="refit the controls of the runs with a transition")
+    c.add_argument("--results", default="results")
+    c.add_argument("--out", default="studies/results")
+    c.add_argument("--controls", type=int, default=19)
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     an = sub.add_parser("analyze")
     an.add_argument("--out", default="studies/results")
     an.add_argument("--results", default="results")
     a = p.parse_args(argv)
     if a.cmd == "run":
         run(a)
+    elif a.cmd == "controls":
+        controls(a)
     else:
         from hcc_dynamics_analysis import analyze  # noqa: PLC0415 (sibling script)
 

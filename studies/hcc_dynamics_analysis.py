@@ -30,9 +30,30 @@ TIE = 0.005
 
 
 def _transition(ep: np.ndarray, S: np.ndarray, min_drop: float) -> dict:
-    from mpsomics.dynamics.grokking import entropy_transition
+    from mpsomics.dynamics import grokking
 
-    return entropy_transition(ep, S, min_drop=min_drop)
+    try:
+        return grokking.entropy_transition(ep, S, min_drop=min_drop)
+    except TypeError:  # before the unified definition landed: the same rule, here
+        return _local_transition(ep, S, min_drop)
+
+
+def _local_transition(e: np.ndarray, s: np.ndarray, min_drop: float) -> dict:
+    half = e[0] + (e[-1] - e[0]) / 2
+    first = np.flatnonzero(e <= half)
+    p = int(first[np.argmax(s[first])])
+    m = p + int(np.argmin(s[p:]))
+    drop = float((s[p] - s[m]) / s[p]) if s[p] > 0 else 0.0
+    if m == p:
+        status = "no_drop"
+    elif m == len(s) - 1:
+        status = "still_falling"
+    elif drop < min_drop:
+        status = "small_drop"
+    else:
+        status = "transition"
+    return {"transition_status": status, "entropy_drop": drop, "min_entropy_epoch": float(e[m]),
+            "transition_epoch": float(e[m]) if status == "transition" else np.nan}
 
 
 def run_table(df: pd.DataFrame, min_drop: float) -> pd.DataFrame:
@@ -129,7 +150,8 @@ def setting_table(runs: pd.DataFrame) -> pd.DataFrame:
 def jaccard_table(df: pd.DataFrame, runs: pd.DataFrame, results: Path, limit: int = 60) -> pd.DataFrame:
     """Graph-method subcommunities at the transition vs the last epoch (refits with correlations)."""
     from mpsomics.mps.fit import fit
-    from mpsomics.omics.subcommunities import graph_method
+    from mpsomics.dynamics import training_run
+    from mpsomics.omics.subcommunities import subcommunity_table
     from mpsomics.validation.crossval import load_cv_data
     from mpsomics.validation.stats import best_match_jaccard
 
@@ -147,12 +169,12 @@ def jaccard_table(df: pd.DataFrame, runs: pd.DataFrame, results: Path, limit: in
                         observe_every=1, progress=False)
         epochs = np.asarray(obs.epochs)
         conn = np.stack(obs.connected)
-        mag = np.stack(obs.magnetization)
-        kw = dict(epoch_window=10, graph_threshold=0.1, min_contrast=0.15, resolution=1.0, min_size=3)
-        at_t = graph_method(epochs, d.classes, genes, conn, transition_epoch=int(r.transition_epoch),
-                            magnetization=mag, **kw)
-        at_end = graph_method(epochs, d.classes, genes, conn, transition_epoch=int(epochs[-1]),
-                              magnetization=mag, **kw)
+        mag = training_run.magnetization_frame(obs, genes, d.classes)
+        kw = dict(community=r.community, methods=["graph"], epoch_window=10, graph_threshold=0.1,
+                  min_contrast=0.15, resolution=1.0, min_size=3)
+        at_t, _ = subcommunity_table(epochs, d.classes, genes, conn, mag,
+                                     transition_epoch=int(r.transition_epoch), **kw)
+        at_end, _ = subcommunity_table(epochs, d.classes, genes, conn, mag, transition_epoch=int(epochs[-1]), **kw)
         a, b = _groups(at_t), _groups(at_end)
         rows.append({**s, "community": r.community, "transition_epoch": int(r.transition_epoch),
                      "n_at_transition": len(a), "n_at_end": len(b),
@@ -160,11 +182,8 @@ def jaccard_table(df: pd.DataFrame, runs: pd.DataFrame, results: Path, limit: in
     return pd.DataFrame(rows)
 
 
-def _groups(result) -> list[set[str]]:
-    clusters = getattr(result, "clusters", None)
-    if clusters is None:
-        return []
-    return [set(c) for c in clusters]
+def _groups(table: pd.DataFrame) -> list[set[str]]:
+    return [set(g.gene) for _, g in table.groupby("subcommunity")] if len(table) else []
 
 
 def analyze(a: argparse.Namespace) -> None:

@@ -24,6 +24,7 @@ STAGES: dict[str, str] = {
     "train": "train one MPS classifier on a gene list",
     "fits": "many MPS fits of one gene list in one job (CV folds, label permutations)",
     "observe": "entanglement, magnetization and correlations of a trained MPS",
+    "controls": "label-permutation controls of a community's entanglement transition",
     "grokking": "entanglement transition and generalisation jump from a training history",
     "grokking-summary": "concatenate per-community grokking tables into one summary table",
     "subcommunities": "gene subcommunities from MPS correlations and magnetization",

@@ -2,6 +2,8 @@ rule train_controls:
     input:
         h5ad=rules.prepare.output.h5ad,
         genes="results/communities/genes/{community}.txt",
+        # controls are trained only when the real run has a transition
+        real=rules.train_mps.output.entanglement,
     output:
         entanglement="results/controls/{community}/entanglement_trajectory.tsv",
         history="results/controls/{community}/history.tsv",
@@ -19,10 +21,12 @@ rule train_controls:
         out_dir=subpath(output.history, parent=True),
         options=cli_options(config["mps"], skip=MPS_FIT_SKIP),
         controls=CONTROLS,
+        min_drop=config["grokking"]["min_drop"],
         seed=config["seed"],
     shell:
         "mpsomics controls --expression {input.h5ad:q} --genes {input.genes:q}"
         " --out-dir {params.out_dir:q} --controls {params.controls} {params.options}"
+        " --entanglement {input.real:q} --min-drop {params.min_drop}"
         " --seed {params.seed} --threads {threads} > {log:q} 2>&1"
 
 

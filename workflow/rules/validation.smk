@@ -70,7 +70,7 @@ rule stability:
     params:
         options=cli_options(VALIDATION, keep=STABILITY_KEYS),
         mps=cli_options(config["mps"], skip=MPS_FIT_SKIP),
-        grokking=cli_options(config.get("grokking", {})),
+        grokking=cli_options(config.get("grokking", {}), skip=("controls",)),
         subcommunities=cli_options(config.get("subcommunities", {})),
         seed=config["seed"],
     shell:

@@ -4,9 +4,11 @@
 
     mpsomics grokking --history results/mps/c03/history.tsv \\
         --entanglement results/mps/c03/entanglement_trajectory.tsv \\
+        --control-entanglement results/controls/c03/entanglement_trajectory.tsv \\
         --community c03 --out results/grokking/c03.tsv
 
-Definitions are in :mod:`mpsomics.dynamics.grokking`; the summary table of several
+``--control-entanglement`` (optional): the label-permutation controls of ``mpsomics controls``;
+a transition then counts only when it beats every control (``beats_control``). Definitions are in :mod:`mpsomics.dynamics.grokking`; the summary table of several
 runs is ``mpsomics grokking-summary``.
 """
 
@@ -25,6 +27,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--entanglement",
         required=True,
         help="entanglement_trajectory.tsv written by `mpsomics train --observe-every K`",
+    )
+    parser.add_argument(
+        "--control-entanglement",
+        default=None,
+        help="entanglement_trajectory.tsv of `mpsomics controls` (label-permutation controls; optional)",
     )
     parser.add_argument("--community", required=True, help="community id written in the output row")
     parser.add_argument("--out", required=True, help="output TSV (results/grokking/{community}.tsv)")
@@ -56,11 +63,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=d["rate_smooth"],
         help="moving-average width (recorded intervals) of the entropy change rate (default %(default)s)",
     )
+    p.add_argument(
+        "--min-drop",
+        type=number(0, 1),
+        default=d["min_drop"],
+        help="a transition loses at least this fraction of the peak summed entropy (default %(default)s)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     history = training_run.load_history(args.history)
     entanglement = training_run.load_entanglement(args.entanglement)
+    controls = None
+    if args.control_entanglement:
+        controls = training_run.load_control_entanglement(args.control_entanglement)
+        training_run.check_controls_match(controls, entanglement, args.control_entanglement)
     # The analysis knows runs, not communities: the pipeline's id column is added here.
     row = {"community": args.community} | grokking.analyze(
         history,
@@ -72,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
         plateau=args.plateau,
         saturation=args.saturation,
         rate_smooth=args.rate_smooth,
+        min_drop=args.min_drop,
+        control_entanglement=controls,
     )
     grokking.write_tsv(grokking.result_frame(row), args.out)
     return 0

@@ -79,6 +79,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--saturation", type=number(0, 1, lo_open=True), default=d["saturation"], help="train balanced accuracy counted as saturated")
     g.add_argument("--rate-smooth", type=integer(1), default=d["rate_smooth"],
                    help="moving-average width of the entropy change rate")
+    g.add_argument("--min-drop", type=number(0, 1), default=d["min_drop"],
+                   help="a transition loses at least this fraction of the peak summed entropy")
     d = subcommunities.DEFAULTS
     g = p.add_argument_group("subcommunities (as in `mpsomics subcommunities`)")
     g.add_argument("--methods", type=_methods, default=d["methods"], help="comma-separated: paper,graph (default both)")
@@ -104,7 +106,8 @@ def _chain(args: argparse.Namespace):
         config=config,
         observe_every=args.observe_every,
         grokking=dict(initial_epochs=args.initial_epochs, delta=args.delta, window=args.window,
-                      plateau=args.plateau, saturation=args.saturation, rate_smooth=args.rate_smooth),
+                      plateau=args.plateau, saturation=args.saturation, rate_smooth=args.rate_smooth,
+                      min_drop=args.min_drop),
         subcommunities=dict(
             methods=tuple(args.methods), threshold=args.threshold, epoch_window=args.epoch_window,
             graph_threshold=args.graph_threshold, resolution=args.resolution, min_size=args.min_size,

@@ -278,6 +278,7 @@ def load_training_data(expression: str | Path, genes: list[str], genes_path: str
         "y_train": y[train],
         "X_test": X[~train],
         "y_test": y[~train],
+        "groups_train": adata.obs["group"].astype(str).to_numpy()[train],
         "classes": classes,
         "positive": classes.index(positive_label),
         "positive_label": positive_label,

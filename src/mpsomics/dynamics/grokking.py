@@ -18,10 +18,31 @@ Initial phase
     epochs before the *peak* = the first argmax of ``S_total`` among the recorded
     epochs in the first half of training (``e <= e_first + (e_last - e_first)/2``);
     entanglement typically grows first and drops at the transition.
-``transition_epoch``
+``min_entropy_epoch``, ``entropy_drop``
     The first argmin of ``S_total`` over recorded epochs ``>=`` the end of the initial
-    phase (peak included). In the automatic mode, if that argmin is the peak itself
-    (the entropy never drops below its initial maximum), there is no transition: NaN.
+    phase (peak included), and the fraction of the peak entanglement lost by then,
+    ``(S_peak - S_min) / S_peak`` in [0, 1]. From a product-state start (S_0 ~ 0) that
+    is the drop relative to the rise; from a random start (Fashion-MNIST) the drop
+    relative to the initial value.
+``transition_status``, ``transition_epoch``
+    One definition for the gene pipeline and the Fashion-MNIST experiment. The status
+    is, checked in this order: ``too_few_epochs`` (< 3 recorded), ``flat`` (constant
+    entropy), ``no_drop`` (the minimum is the peak itself: the entropy never falls
+    below it), ``still_falling`` (the minimum is the last recorded epoch: no minimum
+    reached yet), ``small_drop`` (``entropy_drop < min_drop``, default 0.5: a small
+    late dip is no transition), else ``transition``. ``transition_epoch`` is the
+    minimum's epoch for status ``transition`` and empty otherwise (the subcommunities
+    stage then uses all epochs). With an explicit ``initial_epochs`` the peak is the
+    first recorded epoch ``>= initial_epochs``.
+Controls (``control_entanglement``)
+    Label-permutation controls (:mod:`mpsomics.dynamics.controls`): the same training
+    on permuted training labels, the analogue of the paper's sneaker-vs-sneaker task.
+    **A transition counts only when the real run has one and it loses a larger fraction
+    of its peak entanglement than every control** (``beats_control``). Also reported:
+    ``n_controls``, ``control_transitions`` (controls with status ``transition``),
+    ``control_max_drop`` and ``control_p`` = (1 + #{controls with entropy_drop >=
+    the real one}) / (K + 1), the permutation p-value of the drop (its floor is
+    1 / (K + 1)).
 ``max_rate_epoch``
     Rate ``r_i = (S[i+1] - S[i]) / (e[i+1] - e[i])`` between consecutive recorded
     epochs, smoothed (signed) by a centred moving average over ``rate_smooth``
@@ -90,6 +111,7 @@ DEFAULTS: dict[str, object] = {
     "plateau": 3,
     "saturation": 0.99,
     "rate_smooth": 3,
+    "min_drop": 0.5,
 }
 
 #: leading columns of ``{community}.tsv`` (contract of docs/outputs.md), then extras
@@ -106,6 +128,14 @@ MAIN_COLUMNS = [
     "best_train_epoch",
 ]
 EXTRA_COLUMNS = [
+    "transition_status",
+    "entropy_drop",
+    "min_entropy_epoch",
+    "n_controls",
+    "control_transitions",
+    "control_max_drop",
+    "control_p",
+    "beats_control",
     "initial_phase_end_epoch",
     "entropy_at_transition",
     "max_rate",
@@ -116,10 +146,15 @@ EXTRA_COLUMNS = [
     "n_observed_epochs",
 ]
 PARAM_COLUMNS = list(DEFAULTS)
+#: values of ``transition_status`` (module docstring)
+STATUSES = ("transition", "no_drop", "small_drop", "still_falling", "too_few_epochs", "flat")
 #: columns holding epochs / counts (written as integers, empty when undefined)
 _INT_PREFIXES = ("transition_epoch", "max_rate_epoch")
 _INT_COLUMNS = {
     "jump_epoch",
+    "min_entropy_epoch",
+    "n_controls",
+    "control_transitions",
     "train_saturated_epoch",
     "lag",
     "best_train_epoch",
@@ -179,8 +214,9 @@ def entropy_transition(
     *,
     initial_epochs: int | None = None,
     rate_smooth: int = 3,
-) -> dict[str, float]:
-    """Transition epoch (argmin after the initial phase) and epoch of the largest rate.
+    min_drop: float = 0.5,
+) -> dict[str, object]:
+    """The entanglement transition of one entropy curve (see the module docstring).
 
     Parameters
     ----------
@@ -193,38 +229,55 @@ def entropy_transition(
         = automatic (after the first maximum within the first half of training).
     rate_smooth
         Width (in recorded intervals) of the centred moving average of the rate.
+    min_drop
+        Least fraction of the peak entropy the minimum must have lost.
 
     Returns
     -------
     dict
-        ``transition_epoch``, ``max_rate_epoch``, ``max_rate``,
-        ``initial_phase_end_epoch``, ``entropy_at_transition`` (NaN where undefined)
-        and ``notes`` (list of str explaining every NaN).
+        ``transition_status``, ``transition_epoch`` (NaN unless the status is
+        ``transition``), ``min_entropy_epoch``, ``entropy_drop``, ``max_rate_epoch``,
+        ``max_rate``, ``initial_phase_end_epoch``, ``entropy_at_transition`` (NaN
+        where undefined) and ``notes`` (list of str explaining the status).
     """
     e = np.asarray(epochs, dtype=float)
     s = np.asarray(entropy, dtype=float)
     out: dict = {
+        "transition_status": "",
         "transition_epoch": _NAN,
+        "min_entropy_epoch": _NAN,
+        "entropy_drop": _NAN,
         "max_rate_epoch": _NAN,
         "max_rate": _NAN,
         "initial_phase_end_epoch": _NAN,
         "entropy_at_transition": _NAN,
         "notes": [],
     }
-    note = _no_transition_possible(e, s, initial_epochs)
-    if note:
+    status, note = _no_transition_possible(e, s, initial_epochs)
+    if status:
+        out["transition_status"] = status
         out["notes"].append(note)
         return out
     start = initial_phase_end(e, s, initial_epochs)
     out["initial_phase_end_epoch"] = e[start]
     t = start + int(np.argmin(s[start:]))
-    # In the automatic mode the phase ends at the peak: a minimum at the peak itself
-    # means the entropy never dropped, which is no transition.
-    if initial_epochs is None and t == start:
-        out["notes"].append("entropy never drops below its initial maximum: no transition")
+    peak = float(s[start])
+    drop = (peak - float(s[t])) / peak if peak > 0 else 0.0
+    out["min_entropy_epoch"] = e[t]
+    out["entropy_drop"] = max(0.0, drop)
+    if t == start:
+        status, note = "no_drop", "entropy never falls below its peak: no transition"
+    elif t == e.size - 1:
+        status, note = "still_falling", "entropy is smallest at the last recorded epoch: still falling, no transition"
+    elif drop < min_drop:
+        status, note = "small_drop", f"entropy falls by {drop:.0%} of its peak, less than min_drop {min_drop:g}: no transition"
     else:
+        status, note = "transition", None
         out["transition_epoch"] = e[t]
         out["entropy_at_transition"] = float(s[t])
+    out["transition_status"] = status
+    if note:
+        out["notes"].append(note)
     i, rate = largest_rate_interval(e, s, start, rate_smooth)
     if i is not None:
         out["max_rate_epoch"] = e[i + 1]
@@ -232,16 +285,18 @@ def entropy_transition(
     return out
 
 
-def _no_transition_possible(e: np.ndarray, s: np.ndarray, initial_epochs: int | None) -> str | None:
-    """Why no transition can be found (too few epochs, flat entropy, empty phase), or ``None``."""
+def _no_transition_possible(
+    e: np.ndarray, s: np.ndarray, initial_epochs: int | None
+) -> tuple[str | None, str | None]:
+    """``(status, why)`` when no transition can be looked for (too few epochs, flat), else ``(None, None)``."""
     if e.size < 3:
-        return f"only {e.size} observed epoch(s): need >= 3 for a transition"
+        return "too_few_epochs", f"only {e.size} observed epoch(s): need >= 3 for a transition"
     scale = max(1.0, float(np.max(np.abs(s))))
     if float(np.ptp(s)) <= 1e-10 * scale:
-        return "entropy is constant over training: no transition"
+        return "flat", "entropy is constant over training: no transition"
     if initial_epochs is not None and not np.any(e >= initial_epochs):
-        return f"no observed epoch >= initial_epochs={initial_epochs}"
-    return None
+        return "too_few_epochs", f"no observed epoch >= initial_epochs={initial_epochs}"
+    return None, None
 
 
 def initial_phase_end(e: np.ndarray, s: np.ndarray, initial_epochs: int | None) -> int:
@@ -361,6 +416,8 @@ def analyze(
     plateau: int = 3,
     saturation: float = 0.99,
     rate_smooth: int = 3,
+    min_drop: float = 0.5,
+    control_entanglement: pd.DataFrame | None = None,
 ) -> dict[str, object]:
     """Grokking summary of one training run (one output row, without an id column).
 
@@ -380,6 +437,12 @@ def analyze(
         See :func:`find_jumps`.
     saturation
         Train balanced accuracy at which the train set counts as fitted.
+    min_drop
+        See :func:`entropy_transition`.
+    control_entanglement
+        Entropies of the label-permutation controls (``control``, ``epoch``, ``label``,
+        ``bond``, ``entropy``; :func:`mpsomics.dynamics.training_run.load_control_entanglement`),
+        or ``None``: the control columns are then empty.
 
     Returns
     -------
@@ -392,7 +455,12 @@ def analyze(
     notes: list[str] = []
     # Train-state entropies only: no test data enter the transition.
     transition, per_label, n_observed = entanglement_columns(
-        entanglement, initial_epochs=initial_epochs, rate_smooth=rate_smooth, notes=notes
+        entanglement, initial_epochs=initial_epochs, rate_smooth=rate_smooth, notes=notes,
+        min_drop=min_drop,
+    )
+    controls = control_columns(
+        transition, control_entanglement, initial_epochs=initial_epochs, rate_smooth=rate_smooth,
+        min_drop=min_drop,
     )
     # The test metric is described here, never used for selection.
     jump = jump_columns(
@@ -409,6 +477,10 @@ def analyze(
         "final_test_balanced_accuracy": jump["final_test_balanced_accuracy"],
         "final_train_balanced_accuracy": jump["final_train_balanced_accuracy"],
         "best_train_epoch": jump["best_train_epoch"],
+        "transition_status": transition["transition_status"],
+        "entropy_drop": transition["entropy_drop"],
+        "min_entropy_epoch": transition["min_entropy_epoch"],
+        **controls,
         "initial_phase_end_epoch": transition["initial_phase_end_epoch"],
         "entropy_at_transition": transition["entropy_at_transition"],
         "max_rate": transition["max_rate"],
@@ -424,6 +496,7 @@ def analyze(
         "plateau": plateau,
         "saturation": saturation,
         "rate_smooth": rate_smooth,
+        "min_drop": min_drop,
         "notes": "; ".join(notes),
     }
     for n in notes:
@@ -431,9 +504,62 @@ def analyze(
     return row
 
 
+def control_columns(
+    transition: dict[str, object],
+    control_entanglement: pd.DataFrame | None,
+    *,
+    initial_epochs: int | None,
+    rate_smooth: int,
+    min_drop: float,
+) -> dict[str, object]:
+    """The real run's transition against its label-permutation controls (module docstring).
+
+    Returns
+    -------
+    dict
+        ``n_controls``, ``control_transitions``, ``control_max_drop``, ``control_p``,
+        ``beats_control``: False without a transition, ``None`` (undefined) for a
+        transition without controls.
+    """
+    has_transition = transition["transition_status"] == "transition"
+    out: dict[str, object] = {
+        "n_controls": 0, "control_transitions": _NAN, "control_max_drop": _NAN, "control_p": _NAN,
+        # without a transition there is nothing to beat; with one but no controls: undefined
+        "beats_control": None if has_transition else False,
+    }
+    if control_entanglement is None or control_entanglement.empty:
+        return out
+    drops, statuses = [], []
+    for _, grp in control_entanglement.groupby("control", sort=True):
+        wide = total_entropy(grp.drop(columns="control"))
+        res = entropy_transition(
+            wide.index.to_numpy(), wide["total"].to_numpy(), initial_epochs=initial_epochs,
+            rate_smooth=rate_smooth, min_drop=min_drop,
+        )
+        d = res["entropy_drop"]
+        drops.append(0.0 if _is_nan(d) else float(d))
+        statuses.append(res["transition_status"])
+    real = transition["entropy_drop"]
+    real = 0.0 if _is_nan(real) else float(real)
+    drops_arr = np.asarray(drops)
+    out.update(
+        n_controls=len(drops),
+        control_transitions=int(sum(st == "transition" for st in statuses)),
+        control_max_drop=float(drops_arr.max()),
+        control_p=float((1 + np.sum(drops_arr >= real)) / (len(drops) + 1)),
+        beats_control=bool(has_transition and real > drops_arr.max()),
+    )
+    return out
+
+
 def entanglement_columns(
-    entanglement: pd.DataFrame, *, initial_epochs: int | None, rate_smooth: int, notes: list[str]
-) -> tuple[dict[str, float], dict[str, float], int]:
+    entanglement: pd.DataFrame,
+    *,
+    initial_epochs: int | None,
+    rate_smooth: int,
+    notes: list[str],
+    min_drop: float = 0.5,
+) -> tuple[dict[str, object], dict[str, float], int]:
     """The transition of ``S_total`` and of each label's ``S_ℓ``.
 
     Parameters
@@ -454,11 +580,17 @@ def entanglement_columns(
     """
     wide = total_entropy(entanglement)
     ep = wide.index.to_numpy()
-    total = entropy_transition(ep, wide["total"].to_numpy(), initial_epochs=initial_epochs, rate_smooth=rate_smooth)
+    total = entropy_transition(
+        ep, wide["total"].to_numpy(), initial_epochs=initial_epochs, rate_smooth=rate_smooth,
+        min_drop=min_drop,
+    )
     notes += [f"S_total: {n}" for n in total.pop("notes")]
     per_label: dict[str, float] = {}
     for lab in (c for c in wide.columns if c != "total"):
-        res = entropy_transition(ep, wide[lab].to_numpy(), initial_epochs=initial_epochs, rate_smooth=rate_smooth)
+        res = entropy_transition(
+            ep, wide[lab].to_numpy(), initial_epochs=initial_epochs, rate_smooth=rate_smooth,
+            min_drop=min_drop,
+        )
         notes += [f"S_{lab}: {n}" for n in res["notes"]]
         per_label[f"transition_epoch_{lab}"] = res["transition_epoch"]
         per_label[f"max_rate_epoch_{lab}"] = res["max_rate_epoch"]
@@ -547,8 +679,9 @@ def to_frame(rows: Sequence[dict[str, object]]) -> pd.DataFrame:
     for col in df.columns:
         if col in _INT_COLUMNS or col.startswith(_INT_PREFIXES):
             df[col] = pd.to_numeric(df[col], errors="coerce").round().astype("Int64")
-    if "grokking" in df.columns:
-        df["grokking"] = df["grokking"].astype("boolean")
+    for col in ("grokking", "beats_control"):
+        if col in df.columns:
+            df[col] = df[col].astype("boolean")
     return df
 
 

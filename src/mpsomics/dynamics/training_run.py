@@ -283,3 +283,52 @@ def write_train_dir(out_dir: Path, state, history: pd.DataFrame, obs, run_info: 
     (out_dir / "run_info.json").write_text(
         json.dumps(run_info, indent=2, sort_keys=True, default=str) + "\n"
     )
+
+
+# --------------------------------------------------------------- label-permutation controls
+
+#: ``mpsomics controls`` writes these into its output directory (``results/controls/{community}/``)
+CONTROL_ENTANGLEMENT_FILE = ENTANGLEMENT_FILE
+CONTROL_HISTORY_FILE = HISTORY_FILE
+
+
+def load_control_entanglement(path: str | os.PathLike) -> pd.DataFrame:
+    """Read the controls' ``entanglement_trajectory.tsv`` (``control``, ``epoch``, ``label``, ``bond``, ``entropy``).
+
+    Validated like :func:`load_entanglement` per control (a complete epoch x label x bond
+    grid); a header-only file means no controls (0 rows).
+    """
+    path = _file(path, CONTROL_ENTANGLEMENT_FILE)
+    cols = ["control", "epoch", "label", "bond", "entropy"]
+    out = read_tsv(
+        path, cols, integer=("control", "epoch", "bond"), numeric=("entropy",), text=True, complete=cols
+    )[cols]
+    if (out["entropy"] < -1e-8).any():
+        raise InputError(path, "column 'entropy': negative von Neumann entropy")
+    out["entropy"] = out["entropy"].clip(lower=0.0)
+    for _, grp in out.groupby("control", sort=True):
+        _check_grid(grp, ["epoch", "label"], "bond", path)
+    return out.sort_values(["control", "epoch", "bond"], kind="stable").reset_index(drop=True)
+
+
+def load_control_history(path: str | os.PathLike) -> pd.DataFrame:
+    """Read the controls' ``history.tsv``: ``control`` then the columns of :func:`load_history`."""
+    path = _file(path, CONTROL_HISTORY_FILE)
+    out = read_tsv(path, ("control", "epoch"), integer=("control", "epoch"), text=True, complete=("control", "epoch"))
+    if out.duplicated(["control", "epoch"]).any():
+        raise InputError(path, "duplicate (control, epoch) row")
+    return out.sort_values(["control", "epoch"], kind="stable").reset_index(drop=True)
+
+
+def check_controls_match(controls: pd.DataFrame, entanglement: pd.DataFrame, path: str | os.PathLike) -> None:
+    """InputError naming ``path`` when the controls are not of the same chain and classes as the run."""
+    if controls.empty:
+        return
+    labels = set(entanglement["label"].astype(str))
+    clabels = set(controls["label"].astype(str))
+    if labels != clabels:
+        raise InputError(path, f"control labels {sorted(clabels)} differ from the run's {sorted(labels)}")
+    if controls["bond"].max() != entanglement["bond"].max():
+        raise InputError(
+            path, f"controls have {int(controls['bond'].max()) + 1} bonds, the run {int(entanglement['bond'].max()) + 1}"
+        )

@@ -83,7 +83,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from mpsomics.core.metrics import classification_metrics
-from mpsomics.core.stats import bh, empirical_p_rows
+from mpsomics.core.stats import bh, empirical_p_rows, label_permutations
 from mpsomics.omics.coexpression import train_mask
 
 log = logging.getLogger(__name__)
@@ -300,36 +300,6 @@ NULL_COLUMNS: tuple[str, ...] = (
     "community", "n_genes", "ridge_auc", "null_auc_median", "null_auc_q95",
     "permutation_p", "n_permutations",
 )
-
-
-def label_permutations(y: np.ndarray, groups: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
-    """``n`` permutations of ``y`` that respect the patient groups (shape ``(n, len(y))``).
-
-    Patients with the same number of samples exchange their label vectors (whole-block
-    exchangeability) and the labels are shuffled within each patient (within-block), so
-    class counts, the number of samples per patient and the label mix of each patient
-    (e.g. one tumour + one normal) are preserved. Seeded: the same ``y``, ``groups``,
-    ``n`` and ``seed`` give the same permutations.
-    """
-    y = np.asarray(y)
-    groups = np.asarray(groups).astype(str)
-    rng = np.random.default_rng([seed, 0x5E1EC7])  # not the fold seed stream
-    _, inverse = np.unique(groups, return_inverse=True)
-    order = np.argsort(inverse, kind="stable")
-    blocks = np.split(order, np.flatnonzero(np.diff(inverse[order])) + 1)
-    by_size: dict[int, list[np.ndarray]] = {}
-    for block in blocks:
-        by_size.setdefault(len(block), []).append(block)
-    out = np.empty((n, len(y)), dtype=y.dtype)
-    for size, members in by_size.items():
-        idx = np.stack(members)  # (patients, size): sample indices of each patient
-        labels = y[idx]
-        for k in range(n):
-            moved = labels[rng.permutation(len(members))]
-            if size > 1:
-                moved = rng.permuted(moved, axis=1)
-            out[k, idx] = moved
-    return out
 
 
 def ridge_oof_scores(x: np.ndarray, labels: np.ndarray, splits: Splits, alpha: float = RIDGE_ALPHA) -> np.ndarray:

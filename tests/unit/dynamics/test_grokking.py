@@ -101,10 +101,14 @@ def test_planted_transition_and_delayed_jump_is_grokking():
 
 def test_explicit_initial_phase():
     row = grokking.analyze(grokking_history(), make_entanglement(OBSERVED), initial_epochs=30)
-    # entropy regrows after 26, so the minimum over epochs >= 30 is the first one
-    assert row["transition_epoch"] == 30
+    # entropy regrows after 26, so the minimum over epochs >= 30 is the first one: it never
+    # falls below the start of the phase, which is no transition (the same rule as automatic)
     assert row["initial_phase_end_epoch"] == 30
-    assert row["lag"] == 0
+    assert row["min_entropy_epoch"] == 30
+    assert row["transition_status"] == "no_drop"
+    assert math.isnan(row["transition_epoch"]) and math.isnan(row["lag"])
+    earlier = grokking.analyze(grokking_history(), make_entanglement(OBSERVED), initial_epochs=10)
+    assert earlier["transition_epoch"] == 26 and earlier["initial_phase_end_epoch"] == 10
 
 
 def test_no_jump_is_not_grokking():
@@ -184,7 +188,133 @@ def test_monotone_growth_has_no_transition():
     grow = make_entanglement(OBSERVED, profile=lambda e: e / 60.0)
     row = grokking.analyze(grokking_history(), grow)
     assert math.isnan(row["transition_epoch"])
-    assert "never drops" in row["notes"]
+    assert row["transition_status"] == "no_drop" and row["entropy_drop"] == 0.0
+    assert "never falls below its peak" in row["notes"]
+    # without a transition there is nothing a control could be beaten by
+    assert row["beats_control"] is False and row["n_controls"] == 0
+
+
+def _status(S, **kw) -> dict:
+    e = np.arange(len(S))
+    return grokking.entropy_transition(e, np.asarray(S, dtype=float), **kw)
+
+
+def test_transition_needs_a_large_drop_before_the_last_epoch():
+    rise = list(np.linspace(0, 10, 11))
+    # a clear collapse to 20 % of the peak, then a slight regrowth: a transition at its minimum
+    collapse = rise + [8, 5, 3, 2, 2.5, 3, 3.2, 3.3, 3.4, 3.5]
+    res = _status(collapse)
+    assert res["transition_status"] == "transition" and res["transition_epoch"] == 14
+    assert res["entropy_drop"] == pytest.approx(0.8)
+    # a tiny late dip is no transition (it used to be one: the global minimum after the peak)
+    dip = rise + [10, 10, 10, 10, 9.7, 10, 10, 10, 10, 10]
+    res = _status(dip)
+    assert res["transition_status"] == "small_drop" and math.isnan(res["transition_epoch"])
+    assert res["min_entropy_epoch"] == 15 and res["entropy_drop"] == pytest.approx(0.03)
+    # still falling at the last epoch: no minimum reached
+    falling = rise + [9, 8, 7, 6, 5, 4, 3, 2, 1, 0.5]
+    res = _status(falling)
+    assert res["transition_status"] == "still_falling" and math.isnan(res["transition_epoch"])
+    # min_drop is the criterion: the dip counts when it is allowed to be small
+    assert _status(dip, min_drop=0.01)["transition_status"] == "transition"
+    assert _status([1.0, 1.0, 1.0])["transition_status"] == "flat"
+    assert _status([1.0, 2.0])["transition_status"] == "too_few_epochs"
+
+
+def _controls(drops: list[float], epochs: np.ndarray = OBSERVED) -> pd.DataFrame:
+    """Control entropies: a rise to 1 at epoch 10, then a fall by ``drop``, regrowing slightly."""
+    rows = []
+    for k, drop in enumerate(drops):
+        for e in epochs:
+            s = e / 10 if e <= 10 else max(1 - drop, 1 - drop * (e - 10) / 10) + (0.01 * (e - 20) if e > 20 else 0)
+            for lab in CLASSES:
+                for b in range(N_BONDS):
+                    rows.append((k, int(e), lab, b, s / N_BONDS))
+    return pd.DataFrame(rows, columns=["control", "epoch", "label", "bond", "entropy"])
+
+
+def test_a_transition_counts_only_when_it_beats_every_control():
+    real = grokking.analyze(grokking_history(), make_entanglement(OBSERVED))
+    assert real["transition_status"] == "transition"
+    drop = real["entropy_drop"]
+    weak = grokking.analyze(grokking_history(), make_entanglement(OBSERVED),
+                            control_entanglement=_controls([0.1, 0.2, 0.0]))
+    assert weak["n_controls"] == 3 and weak["beats_control"] is True
+    assert weak["control_p"] == pytest.approx(1 / 4)
+    assert weak["control_max_drop"] == pytest.approx(0.2, abs=0.02)
+    # one control collapses as much as the real run (the sneaker-vs-sneaker case): no longer counts
+    strong = grokking.analyze(grokking_history(), make_entanglement(OBSERVED),
+                              control_entanglement=_controls([0.1, min(0.99, drop + 0.05)]))
+    assert strong["beats_control"] is False and strong["control_transitions"] == 1
+    assert strong["control_p"] == pytest.approx(2 / 3)
+    # a transition without controls: undefined
+    assert real["beats_control"] is None
+
+
+def test_controls_command_and_grokking_option(tmp_path):
+    """`mpsomics controls` on a tiny prepared file, then `grokking --control-entanglement`."""
+    import anndata
+
+    rng = np.random.default_rng(0)
+    n, genes = 40, [f"G{i}" for i in range(5)]
+    y = np.repeat([0, 1], n // 2)
+    X = np.clip(rng.normal(0.5 + 0.15 * y[:, None], 0.15, (n, 5)), 0, 1)
+    obs = pd.DataFrame({"label": np.array(["normal", "tumor"])[y], "group": [f"p{i // 2}" for i in range(n)],
+                        "split": np.where(np.arange(n) % 4 == 0, "test", "train")}, index=[f"s{i}" for i in range(n)])
+    ad = anndata.AnnData(X=X, obs=obs, var=pd.DataFrame(index=genes))
+    ad.uns["classes"], ad.uns["positive_label"] = ["normal", "tumor"], "tumor"
+    ad.layers["log"] = X
+    h5 = tmp_path / "x.h5ad"
+    ad.write_h5ad(h5)
+    gl = tmp_path / "genes.txt"
+    gl.write_text("\n".join(genes) + "\n")
+    out = tmp_path / "controls" / "c01"
+    argv = ["controls", "--expression", str(h5), "--genes", str(gl), "--out-dir", str(out), "--controls", "3",
+            "--epochs", "4", "--bond-dim", "4"]
+    assert main(argv) == 0
+    ent = training_run.load_control_entanglement(out / "entanglement_trajectory.tsv")
+    hist = training_run.load_control_history(out / "history.tsv")
+    assert sorted(ent["control"].unique()) == [0, 1, 2] and sorted(hist["epoch"].unique()) == list(range(5))
+    first = (out / "entanglement_trajectory.tsv").read_bytes()
+    assert main(argv) == 0 and (out / "entanglement_trajectory.tsv").read_bytes() == first  # seeded
+    train = tmp_path / "mps" / "c01"
+    assert main(["train", "--expression", str(h5), "--genes", str(gl), "--out-dir", str(train), "--epochs", "4",
+                 "--bond-dim", "4", "--checkpoint-every", "0"]) == 0
+    g = tmp_path / "g.tsv"
+    assert main(["grokking", "--history", str(train / "history.tsv"), "--entanglement",
+                 str(train / "entanglement_trajectory.tsv"), "--control-entanglement",
+                 str(out / "entanglement_trajectory.tsv"), "--community", "c01", "--out", str(g)]) == 0
+    row = pd.read_csv(g, sep="\t").iloc[0]
+    assert row["n_controls"] == 3 and row["transition_status"] in grokking.STATUSES
+    # --entanglement of a run without a transition: no controls trained, header-only files
+    skip = tmp_path / "controls" / "skip"
+    assert main([*argv[:6], str(skip), *argv[7:], "--entanglement", str(train / "entanglement_trajectory.tsv"),
+                 "--min-drop", "1"]) == 0
+    assert training_run.load_control_entanglement(skip / "entanglement_trajectory.tsv").empty
+    # a control file of another chain is refused, naming it
+    other = ent.copy()
+    other = other[other["bond"] < 2]
+    bad = tmp_path / "bad.tsv"
+    other.to_csv(bad, sep="\t", index=False)
+    assert main(["grokking", "--history", str(train / "history.tsv"), "--entanglement",
+                 str(train / "entanglement_trajectory.tsv"), "--control-entanglement", str(bad),
+                 "--community", "c01", "--out", str(tmp_path / "g2.tsv")]) != 0
+    assert not (tmp_path / "g2.tsv").exists()
+
+
+def test_label_permutations_kept_their_home_and_stream():
+    from mpsomics.core import stats
+    from mpsomics.omics import baselines
+
+    y = np.array([0, 1, 0, 1, 1, 0])
+    groups = np.array(["a", "a", "b", "b", "c", "c"])
+    assert baselines.label_permutations is stats.label_permutations
+    p = stats.label_permutations(y, groups, 4, seed=3)
+    assert np.array_equal(p, stats.label_permutations(y, groups, 4, seed=3))
+    # every patient keeps its label mix
+    for row in p:
+        for g in "abc":
+            assert sorted(row[groups == g]) == sorted(y[groups == g])
 
 
 def test_cli_row_and_summary(tmp_path):
