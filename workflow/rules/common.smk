@@ -101,6 +101,7 @@ def controls_runtime(wildcards, input, attempt):
     # `grokking.controls` fits of the run's settings, entropies only (no correlations).
     return int(CONTROLS * train_runtime(wildcards, input, attempt))
 
+
 # Files `mpsomics train` writes only with `--method sweep` (and `observe_every` > 0);
 # a TTN (always gradient-trained) writes its gene tree instead.
 SWEEP_OUTPUTS = (
@@ -147,6 +148,17 @@ FASHION = {
 def fashion_options():
     """The experiment settings of config `fashion` as `mpsomics fashion-run` options."""
     return cli_options(FASHION, skip=("data", "tasks", "seeds"))
+
+
+# `fashion.controls` > 0: each run also writes its label-permutation controls
+FASHION_CONTROL_OUTPUTS = (
+    {
+        "controls_entanglement": "results/fashion/runs/{task}/seed{seed}/controls_entanglement.tsv",
+        "controls_history": "results/fashion/runs/{task}/seed{seed}/controls_history.tsv",
+    }
+    if int(FASHION.get("controls", 0)) > 0
+    else {}
+)
 
 
 def fashion_runs(pattern):

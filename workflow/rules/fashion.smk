@@ -12,6 +12,7 @@ rule fashion_run:
         images=f"{FASHION['data']}/t10k-images-idx3-ubyte.gz",
         labels=f"{FASHION['data']}/t10k-labels-idx1-ubyte.gz",
     output:
+        **FASHION_CONTROL_OUTPUTS,
         history="results/fashion/runs/{task}/seed{seed}/history.tsv",
         entanglement="results/fashion/runs/{task}/seed{seed}/entanglement_trajectory.tsv",
         magnetization="results/fashion/runs/{task}/seed{seed}/magnetization_trajectory.tsv",

@@ -35,7 +35,9 @@ rule grokking:
         history=rules.train_mps.output.history,
         entanglement=rules.train_mps.output.entanglement,
         # label-permutation controls (MPS only; `grokking.controls: 0` turns them off)
-        controls=control_input("results/controls/{community}/entanglement_trajectory.tsv"),
+        controls=control_input(
+            "results/controls/{community}/entanglement_trajectory.tsv"
+        ),
     output:
         "results/grokking/{community}.tsv",
     log:

@@ -60,6 +60,9 @@ def add_experiment_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--cutoff", type=number(0), default=D["cutoff"], help="drop singular values < cutoff * s_max (default %(default)s)")
     g.add_argument("--dtype", choices=choices("dtype"), default=D["dtype"])
     g.add_argument("--threads", type=integer(1), default=1, help="BLAS threads per run (default %(default)s)")
+    g.add_argument("--controls", type=integer(0), default=D["controls"],
+                   help="label-permutation controls per run: the same training on shuffled training labels; "
+                   "a transition counts only when it beats all of them (default %(default)s)")
 
 
 def train_config(args: argparse.Namespace):
@@ -96,7 +99,8 @@ def train_runs(images, labels, runs: list[tuple[str, int, Path]], args: argparse
     for task, seed, out in runs:
         t0 = time.perf_counter()
         fx.run_one(X, label_array, data.task_by_name(task), seed, out,
-                   n_per_label=args.n_per_label, config=config, run_info=info)
+                   n_per_label=args.n_per_label, config=config, run_info=info,
+                   controls=args.controls)
         log.info("%s seed %d: %.1f s", task, seed, time.perf_counter() - t0)
 
 

@@ -19,6 +19,7 @@ import yaml
 from helpers.dense import dense_state, random_state
 
 from mpsomics.core.errors import InputError
+from mpsomics.dynamics import grokking
 from mpsomics.experiments.fashion_mnist import data
 from mpsomics.experiments.fashion_mnist import report as fashion_report
 from mpsomics.experiments.fashion_mnist import runs as fx
@@ -249,6 +250,13 @@ def test_cli_end_to_end(tmp_path):
         assert hist[col].between(0, 1).all()
     ent = pd.read_csv(run / "entanglement_trajectory.tsv", sep="\t")
     assert set(ent["label"]) == {"dress", "sneaker"} and ent["bond"].max() == 34
+    # the default label-permutation control: its entropies, and the run's verdict against it
+    ctrl = pd.read_csv(run / fx.CONTROLS_ENTANGLEMENT_FILE, sep="\t")
+    assert set(ctrl["control"]) == {0} and ctrl["bond"].max() == 34
+    row = summary[(summary["task"] == "sneaker_vs_dress") & (summary["seed"] == 0)].iloc[0]
+    assert row["n_controls"] == 1 and row["transition_status"] in grokking.STATUSES
+    assert row["transition_found"] == (row["transition_status"] == "transition")
+    assert {"n_transition", "n_beats_control"} <= set(comp.columns)
     spec = pd.read_csv(run / "spectrum.tsv", sep="\t", dtype={"state": str})
     assert set(spec["state"]) == {"all", "dress", "sneaker"}
     sums = spec.groupby(["epoch", "state"])["eigenvalue"].sum()

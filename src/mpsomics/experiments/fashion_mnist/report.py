@@ -59,6 +59,7 @@ def comparison_rows(comparison: pd.DataFrame) -> list[dict[str, str]]:
                 "generalization": _pm(r["generalization_sweep_mean"], r["generalization_sweep_sd"], integer=True)
                 + f" ({r['generalization_sweep_n']}/{r['n_seeds']})",
                 "grokking": f"{r['n_grokking']}/{r['n_seeds']}",
+                "beats_control": f"{r.get('n_beats_control', 0)}/{r['n_seeds']}",
                 "paper_accuracy": "—" if pa is None else (f"~{pa:.2f}" if r["task"] != "sneaker_vs_sneaker" else "chance"),
                 "accuracy": _pm(r["final_test_accuracy_mean"], r["final_test_accuracy_sd"]),
                 "sensitivity": _pm(r["final_test_sensitivity_mean"], r["final_test_sensitivity_sd"]),
@@ -119,10 +120,12 @@ def build_context(summary: pd.DataFrame, comparison: pd.DataFrame, run_dirs: Seq
             "task": task,
             "figures": task_figures,
             "runs": [
-                {k: ("—" if _num(v) is None and k not in ("task", "seed", "grokking") else v) for k, v in r.items()}
-                for r in runs[["seed", "transition_epoch", "max_rate_epoch", "generalization_epoch", "jump_epoch", "train_saturated_epoch",
+                {k: ("—" if _num(v) is None and k not in ("task", "seed", "grokking", "transition_status", "beats_control")
+                 else v) for k, v in r.items()}
+                for r in runs.reindex(columns=["seed", "transition_epoch", "transition_status", "entropy_drop",
+                               "control_max_drop", "beats_control", "max_rate_epoch", "generalization_epoch", "jump_epoch", "train_saturated_epoch",
                                "grokking", "final_test_accuracy", "final_test_sensitivity",
-                               "final_test_specificity", "final_train_accuracy"]].to_dict("records")
+                               "final_test_specificity", "final_train_accuracy"]).to_dict("records")
             ],
         })
     grok = summary["grokking"].astype(str).str.lower() == "true"

@@ -17,11 +17,18 @@ class's normalised state. Eigenvalues below :data:`SPECTRUM_FLOOR` are not writt
 
 :func:`summarize` collects runs into ``summary.tsv`` (one row per run) and
 ``comparison.tsv`` (one row per task: mean and standard deviation over seeds beside
-the paper's values, :data:`PAPER`). ``transition_found`` marks runs whose transition
-sweep lies before the last sweep and whose summed entropy fell to at most
-``1 - MIN_DROP`` of its initial value: a minimum at the last sweep only says the entropy
-is still falling, and a minimum of a flat curve is noise. The comparison's transition
-statistics use these runs only.
+the paper's values, :data:`PAPER`). The transition is the gene pipeline's
+(:func:`mpsomics.dynamics.grokking.entropy_transition`: the minimum after the first-half
+peak, before the last sweep, having lost at least ``min_drop`` = 0.5 of the peak);
+``transition_found`` marks runs whose ``transition_status`` is ``transition``, and the
+comparison's transition statistics use these runs only.
+
+Label-permutation controls (``controls`` = K > 0, :mod:`mpsomics.dynamics.controls`): the
+same task, seed and settings trained K times on shuffled training labels (each image its
+own group), written as ``controls_entanglement.tsv`` and ``controls_history.tsv`` in the
+run directory. A run's transition counts (``beats_control``) only when it loses a larger
+fraction of its peak entanglement than every control: the per-run analogue of the
+sneaker-vs-sneaker task.
 """
 
 from __future__ import annotations
@@ -49,6 +56,8 @@ log = logging.getLogger(__name__)
 
 SPECTRUM_FILE = "spectrum.tsv"
 GROKKING_FILE = "grokking.tsv"
+CONTROLS_ENTANGLEMENT_FILE = "controls_entanglement.tsv"
+CONTROLS_HISTORY_FILE = "controls_history.tsv"
 #: eigenvalues below this are numerically zero for the plots and are not written
 SPECTRUM_FLOOR = 1e-14
 
@@ -70,9 +79,6 @@ PAPER_NOTES = {
 #: final test accuracy from which a run counts as generalising (``generalization_epoch``)
 GENERALIZED = 0.7
 
-#: least relative drop of the summed entropy (initial -> minimum) for a transition to count
-MIN_DROP = 0.5
-
 #: Defaults of the fast setting (the paper's are in config/paper.yaml).
 DEFAULTS: dict[str, object] = {
     "n_per_label": 60,
@@ -87,6 +93,7 @@ DEFAULTS: dict[str, object] = {
     "loss": "mse",
     "cutoff": 0.0,
     "dtype": "float64",
+    "controls": 1,
 }
 
 
@@ -131,6 +138,7 @@ def run_one(
     n_per_label: int,
     config: TrainConfig,
     run_info: dict | None = None,
+    controls: int = 0,
 ) -> dict[str, object]:
     """Train and analyse one (task, seed); write its directory ``out`` atomically.
 
@@ -142,6 +150,8 @@ def run_one(
         Fashion-MNIST class of every image.
     config
         Training settings; ``config.seed`` is replaced by ``seed``.
+    controls
+        Number of label-permutation controls (0 = none; see the module docstring).
 
     Returns
     -------
@@ -169,10 +179,21 @@ def run_one(
         correlations=False,
         on_state=lambda epoch, st: spec.extend(spectrum_rows(epoch, st)),
     )
+    ctrl_ent = ctrl_hist = None
+    if controls > 0:
+        from mpsomics.dynamics.controls import train_controls
+
+        # one group per image: the task has no patients
+        ctrl_ent, ctrl_hist = train_controls(
+            X[tr], y_tr, np.arange(len(tr)), X[te], y_te, genes=names, classes=task.classes,
+            config=config, n_controls=int(controls), seed=int(seed), positive=1,
+            name=f"{task.name}/seed{seed}",
+        )
     row = {
         "task": task.name,
         "seed": int(seed),
-        **grokking.analyze(history, training_run.entanglement_frame(obs, task.classes), name=task.name),
+        **grokking.analyze(history, training_run.entanglement_frame(obs, task.classes), name=task.name,
+                           control_entanglement=ctrl_ent),
     }
     info = {
         "task": task.name,
@@ -181,6 +202,7 @@ def run_one(
         "train_images": [int(i) for i in tr],
         "test_images": [int(i) for i in te],
         "config": config.to_dict(),
+        "controls": int(controls),
         **(run_info or {}),
     }
     with atomic_dir(out) as tmp:
@@ -189,10 +211,13 @@ def run_one(
             tmp / SPECTRUM_FILE, sep="\t", index=False, float_format="%.10g"
         )
         grokking.write_tsv(_grokking_frame([row]), tmp / GROKKING_FILE)
+        if ctrl_ent is not None:
+            ctrl_ent.to_csv(tmp / CONTROLS_ENTANGLEMENT_FILE, sep="\t", index=False)
+            ctrl_hist.to_csv(tmp / CONTROLS_HISTORY_FILE, sep="\t", index=False, na_rep="NaN")
     last = history.iloc[-1]
     log.info(
         "%s seed %d: test accuracy %.3f (sensitivity %.3f, specificity %.3f), train %.3f, "
-        "transition sweep %s, jump sweep %s, grokking %s",
+        "transition sweep %s (%s, beats its controls: %s), jump sweep %s, grokking %s",
         task.name,
         seed,
         last["test_accuracy"],
@@ -200,6 +225,8 @@ def run_one(
         last["test_specificity"],
         last["train_accuracy"],
         row["transition_epoch"],
+        row["transition_status"],
+        row["beats_control"],
         row["jump_epoch"],
         row["grokking"],
     )
@@ -257,12 +284,11 @@ def summarize(run_dirs: Sequence[str | os.PathLike]) -> tuple[pd.DataFrame, pd.D
     if not rows:
         raise InputError(None, "no Fashion-MNIST runs to summarize")
     summary = pd.DataFrame(rows)
-    # A minimum at the last sweep means the entropy is still falling, and a minimum on a flat
-    # curve is noise: a transition counts only before the last sweep and after a real drop.
-    last = pd.to_numeric(summary["n_epochs"], errors="coerce") - 1
-    trans = pd.to_numeric(summary["transition_epoch"], errors="coerce")
-    summary["entropy_drop"] = 1.0 - summary["min_entropy"] / summary["initial_entropy"]
-    summary["transition_found"] = trans.notna() & (trans < last) & (summary["entropy_drop"] >= MIN_DROP)
+    # the gene pipeline's definition: grokking.tsv's transition_status
+    if "transition_status" in summary.columns:
+        summary["transition_found"] = summary["transition_status"].astype(str) == "transition"
+    else:  # a run directory written before the unified definition
+        summary["transition_found"] = pd.to_numeric(summary["transition_epoch"], errors="coerce").notna()
     order = [t.name for t in data.all_tasks()]
     summary["_o"] = summary["task"].map({t: i for i, t in enumerate(order)})
     summary = summary.sort_values(["_o", "seed"]).drop(columns="_o").reset_index(drop=True)
@@ -276,6 +302,11 @@ def summarize(run_dirs: Sequence[str | os.PathLike]) -> tuple[pd.DataFrame, pd.D
             "paper_grokking_sweep": paper.get("grokking_sweep"),
             "paper_final_test_accuracy": paper.get("final_test_accuracy"),
             "n_grokking": int(grok.sum()),
+            "n_transition": int(g["transition_found"].astype(bool).sum()),
+            "n_beats_control": (
+                int((g["beats_control"].astype(str).str.lower() == "true").sum())
+                if "beats_control" in g.columns else 0
+            ),
         }
         found = g["transition_found"].astype(bool)
         for col, name in (
