@@ -623,11 +623,13 @@ def label_density(state: MPSState) -> np.ndarray:
     return rho.real if not np.iscomplexobj(state.sites[state.label_site]) else rho
 
 
-def observe_all(state: MPSState, *, correlations: bool = True) -> dict[str, np.ndarray]:
+def observe_all(
+    state: MPSState, *, correlations: bool = True, mutual_information: bool = False
+) -> dict[str, np.ndarray]:
     """Entropy, magnetization and connected correlations of every class in one pass.
 
     The sweep towards the label site is shared by all classes and one mixed canonical
-    form per class serves all three observables.
+    form per class serves all observables.
 
     Parameters
     ----------
@@ -635,11 +637,16 @@ def observe_all(state: MPSState, *, correlations: bool = True) -> dict[str, np.n
         The classifier.
     correlations
         Skip the O(N^2 chi^3) correlation matrices (``connected`` then absent).
+    mutual_information
+        Also compute the mutual information matrices (:func:`mutual_information`,
+        ~4x the cost of the correlations); off by default so that the per-epoch
+        training observables do not pay for it.
 
     Returns
     -------
     dict with float64 arrays ``entropy`` (C, N - 1), ``renyi2`` (C, N - 1),
-    ``magnetization`` (C, N) and ``connected`` (C, N, N).
+    ``magnetization`` (C, N), ``connected`` (C, N, N) and, when asked for,
+    ``mutual_information`` (C, N, N).
     """
     lc = label_centered(state)
     n, n_classes = state.n_sites, state.n_classes
@@ -647,8 +654,12 @@ def observe_all(state: MPSState, *, correlations: bool = True) -> dict[str, np.n
     ren = np.zeros_like(ent)
     mag = np.zeros((n_classes, n))
     conn = np.zeros((n_classes, n, n)) if correlations else None
+    mi = np.zeros((n_classes, n, n)) if mutual_information else None
     for label in range(n_classes):
-        obs = _observe_mixed(_mixed(state, label, lc), correlations=correlations)
+        mc = _mixed(state, label, lc)
+        obs = _observe_mixed(mc, correlations=correlations)
+        if mi is not None:
+            mi[label] = _mutual_information_mixed(mc)
         for b, p in enumerate(obs["spectra"]):
             ent[label, b] = max(_entropy_p(p), 0.0)
             ren[label, b] = max(float(-np.log(np.sum(p**2))), 0.0)
@@ -658,6 +669,8 @@ def observe_all(state: MPSState, *, correlations: bool = True) -> dict[str, np.n
     out = {"entropy": ent, "renyi2": ren, "magnetization": mag}
     if conn is not None:
         out["connected"] = conn
+    if mi is not None:
+        out["mutual_information"] = mi
     return out
 
 

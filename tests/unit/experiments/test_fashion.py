@@ -275,7 +275,7 @@ def test_cli_end_to_end(tmp_path):
     assert len(p.srcs) >= 5 and all(s.startswith("data:image/png;base64,") for s in p.srcs)
     assert "http://" not in html and "https://" not in html.replace("https://json-schema", "")
     assert html.count("Half-chain spectrum: eigenvalues") == 1  # dress vs sneaker only
-    assert "<td>environments</td><td>raw</td>" in html and "<td>bond_dim</td><td>4</td>" in html
+    assert "<td>environments</td><td>normalized</td>" in html and "<td>bond_dim</td><td>4</td>" in html
 
     # complete runs are not retrained; fashion-summary alone rebuilds the tables
     before = (run / "model.npz").stat().st_mtime_ns
