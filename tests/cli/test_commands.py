@@ -111,7 +111,8 @@ def test_records_are_named_after_the_file_they_describe(tmp_path):
 def test_observe_names_differ_from_the_train_trajectories():
     from mpsomics.dynamics import training_run
 
-    final = {observe.MAGNETIZATION_FILE, observe.ENTANGLEMENT_FILE, observe.CORRELATIONS_DIR}
+    final = {observe.MAGNETIZATION_FILE, observe.ENTANGLEMENT_FILE, observe.CORRELATIONS_DIR,
+             observe.MUTUAL_INFORMATION_DIR}  # fmt: skip
     trajectories = {training_run.MAGNETIZATION_FILE, training_run.ENTANGLEMENT_FILE, training_run.CORRELATIONS_FILE}
     assert not final & trajectories
     assert all("_trajectory" in name for name in trajectories)

@@ -22,7 +22,8 @@ GENES = [f"G{i}" for i in range(8)]
 TRAIN_FILES = ["model.npz", "history.tsv", "entanglement_trajectory.tsv", "magnetization_trajectory.tsv",
                "correlations_trajectory.npz"]  # fmt: skip
 OBSERVE_FILES = ["magnetization.tsv", "entanglement.tsv", "schmidt.npz", "label_density.tsv",
-                 "correlations/normal.tsv", "correlations/tumor.tsv"]  # fmt: skip
+                 "correlations/normal.tsv", "correlations/tumor.tsv",
+                 "mutual_information/normal.tsv", "mutual_information/tumor.tsv"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")

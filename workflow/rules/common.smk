@@ -97,9 +97,16 @@ def control_input(pattern):
     return inputs
 
 
+def compare_updates_option():
+    """`--compare-updates a,b` of config `grokking.compare_updates` (nothing when empty)."""
+    modes = config.get("grokking", {}).get("compare_updates") or []
+    return "--compare-updates " + ",".join(modes) if modes else ""
+
+
 def controls_runtime(wildcards, input, attempt):
-    # `grokking.controls` fits of the run's settings, entropies only (no correlations).
-    return int(CONTROLS * train_runtime(wildcards, input, attempt))
+    # `grokking.controls` fits of the run's settings (and of each compared update), entropies only.
+    modes = len(config.get("grokking", {}).get("compare_updates") or [])
+    return int(CONTROLS * (1 + modes) * train_runtime(wildcards, input, attempt))
 
 
 # Files `mpsomics train` writes only with `--method sweep` (and `observe_every` > 0);

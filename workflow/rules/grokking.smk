@@ -7,6 +7,9 @@ rule train_controls:
     output:
         entanglement="results/controls/{community}/entanglement_trajectory.tsv",
         history="results/controls/{community}/history.tsv",
+        # the community trained with the other sweep updates (`grokking.compare_updates`)
+        modes="results/controls/{community}/modes.tsv",
+        modes_entanglement="results/controls/{community}/modes_entanglement.tsv",
     log:
         "results/logs/train_controls/{community}.log",
     benchmark:
@@ -22,11 +25,12 @@ rule train_controls:
         options=cli_options(config["mps"], skip=MPS_FIT_SKIP),
         controls=CONTROLS,
         min_drop=config["grokking"]["min_drop"],
+        compare=compare_updates_option(),
         seed=config["seed"],
     shell:
         "mpsomics controls --expression {input.h5ad:q} --genes {input.genes:q}"
         " --out-dir {params.out_dir:q} --controls {params.controls} {params.options}"
-        " --entanglement {input.real:q} --min-drop {params.min_drop}"
+        " --entanglement {input.real:q} --min-drop {params.min_drop} {params.compare}"
         " --seed {params.seed} --threads {threads} > {log:q} 2>&1"
 
 

@@ -22,6 +22,11 @@ rule report:
             if CONTROLS > 0
             else []
         ),
+        modes=(
+            per_community("results/controls/{community}/modes.tsv")
+            if CONTROLS > 0
+            else []
+        ),
         subcommunities=per_community("results/subcommunities/{community}.tsv"),
         enrichment=per_community("results/enrichment/{community}.tsv"),
         observed_magnetization=per_community(
@@ -62,6 +67,7 @@ rule report:
         out_dir=subpath(output.html, parent=True),
         trees_flag="--tree" if MODEL == "ttn" else "",
         controls_flag="--controls" if CONTROLS > 0 else "",
+        modes_flag="--modes" if CONTROLS > 0 else "",
     shell:
         "mpsomics report --config-json {params.config_json:q}"
         " --selected {input.selected:q} --baseline {input.baseline:q} --expression {input.h5ad:q}"
@@ -69,6 +75,7 @@ rule report:
         " --entanglement {input.entanglement:q} --magnetization {input.magnetization:q}"
         " --correlations {input.correlations:q} --grokking {input.grokking:q}"
         " {params.controls_flag} {input.controls:q}"
+        " {params.modes_flag} {input.modes:q}"
         " --subcommunities {input.subcommunities:q} --enrichment {input.enrichment:q}"
         " --observed-magnetization {input.observed_magnetization:q}"
         " --observed-correlations {input.observed_correlations:q}"

@@ -14,6 +14,12 @@ every ``--observe-every`` epochs. Outputs in ``--out-dir`` (all or nothing):
 and ``history.tsv`` (``control`` + the columns of the train history). ``mpsomics grokking
 --control-entanglement`` compares the real run's transition with them.
 
+``--compare-updates fixed,free`` also trains the community with those sweep updates
+(``--output-scale``), everything else unchanged, each with its transition and, when it has
+one, its own controls (:func:`mpsomics.dynamics.controls.compare_updates`): ``modes.tsv``
+(one row per update) and ``modes_entanglement.tsv`` (``output_scale``, ``epoch``, ``label``,
+``bond``, ``entropy``); both header-only without ``--compare-updates``.
+
 With ``--entanglement`` (the real run's ``entanglement_trajectory.tsv``) controls are trained
 only when the real run has a transition (:func:`mpsomics.dynamics.grokking.entropy_transition`
 with ``--min-drop``): without one there is nothing a control could take away, and the
@@ -37,6 +43,9 @@ from mpsomics.dynamics.controls import ENTANGLEMENT_COLUMNS, train_controls
 
 log = logging.getLogger(__name__)
 
+MODES_FILE = "modes.tsv"
+MODES_ENTANGLEMENT_FILE = "modes_entanglement.tsv"
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--expression", required=True, help="prepared AnnData (.h5ad) from `mpsomics prepare`")
@@ -59,7 +68,41 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--min-drop", type=number(0, 1), default=grokking.DEFAULTS["min_drop"],
         help="with --entanglement: the transition threshold of `mpsomics grokking --min-drop`",
     )
+    p.add_argument(
+        "--compare-updates", type=_modes, default=[],
+        help="comma-separated sweep updates (output_scale values) to train beside the run's, "
+        "each with its transition and controls, e.g. fixed,free (default: none)",
+    )
     add_train_config_arguments(p, observe_every=1)
+
+
+def _modes(text: str) -> list[str]:
+    from mpsomics.commands.argtypes import field_choices
+    from mpsomics.mps.config import TrainConfig
+
+    allowed = field_choices(TrainConfig, "output_scale")
+    modes = [m.strip() for m in text.split(",") if m.strip()]
+    bad = [m for m in modes if m not in allowed]
+    if bad:
+        raise argparse.ArgumentTypeError(f"unknown update {bad[0]!r}; choose from {', '.join(allowed)}")
+    return modes
+
+
+def _write_modes(tmp: Path, args, genes, data, config, seed: int, community: str) -> None:
+    """``modes.tsv`` and ``modes_entanglement.tsv`` (header-only without --compare-updates)."""
+    from mpsomics.dynamics.controls import MODES_COLUMNS, compare_updates
+
+    if args.compare_updates:
+        table, ent = compare_updates(
+            data["X_train"], data["y_train"], data["groups_train"], genes=genes, classes=data["classes"],
+            config=config, modes=args.compare_updates, n_controls=args.controls, seed=seed,
+            min_drop=args.min_drop, positive=data["positive"], name=community,
+        )
+    else:
+        table = pd.DataFrame(columns=MODES_COLUMNS)
+        ent = pd.DataFrame(columns=["output_scale", "epoch", "label", "bond", "entropy"])
+    table.to_csv(tmp / MODES_FILE, sep="\t", index=False, na_rep="")
+    ent.to_csv(tmp / MODES_ENTANGLEMENT_FILE, sep="\t", index=False)
 
 
 def _real_transition(path: str, min_drop: float) -> str:
@@ -92,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
                 pd.DataFrame(columns=["control", "epoch"]).to_csv(
                     tmp / training_run.CONTROL_HISTORY_FILE, sep="\t", index=False
                 )
+                _write_modes(tmp, args, genes, data, config, seed, community)
             return 0
     log.info(
         "%s: %d label-permutation controls, %d genes, %d train samples, chi %d, %d epochs",
@@ -105,5 +149,6 @@ def run(args: argparse.Namespace) -> int:
     with atomic_dir(out) as tmp:
         entanglement.to_csv(tmp / training_run.CONTROL_ENTANGLEMENT_FILE, sep="\t", index=False)
         history.to_csv(tmp / training_run.CONTROL_HISTORY_FILE, sep="\t", index=False, na_rep="NaN")
+        _write_modes(tmp, args, genes, data, config, seed, community)
     log.info("%s: %d controls in %.1f s -> %s", community, args.controls, time.perf_counter() - t0, out)
     return 0

@@ -7,9 +7,17 @@
 
 Writes the observables of the *final* model, atomically as one directory (see
 ``docs/outputs.md``; the per-epoch trajectories of ``train`` have other names):
-``magnetization.tsv``, ``correlations/<class>.tsv``, ``entanglement.tsv``,
-``schmidt.npz``, ``label_density.tsv`` and ``summary.json`` (names: the ``*_FILE``
-constants below). Conventions are those of :mod:`mpsomics.mps.observables`.
+``magnetization.tsv``, ``correlations/<class>.tsv``, ``mutual_information/<class>.tsv``,
+``entanglement.tsv``, ``schmidt.npz``, ``label_density.tsv`` and ``summary.json``
+(names: the ``*_FILE`` / ``*_DIR`` constants below). Conventions are those of
+:mod:`mpsomics.mps.observables`.
+
+``mutual_information/<class>.tsv`` is the quantum mutual information
+I(i:j) = S_i + S_j - S_ij (natural log, in [0, 2 ln 2]) between the genes of the
+normalised class state, from its exact one- and two-site reduced density matrices
+(:func:`mpsomics.mps.observables.mutual_information`); N x N in the layout of
+``correlations/<class>.tsv`` (a ``gene`` column, then one column per gene in site
+order); diagonal I(i:i) = 2 S_i, so the single-gene entropy is half the diagonal.
 
 A TTN model (``train --model ttn``; the file has a ``parent`` array) is detected and
 gets the same files from :mod:`mpsomics.ttn.observables`: ``entanglement.tsv`` and
@@ -17,7 +25,8 @@ gets the same files from :mod:`mpsomics.ttn.observables`: ``entanglement.tsv`` a
 above node b), the duplicated root edge 2N - 3 left out; magnetization and correlations
 per leaf (the model's leaf order); ``label_density.tsv`` from the root tensor of the
 root-canonical form; ``summary.json`` with ``root_split_*`` (the entropy of the root
-bipartition) instead of ``half_chain_*``.
+bipartition) instead of ``half_chain_*``. The mutual information is not computed for a
+TTN (no ``mutual_information/`` directory).
 """
 
 from __future__ import annotations
@@ -48,6 +57,8 @@ LABEL_DENSITY_FILE = "label_density.tsv"
 SUMMARY_FILE = "summary.json"
 #: one gene x gene table per class: ``correlations/{class}.tsv``
 CORRELATIONS_DIR = "correlations"
+#: one gene x gene table per class (MPS models): ``mutual_information/{class}.tsv``
+MUTUAL_INFORMATION_DIR = "mutual_information"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -182,8 +193,9 @@ def observable_tables(state: MPSState) -> dict:
             ent_rows.append({"label": label, "bond": b, "entropy": float(ent[b]), "renyi2": float(ren[b])})
             schmidt[f"{label}_bond{b}"] = np.asarray(sv[b], dtype=np.float64)
         conn = allobs["connected"][li]
-        tables[f"{CORRELATIONS_DIR}/{label}.tsv"] = pd.concat(
-            [pd.DataFrame({"gene": state.genes}), pd.DataFrame(conn, columns=state.genes)], axis=1
+        tables[f"{CORRELATIONS_DIR}/{label}.tsv"] = _gene_matrix(state.genes, conn)
+        tables[f"{MUTUAL_INFORMATION_DIR}/{label}.tsv"] = _gene_matrix(
+            state.genes, obs.mutual_information(state, li)
         )
         half = obs.half_chain_summary(state, li)
         summary[label] = {
@@ -206,6 +218,11 @@ def observable_tables(state: MPSState) -> dict:
         [pd.DataFrame({"label": state.classes}), pd.DataFrame(rho, columns=state.classes)], axis=1
     )
     return {"tables": tables, "schmidt": schmidt, "summary": summary}
+
+
+def _gene_matrix(genes: list[str], values: np.ndarray) -> pd.DataFrame:
+    """A gene x gene table: a ``gene`` column, then one column per gene (site order)."""
+    return pd.concat([pd.DataFrame({"gene": genes}), pd.DataFrame(values, columns=genes)], axis=1)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -256,6 +273,7 @@ def write_observables(out: Path, result: dict, summary: dict) -> None:
     with atomic_dir(out) as tmp:
         (tmp / CORRELATIONS_DIR).mkdir()
         for name, df in result["tables"].items():
+            (tmp / name).parent.mkdir(exist_ok=True)  # correlations/, mutual_information/
             df.to_csv(tmp / name, sep="\t", index=False)
         with open(tmp / SCHMIDT_FILE, "wb") as fh:
             np.savez(fh, **result["schmidt"])

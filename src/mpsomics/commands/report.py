@@ -47,6 +47,8 @@ PER_COMMUNITY = {
     "grokking": "{community}.tsv of `mpsomics grokking`",
     "controls": "entanglement_trajectory.tsv of `mpsomics controls` (results/controls/{community}/): the label-"
                 "permutation controls' summed entropy, drawn beside the real run's",
+    "modes": "modes.tsv of `mpsomics controls --compare-updates` (results/controls/{community}/): the "
+             "community trained with other sweep updates, each transition against its controls",
     "subcommunities": "{community}.tsv of `mpsomics subcommunities`",
     "enrichment": "{community}.tsv of `mpsomics enrichment`",
     "observed_magnetization": "magnetization.tsv of `mpsomics observe` (shown without a trajectory)",

@@ -11,12 +11,21 @@ count-vs-threshold curve of the paper method; header only without it) into ``--o
 
 Methods and definitions are in :mod:`mpsomics.omics.subcommunities`. Only train-stage
 correlations and the entropy-based transition epoch are used: no test data.
+
+``--graph-measure mutual_information`` builds the graph method's edges from the quantum
+mutual information (``mean_k I_k(i:j) > --mi-threshold``, natural log) of the *final*
+trained model instead of the connected correlations over the training trajectory: the
+mutual information is not recorded per epoch, so it needs ``--model`` (the run's
+``model.npz``, an MPS). The correlations and magnetization files are still read (the
+paper method, the gene and label order, and the epoch the model belongs to).
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+import numpy as np
 
 from mpsomics.commands.argtypes import integer, number
 from mpsomics.core.errors import InputError
@@ -32,12 +41,6 @@ def _methods(text: str) -> tuple[str, ...]:
             f"expected a comma-separated subset of {','.join(subcommunities.METHODS)}, got {text!r}"
         )
     return items
-
-
-
-
-
-
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,6 +72,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="graph method: keep clusters whose mean magnetization contrast |m_k - m_l|/2 "
         "is at least this (0 keeps all; default %(default)s)",
     )
+    parser.add_argument(
+        "--graph-measure",
+        choices=subcommunities.GRAPH_MEASURES,
+        default=d["graph_measure"],
+        help="edges of the graph method: connected correlations over the training trajectory, or the "
+        "quantum mutual information of the final model (needs --model) (default %(default)s)",
+    )
+    parser.add_argument(
+        "--mi-threshold",
+        type=number(0, 2 * float(np.log(2.0)), hi_open=True),
+        default=d["mi_threshold"],
+        help="edge threshold on the mean mutual information over labels, natural log "
+        "(--graph-measure mutual_information; default %(default)s)",
+    )
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="model.npz of the run (MPS): needed by --graph-measure mutual_information, ignored otherwise",
+    )
     parser.add_argument("--resolution", type=number(0), default=d["resolution"], help="Leiden resolution (default %(default)s)")
     parser.add_argument("--min-size", type=integer(1), default=d["min_size"], help="smallest graph subcommunity (default %(default)s)")
     parser.add_argument("--seed", type=int, default=d["seed"], help="Leiden seed (default %(default)s)")
@@ -88,6 +110,9 @@ def run(args: argparse.Namespace) -> int:
     grok = grokking.load_grokking(args.grokking)
     if str(grok["community"]) != args.community:
         raise InputError(args.grokking, f"is for community {grok['community']!r}, not {args.community!r}")
+    final = None
+    if args.graph_measure == "mutual_information" and "graph" in args.methods:
+        final = final_state(args, classes, genes, magnetization)
     table, curve = subcommunities.subcommunity_table(
         epochs,
         classes,
@@ -105,10 +130,36 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         magnetization_weight=args.magnetization_weight,
         min_contrast=args.min_contrast,
+        graph_measure=args.graph_measure,
+        mi_threshold=args.mi_threshold,
+        final=final,
     )
     members, curve_path = output_paths(args)
     subcommunities.write_outputs(table, members, curve, curve_path)
     return 0
+
+
+def final_state(args: argparse.Namespace, classes, genes, magnetization) -> subcommunities.FinalState:
+    """Mutual information and magnetizations of ``--model``, checked against the run's files."""
+    if args.model is None:
+        raise InputError(None, "--graph-measure mutual_information needs --model (the run's model.npz)")
+    from mpsomics.mps import observables
+    from mpsomics.mps.state import load_model
+    from mpsomics.ttn.classifier import is_ttn_file
+
+    path = Path(args.model)
+    if is_ttn_file(path):
+        raise InputError(path, "is a TTN model: the mutual information is computed for MPS models only")
+    state = load_model(path)
+    if list(state.classes) != list(classes) or list(state.genes) != list(genes):
+        raise InputError(path, f"its classes/genes differ from those of {args.correlations}: not the model of this run")
+    try:
+        mi = np.stack([observables.mutual_information(state, k) for k in range(state.n_classes)])
+        mag = np.stack([observables.magnetization(state, k) for k in range(state.n_classes)])
+    except ValueError as exc:  # e.g. a class whose state has zero norm
+        raise InputError(path, f"cannot compute the mutual information: {exc}") from None
+    epoch, notes = subcommunities.model_epoch(magnetization, classes, genes, mag)
+    return subcommunities.FinalState(epoch=epoch, mutual_information=mi, magnetization=mag, notes=notes)
 
 
 def output_paths(args: argparse.Namespace) -> tuple[Path, Path]:

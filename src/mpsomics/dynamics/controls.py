@@ -97,3 +97,82 @@ def train_controls(
             name or "run", k + 1, n_controls, float(history["train_balanced_accuracy"].iloc[-1]),
         )
     return pd.concat(ent, ignore_index=True), pd.concat(hist, ignore_index=True)
+
+
+#: columns of ``modes.tsv`` (:func:`compare_updates`)
+MODES_COLUMNS = [
+    "output_scale", "transition_status", "transition_epoch", "entropy_drop", "peak_entropy",
+    "final_entropy", "n_controls", "control_max_drop", "control_p", "beats_control",
+    "final_train_balanced_accuracy",
+]
+
+
+def compare_updates(
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    groups_train: np.ndarray,
+    *,
+    genes: list[str],
+    classes: list[str],
+    config: TrainConfig,
+    modes: list[str],
+    n_controls: int,
+    seed: int,
+    min_drop: float,
+    positive: int = 1,
+    name: str | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The same community trained with other sweep updates (``output_scale``), transition and controls each.
+
+    Answers, per community of the default run, what the paper's update (``fixed``) and the
+    free-norm update (``free``) would show with otherwise identical settings: each mode is
+    one fit on the true training labels (entropies every epoch, no test data); its
+    transition (:func:`mpsomics.dynamics.grokking.entropy_transition`) is compared with
+    ``n_controls`` label-permutation controls of that mode, trained only when it has one.
+
+    Returns
+    -------
+    (table, entanglement)
+        ``table``: one row per mode, :data:`MODES_COLUMNS`; ``entanglement``: ``output_scale``,
+        ``epoch``, ``label``, ``bond``, ``entropy`` of the real fits.
+    """
+    from mpsomics.dynamics import grokking
+    from mpsomics.mps.fit import fit
+
+    rows, frames = [], []
+    empty = np.zeros((0, np.asarray(X_train).shape[1]))
+    for mode in modes:
+        cfg = replace(config, output_scale=mode, checkpoint_every=0)
+        _, history, obs = fit(
+            X_train, y_train, empty, np.zeros(0, dtype=np.int64), genes=genes, classes=classes, config=cfg,
+            positive=positive, observe_every=1, name=f"{name or 'run'} ({mode})", progress=False,
+            correlations=False,
+        )
+        ent = entanglement_frame(obs, classes)
+        wide = grokking.total_entropy(ent)
+        res = grokking.entropy_transition(wide.index.to_numpy(), wide["total"].to_numpy(), min_drop=min_drop)
+        ctrl = None
+        if res["transition_status"] == "transition" and n_controls > 0:
+            ctrl, _ = train_controls(
+                X_train, y_train, groups_train, empty, np.zeros(0, dtype=np.int64), genes=genes,
+                classes=classes, config=cfg, n_controls=n_controls, seed=seed, positive=positive, name=name,
+            )
+        c = grokking.control_columns(res, ctrl, initial_epochs=None, rate_smooth=3, min_drop=min_drop)
+        peak = float(wide["total"].max())
+        rows.append({
+            "output_scale": mode, "transition_status": res["transition_status"],
+            "transition_epoch": res["transition_epoch"], "entropy_drop": res["entropy_drop"],
+            "peak_entropy": peak, "final_entropy": float(wide["total"].iloc[-1]),
+            "n_controls": c["n_controls"], "control_max_drop": c["control_max_drop"],
+            "control_p": c["control_p"], "beats_control": c["beats_control"],
+            "final_train_balanced_accuracy": float(history["train_balanced_accuracy"].iloc[-1]),
+        })
+        ent.insert(0, "output_scale", mode)
+        frames.append(ent)
+        log.info("%s (%s): %s, entropy drop %.2f, beats its controls: %s", name or "run", mode,
+                 res["transition_status"], res["entropy_drop"], c["beats_control"])
+    entanglement = (
+        pd.concat(frames, ignore_index=True) if frames
+        else pd.DataFrame(columns=["output_scale", "epoch", "label", "bond", "entropy"])
+    )
+    return pd.DataFrame(rows, columns=MODES_COLUMNS), entanglement

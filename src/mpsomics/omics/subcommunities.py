@@ -36,18 +36,38 @@ Two methods, reported side by side.
        ``min_size`` genes, ordered by size (ties: first site), become
        ``{community}/graph1``, ``graph2``, ...; ``degree`` = edges inside the cluster.
 
+``graph`` on the mutual information (``graph_measure="mutual_information"``):
+:func:`mutual_information_graph`
+    The same graph method with ``w_ij = mean_k I_k(i:j)``, the quantum mutual
+    information (natural log, in [0, 2 ln 2];
+    :func:`mpsomics.mps.observables.mutual_information`) of the class states, and
+    edges ``w_ij > mi_threshold``; magnetization weighting, Leiden and the contrast
+    filter as above. The mutual information is not recorded per epoch during training
+    (it costs ~4x the correlations), so this measure uses the *final* model
+    (``model.npz``): no epoch window, one state per label, and the magnetizations of
+    the contrast filter are those of the same final states. The ``epoch_<class>``
+    columns then hold the recorded epoch whose magnetizations the final model
+    reproduces (:func:`model_epoch`: the last epoch, or the early-stopping epoch),
+    ``threshold`` holds ``mi_threshold`` and ``degree`` counts MI edges. Why offer
+    it: I(i:j) sees every dependence between two genes in the class state (all
+    Pauli correlations, not only sigma^z sigma^z), which on the planted-module data
+    separates the module from co-expressed background blocks differently from |C|
+    (comparison and the chosen default: ``DEFAULTS["mi_threshold"]``).
+
 Magnetization columns
     ``magnetization_<class>`` = <Z> of the gene in the state of label ``<class>`` at
     the epoch chosen for that label by the same method (the epoch whose correlations
     defined the subcommunity), read from ``magnetization.tsv`` (nearest recorded
-    epoch if that epoch is missing there).
+    epoch if that epoch is missing there); for the mutual-information graph, <Z> of
+    the final model's class states.
 
 Leakage
 -------
 The choice of epochs and thresholds never uses test data: only the train-stage
 correlations (functions of the trained MPS) and the entropy-based transition epoch
-(computed from ``entanglement.tsv``, itself a function of the trained MPS) enter.
-Test accuracies in the grokking TSV are not read.
+(computed from ``entanglement.tsv``, itself a function of the trained MPS) enter, and
+for the mutual-information graph the final trained model. Test accuracies in the
+grokking TSV are not read.
 """
 
 from __future__ import annotations
@@ -70,6 +90,9 @@ log = logging.getLogger(__name__)
 #: thresholds of the count-vs-threshold curve
 THRESHOLDS: tuple[float, ...] = tuple(round(0.1 * i, 10) for i in range(10))
 METHODS = ("paper", "graph")
+#: edge measure of the graph method: connected sigma^z correlations over the training
+#: trajectory, or the quantum mutual information of the final model
+GRAPH_MEASURES = ("connected", "mutual_information")
 DEFAULTS: dict[str, object] = {
     "methods": METHODS,
     "threshold": 0.5,
@@ -84,6 +107,9 @@ DEFAULTS: dict[str, object] = {
     # Co-expressed but label-independent blocks are just as correlated in both class
     # states; what marks a discriminative block is the magnetization contrast.
     "min_contrast": 0.15,
+    "graph_measure": "connected",
+    # Edge threshold on mean_k I_k(i:j) (natural log) of the mutual-information graph.
+    "mi_threshold": 0.02,
 }
 CURVE_COLUMNS = ["label", "threshold", "epoch", "n_pairs", "chosen"]
 
@@ -134,7 +160,8 @@ class GraphResult:
     epochs
         Label -> chosen epoch.
     weights
-        (N, N) combined weight matrix ``mean_k |C_k|`` (zero diagonal).
+        (N, N) combined weight matrix ``mean_k |C_k|`` (``mean_k I_k`` for the
+        mutual-information graph), zero diagonal.
     notes
         Warnings (also logged).
     """
@@ -389,7 +416,30 @@ def graph_method(
         epochs, classes, connected, graph_threshold, transition_epoch, epoch_window
     )
     weights = combined_weights(epochs, classes, connected, epoch_of)
-    ei, ej, w = strong_edges(weights, graph_threshold)
+    return _weighted_graph(
+        weights, genes, graph_threshold, epoch_of, notes, "mean |C|",
+        resolution=resolution, min_size=min_size, seed=seed, magnetization=magnetization,
+        magnetization_weight=magnetization_weight, min_contrast=min_contrast,
+    )
+
+
+def _weighted_graph(
+    weights: np.ndarray,
+    genes: Sequence[str],
+    threshold: float,
+    epoch_of: dict[str, int],
+    notes: list[str],
+    measure: str,
+    *,
+    resolution: float,
+    min_size: int,
+    seed: int,
+    magnetization: np.ndarray | None,
+    magnetization_weight: float,
+    min_contrast: float,
+) -> GraphResult:
+    """Edges ``weights > threshold``, optional re-weighting, Leiden, contrast filter."""
+    ei, ej, w = strong_edges(weights, threshold)
     if magnetization_weight > 0:
         d = magnetization_contrast(magnetization)
         w = w * (1.0 + magnetization_weight * (d[ei] + d[ej]) / 2.0)
@@ -397,18 +447,130 @@ def graph_method(
     if min_contrast > 0 and clusters:
         clusters = drop_low_contrast(clusters, genes, magnetization_contrast(magnetization), min_contrast, notes)
     if not clusters:
-        notes.append(
-            f"no cluster of >= {min_size} genes with mean |C| > {graph_threshold}: empty graph subcommunities"
-        )
+        notes.append(f"no cluster of >= {min_size} genes with {measure} > {threshold}: empty graph subcommunities")
     for note in notes:
         log.warning("graph method: %s", note)
     return GraphResult(
         clusters=[[genes[i] for i in cl] for cl in clusters],
         degree=cluster_degrees(clusters, genes, ei, ej),
-        threshold=float(graph_threshold),
+        threshold=float(threshold),
         epochs=epoch_of,
         weights=weights,
         notes=notes,
+    )
+
+
+@dataclass
+class FinalState:
+    """Observables of the final trained model for the mutual-information graph.
+
+    Attributes
+    ----------
+    epoch
+        The recorded epoch the model belongs to (:func:`model_epoch`); written to the
+        ``epoch_<class>`` columns.
+    mutual_information
+        (C, N, N) quantum mutual information of each class state
+        (:func:`mpsomics.mps.observables.mutual_information`, natural log).
+    magnetization
+        (C, N) <Z> of each class state.
+    notes
+        Warnings about the match of the model with the trajectory.
+    """
+
+    epoch: int
+    mutual_information: np.ndarray
+    magnetization: np.ndarray
+    notes: list[str] = field(default_factory=list)
+
+
+def model_epoch(
+    magnetization: pd.DataFrame,
+    classes: Sequence[str],
+    genes: Sequence[str],
+    model_magnetization: np.ndarray,
+    tol: float = 1e-6,
+) -> tuple[int, list[str]]:
+    """The recorded epoch whose magnetizations the final model reproduces.
+
+    The model file carries no epoch: the last recorded epoch is the final model unless
+    early stopping restored an earlier one, and the magnetization trajectory (exact
+    values, written in full precision) tells which. The latest epoch within ``tol``
+    (max |difference| over labels and genes) wins; without any match the last
+    recorded epoch is returned with a note (a model from another run, or an
+    early-stopping epoch that was not recorded).
+
+    Parameters
+    ----------
+    magnetization
+        ``magnetization.tsv`` of the run (checked with :func:`check_consistent`).
+    classes, genes
+        Label and site order of ``model_magnetization``.
+    model_magnetization
+        (C, N) <Z> of the model's class states.
+    """
+    wide = magnetization.pivot_table(index=["epoch", "label"], columns="site", values="magnetization")
+    epochs = np.unique(magnetization["epoch"].to_numpy())
+    diffs = []
+    for e in epochs:
+        m = wide.loc[e].reindex(list(classes)).to_numpy()
+        diffs.append(float(np.max(np.abs(m - model_magnetization))))
+    diffs = np.asarray(diffs)
+    match = np.flatnonzero(diffs <= tol)
+    if match.size:
+        return int(epochs[match[-1]]), []
+    return int(epochs[-1]), [
+        f"the model's magnetizations match no recorded epoch (closest: epoch {int(epochs[np.argmin(diffs)])}, "
+        f"max |dm| {diffs.min():.2g}): is the model from this run? epoch columns show the last epoch {int(epochs[-1])}"
+    ]
+
+
+def mutual_information_graph(
+    classes: Sequence[str],
+    genes: Sequence[str],
+    final: FinalState,
+    *,
+    mi_threshold: float = 0.02,
+    resolution: float = 1.0,
+    min_size: int = 3,
+    seed: int = 0,
+    magnetization_weight: float = 0.0,
+    min_contrast: float = 0.0,
+) -> GraphResult:
+    """Leiden clusters of the graph of genes with ``mean_k I_k(i:j) > mi_threshold``.
+
+    The graph method (:func:`graph_method`) on the quantum mutual information of the
+    final model's class states instead of the connected correlations over the
+    training trajectory (module docstring: why the final model).
+
+    Parameters
+    ----------
+    classes, genes
+        Label and site order.
+    final
+        The final model's mutual information and magnetizations.
+    mi_threshold
+        Edge threshold on ``mean_k I_k(i:j)`` (natural log; I is at most 2 ln 2).
+    resolution, seed, min_size, magnetization_weight, min_contrast
+        As in :func:`graph_method`; the magnetization contrast is that of the final
+        class states.
+
+    Returns
+    -------
+    GraphResult
+        ``weights`` = ``mean_k I_k`` (zero diagonal); ``epochs`` = the model's epoch
+        for every label.
+    """
+    mi = np.asarray(final.mutual_information, dtype=float)
+    if mi.shape != (len(classes), len(genes), len(genes)):
+        raise ValueError(f"mutual information of shape {mi.shape}, expected {(len(classes), len(genes), len(genes))}")
+    weights = mi.mean(axis=0)
+    np.fill_diagonal(weights, 0.0)
+    return _weighted_graph(
+        weights, genes, mi_threshold, {str(lab): int(final.epoch) for lab in classes}, list(final.notes),
+        "mean I", resolution=resolution, min_size=min_size, seed=seed,
+        magnetization=np.asarray(final.magnetization, dtype=float),
+        magnetization_weight=magnetization_weight, min_contrast=min_contrast,
     )
 
 
@@ -621,6 +783,9 @@ def subcommunity_table(
     seed: int = 0,
     magnetization_weight: float = 0.0,
     min_contrast: float = 0.15,
+    graph_measure: str = "connected",
+    mi_threshold: float = 0.02,
+    final: FinalState | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Subcommunities of one community by the requested methods, as the output tables.
 
@@ -628,7 +793,10 @@ def subcommunity_table(
     :func:`graph_method` (method ``"graph"``); ``magnetization`` is
     ``magnetization.tsv`` as returned by
     :func:`mpsomics.dynamics.training_run.load_magnetization` (already checked with
-    :func:`check_consistent`).
+    :func:`check_consistent`). ``graph_measure`` selects the edges of the graph
+    method: ``"connected"`` (:func:`graph_method`, ``graph_threshold``) or
+    ``"mutual_information"`` (:func:`mutual_information_graph` on ``final``,
+    ``mi_threshold``); the paper method always uses the connected correlations.
 
     Returns
     -------
@@ -640,6 +808,10 @@ def subcommunity_table(
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown method(s) {unknown}; choose from {list(METHODS)}")
+    if graph_measure not in GRAPH_MEASURES:
+        raise ValueError(f"unknown graph measure {graph_measure!r}; choose from {list(GRAPH_MEASURES)}")
+    if graph_measure == "mutual_information" and "graph" in methods and final is None:
+        raise ValueError("graph_measure 'mutual_information' needs the final model's observables (final)")
     rows: list[dict[str, object]] = []
     curve = None
     for method in methods:
@@ -651,6 +823,13 @@ def subcommunity_table(
             curve = res.curve
             mag, notes = magnetization_at(magnetization, classes, genes, res.epochs)
             clusters = [("paper", res.genes)] if res.genes else []
+        elif graph_measure == "mutual_information":
+            res = mutual_information_graph(
+                classes, genes, final, mi_threshold=mi_threshold, resolution=resolution, min_size=min_size,
+                seed=seed, magnetization_weight=magnetization_weight, min_contrast=min_contrast,
+            )
+            mag, notes = np.asarray(final.magnetization, dtype=float), []
+            clusters = [(f"graph{i + 1}", cl) for i, cl in enumerate(res.clusters)]
         else:
             res, mag, notes = _graph_with_magnetization(
                 epochs, classes, genes, connected, magnetization,

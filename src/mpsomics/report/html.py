@@ -19,7 +19,7 @@ import datetime as _dt
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,7 @@ PAPER = (
 
 #: The per-community inputs, in the order of the ``mpsomics report`` options.
 COMMUNITY_FILES = (
-    "genes", "history", "entanglement", "magnetization", "correlations", "grokking", "controls",
+    "genes", "history", "entanglement", "magnetization", "correlations", "grokking", "controls", "modes",
     "subcommunities", "enrichment", "observed_magnetization", "observed_correlations", "tree",
 )  # fmt: skip
 
@@ -85,6 +85,7 @@ class CommunityFiles:
     correlations: Path | None = None
     grokking: Path | None = None
     controls: Path | None = None  # entanglement_trajectory.tsv of `mpsomics controls`
+    modes: Path | None = None  # modes.tsv of `mpsomics controls --compare-updates`
     subcommunities: Path | None = None
     enrichment: Path | None = None
     observed_magnetization: Path | None = None
@@ -324,6 +325,54 @@ def read_control_entanglement(path: Path) -> pd.DataFrame:
     if (df["entropy"] < -1e-8).any():
         raise InputError(path, "column 'entropy': negative von Neumann entropy")
     return df
+
+
+#: the sweep updates in words (``mps.output_scale``)
+UPDATE_WORDS = {
+    "fixed": "the paper's update (fixed norm)",
+    "free": "the free-norm update",
+    "profiled": "the profiled-scale update",
+}
+
+
+def read_modes(path: Path) -> pd.DataFrame:
+    """``modes.tsv`` of ``mpsomics controls --compare-updates`` (one row per compared update)."""
+    return read_tsv(path, ("output_scale", "transition_status", "beats_control"),
+                    numeric=("entropy_drop",), text=("output_scale", "transition_status", "beats_control"))
+
+
+def modes_summary(tables: Mapping[str, pd.DataFrame | None]) -> dict[str, Any]:
+    """Per compared update: how many communities show a transition that beats its controls.
+
+    Returns ``{"modes": [...], "lines": [...], "rows": {community: [cell, ...]}}``; empty
+    lists when no community has a ``modes.tsv`` with rows.
+    """
+    modes: list[str] = []
+    for t in tables.values():
+        if t is not None:
+            modes += [m for m in t["output_scale"].astype(str) if m not in modes]
+    lines, rows = [], {}
+    for c, t in tables.items():
+        by = {} if t is None else {str(r["output_scale"]): r for r in t.to_dict("records")}
+        cells = []
+        for m in modes:
+            r = by.get(m)
+            if r is None:
+                cells.append("not recorded")
+                continue
+            beats = str(r["beats_control"]).lower() == "true"
+            drop = _float(r.get("entropy_drop"))
+            cells.append(f"{r['transition_status']}" + (f", drop {_pct(drop)}" if drop is not None else "")
+                         + (" — beats its controls" if beats else ""))
+        rows[c] = cells
+    for m in modes:
+        recorded = [t for t in tables.values() if t is not None and m in set(t["output_scale"].astype(str))]
+        rec = [t[t["output_scale"].astype(str) == m].iloc[0] for t in recorded]
+        k = sum(str(r["beats_control"]).lower() == "true" for r in rec)
+        n_tr = sum(str(r["transition_status"]) == "transition" for r in rec)
+        lines.append(f"With {UPDATE_WORDS.get(m, m)} ({m}): {k} of {len(rec)} communities show a transition "
+                     f"that beats its controls ({n_tr} with a transition at all).")
+    return {"modes": modes, "lines": lines, "rows": rows}
 
 
 def control_totals(controls: pd.DataFrame) -> pd.DataFrame:
@@ -891,6 +940,11 @@ def build_context(paths: ReportPaths, top_terms: int = 5, figures_dir: Path | No
             if figures_dir is not None and data is not None:
                 save_png(data, Path(figures_dir) / f"{c}_{kind}.png")
     dynamics = dynamics_summary([r["dynamics"] for r in rows])
+    mode_tables = {}
+    for c in communities:
+        m = paths.communities[c].modes
+        mode_tables[c] = read_modes(m) if m is not None and Path(m).is_file() else None
+    modes = modes_summary(mode_tables)
     trust.include_subcommunities(validation, [s["id"] for sec in sections for s in sec.subcommunities])
     for sec, row in zip(sections, rows, strict=True):
         sec.trust = trust.community_panel(sec.id, validation, [s["id"] for s in sec.subcommunities])
@@ -929,6 +983,10 @@ def build_context(paths: ReportPaths, top_terms: int = 5, figures_dir: Path | No
         "n_selected": len(communities),
         "selection_note": selection_note(baseline, communities),
         "dynamics": {**dynamics, "rule": TRANSITION_RULE,
+                     "modes": modes["modes"], "mode_lines": modes["lines"],
+                     "mode_words": [UPDATE_WORDS.get(m, m) for m in modes["modes"]],
+                     "mode_rows": [{"community": c, "cells": modes["rows"][c]} for c in communities],
+                     "output_scale": config.get("mps.output_scale", "profiled"),
                      "rows": [{"community": r["community"], "grokking": r["grokking"],
                                "transition_epoch": r["transition_epoch"], "jump_epoch": r["jump_epoch"],
                                **r["dynamics"]["cells"]} for r in rows]},

@@ -207,7 +207,7 @@ def test_cli_outputs(tmp_path, model_file):
     names = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
     assert names == {
         "magnetization.tsv", "correlations/normal.tsv", "correlations/tumor.tsv",
-        "entanglement.tsv", "schmidt.npz", "label_density.tsv", "summary.json", "run_info.json",
+        "mutual_information/normal.tsv", "mutual_information/tumor.tsv", "entanglement.tsv", "schmidt.npz", "label_density.tsv", "summary.json", "run_info.json",
     }
     mag = pd.read_csv(out / "magnetization.tsv", sep="\t")
     assert list(mag.columns) == ["gene", "site", "label", "magnetization"]
@@ -217,8 +217,15 @@ def test_cli_outputs(tmp_path, model_file):
     corr = pd.read_csv(out / "correlations" / "normal.tsv", sep="\t")
     assert list(corr.columns) == ["gene", *state.genes] and list(corr["gene"]) == state.genes
     np.testing.assert_allclose(corr.iloc[:, 1:].to_numpy(), dense_correlation(dense_class_state(state, 0), 6), atol=TOL)
+    mi = pd.read_csv(out / "mutual_information" / "tumor.tsv", sep="\t")
+    assert list(mi.columns) == ["gene", *state.genes] and list(mi["gene"]) == state.genes
+    np.testing.assert_allclose(mi.iloc[:, 1:].to_numpy(), ob.mutual_information(state, 1), atol=1e-15)
     ent = pd.read_csv(out / "entanglement.tsv", sep="\t")
     assert list(ent.columns) == ["label", "bond", "entropy", "renyi2"] and len(ent) == 2 * 5
+    # the diagonal is 2 S_i: the end genes' entropies are those of the end bonds
+    np.testing.assert_allclose(
+        np.diag(mi.iloc[:, 1:].to_numpy())[[0, 5]] / 2, ent[ent["label"] == "tumor"]["entropy"].iloc[[0, 4]], atol=TOL
+    )
     row = ent[(ent["label"] == "tumor") & (ent["bond"] == 3)]
     assert float(row["entropy"].iloc[0]) == pytest.approx(dense_entropy(dense_class_state(state, 1), 6, 3), abs=TOL)
     with np.load(out / "schmidt.npz") as z:

@@ -633,6 +633,12 @@ def write_dynamics_tree(root: Path, *, epochs: int = 6, controls: bool = True) -
             p = res / "controls" / c / "entanglement_trajectory.tsv"
             _tsv(_control_entanglement(list(range(epochs + 1)), 2, n_bonds, 0.5), p)
             paths["controls"].append(p)
+        paths["modes"] = []
+        for c, fixed in (("c01", ("transition", "True")), ("c02", ("small_drop", "False"))):
+            p = res / "controls" / c / "modes.tsv"
+            _tsv(pd.DataFrame({"output_scale": ["fixed", "free"], "transition_status": [fixed[0], "no_drop"],
+                               "entropy_drop": [0.7, 0.0], "beats_control": [fixed[1], "False"]}), p)
+            paths["modes"].append(p)
     return paths
 
 
@@ -675,6 +681,17 @@ def test_report_dynamics_section_counts_transitions_that_beat_controls(dynamics_
     assert "still falling at the last recorded epoch" in c02 and "loses 40 % of its peak (minimum at epoch 6)" in c02
     # the learning-curve caption names the baseline and the controls' curves
     assert "nearest class centroid (kernel) classifier" in c01 and "Thin grey lines: the total of each of the 2" in c01
+
+
+def test_report_compares_the_other_sweep_updates(dynamics_report):
+    _paths, html, _figs = dynamics_report
+    import html as html_lib
+
+    text = html_lib.unescape(html)
+    assert ("With the paper's update (fixed norm) (fixed): 1 of 2 communities show a transition that beats its "
+            "controls (1 with a transition at all).") in text
+    assert "With the free-norm update (free): 0 of 2 communities show a transition" in text
+    assert "transition, drop 70 % — beats its controls" in text and "no_drop, drop 0 %" in text
 
 
 def test_report_diagnostics_figure_only_where_recorded(dynamics_report):
