@@ -90,7 +90,7 @@ def _records(s: dict, community: str, kind: str, rep: int, history, obs, classes
              "loss": h["loss"]}
         if e in ent:
             r["S_total"] = float(ent[e].sum())
-            for k, c in enumerate(classes):
+            for k in range(len(classes)):
                 r[f"S_{k}"] = float(ent[e][k].sum())
         rows.append(r)
     return rows

@@ -149,13 +149,13 @@ def setting_table(runs: pd.DataFrame) -> pd.DataFrame:
 
 def jaccard_table(df: pd.DataFrame, runs: pd.DataFrame, results: Path, limit: int = 60) -> pd.DataFrame:
     """Graph-method subcommunities at the transition vs the last epoch (refits with correlations)."""
-    from mpsomics.mps.fit import fit
+    import hcc_dynamics as study
+
     from mpsomics.dynamics import training_run
+    from mpsomics.mps.fit import fit
     from mpsomics.omics.subcommunities import subcommunity_table
     from mpsomics.validation.crossval import load_cv_data
     from mpsomics.validation.stats import best_match_jaccard
-
-    import hcc_dynamics as study
 
     todo = runs[(runs.status == "transition") & (runs.bond_dim == 16)].head(limit)
     rows = []
