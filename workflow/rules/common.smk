@@ -97,6 +97,16 @@ def control_input(pattern):
     return inputs
 
 
+GRAPH_MEASURE = config.get("subcommunities", {}).get("graph_measure", "connected")
+
+
+def mi_model_input(wildcards):
+    """The run's model.npz when the graph method uses the mutual information, else nothing."""
+    if GRAPH_MEASURE != "mutual_information":
+        return []
+    return f"results/mps/{wildcards.community}/model.npz"
+
+
 def compare_updates_option():
     """`--compare-updates a,b` of config `grokking.compare_updates` (nothing when empty)."""
     modes = config.get("grokking", {}).get("compare_updates") or []
@@ -119,6 +129,16 @@ SWEEP_OUTPUTS = (
     else {}
 )
 TTN_OUTPUTS = {"tree": "results/mps/{community}/tree.tsv"} if MODEL == "ttn" else {}
+# `observe` writes the quantum mutual information per class for MPS models only
+MI_OUTPUTS = (
+    {
+        "mutual_information": directory(
+            "results/observables/{community}/mutual_information"
+        )
+    }
+    if MODEL == "mps"
+    else {}
+)
 
 
 def selected_communities(wildcards=None):

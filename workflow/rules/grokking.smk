@@ -55,7 +55,9 @@ rule grokking:
         mem_mb=resource("grokking", "mem_mb"),
         runtime=resource("grokking", "runtime"),
     params:
-        options=cli_options(config.get("grokking", {}), skip=("controls",)),
+        options=cli_options(
+            config.get("grokking", {}), skip=("controls", "compare_updates")
+        ),
         controls=lambda wildcards, input: (
             f"--control-entanglement '{input.controls}'" if input.controls else ""
         ),

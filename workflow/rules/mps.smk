@@ -36,6 +36,7 @@ rule observe:
     input:
         model=rules.train_mps.output.model,
     output:
+        **MI_OUTPUTS,
         magnetization="results/observables/{community}/magnetization.tsv",
         entanglement="results/observables/{community}/entanglement.tsv",
         schmidt="results/observables/{community}/schmidt.npz",

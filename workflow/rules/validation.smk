@@ -70,8 +70,13 @@ rule stability:
     params:
         options=cli_options(VALIDATION, keep=STABILITY_KEYS),
         mps=cli_options(config["mps"], skip=MPS_FIT_SKIP),
-        grokking=cli_options(config.get("grokking", {}), skip=("controls",)),
-        subcommunities=cli_options(config.get("subcommunities", {})),
+        grokking=cli_options(
+            config.get("grokking", {}), skip=("controls", "compare_updates")
+        ),
+        # resamples rerun the connected-correlation graph (the MI graph needs each final model)
+        subcommunities=cli_options(
+            config.get("subcommunities", {}), skip=("graph_measure", "mi_threshold")
+        ),
         seed=config["seed"],
     shell:
         "mpsomics stability --expression {input.h5ad:q} --genes {input.genes:q}"

@@ -178,7 +178,7 @@ def observable_tables(state: MPSState) -> dict:
     ``{"tables": {relative path: DataFrame}, "schmidt": {name: values}, "summary": {label: ...}}``.
     """
     n = state.n_sites
-    allobs = obs.observe_all(state)
+    allobs = obs.observe_all(state, mutual_information=True)
     tables: dict[str, object] = {}
     mag_rows, ent_rows, schmidt, summary = [], [], {}, {}
     for li, label in enumerate(state.classes):
@@ -194,9 +194,7 @@ def observable_tables(state: MPSState) -> dict:
             schmidt[f"{label}_bond{b}"] = np.asarray(sv[b], dtype=np.float64)
         conn = allobs["connected"][li]
         tables[f"{CORRELATIONS_DIR}/{label}.tsv"] = _gene_matrix(state.genes, conn)
-        tables[f"{MUTUAL_INFORMATION_DIR}/{label}.tsv"] = _gene_matrix(
-            state.genes, obs.mutual_information(state, li)
-        )
+        tables[f"{MUTUAL_INFORMATION_DIR}/{label}.tsv"] = _gene_matrix(state.genes, allobs["mutual_information"][li])
         half = obs.half_chain_summary(state, li)
         summary[label] = {
             "half_chain_bond": half["bond"],

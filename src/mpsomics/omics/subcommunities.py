@@ -48,11 +48,15 @@ Two methods, reported side by side.
     the contrast filter are those of the same final states. The ``epoch_<class>``
     columns then hold the recorded epoch whose magnetizations the final model
     reproduces (:func:`model_epoch`: the last epoch, or the early-stopping epoch),
-    ``threshold`` holds ``mi_threshold`` and ``degree`` counts MI edges. Why offer
-    it: I(i:j) sees every dependence between two genes in the class state (all
-    Pauli correlations, not only sigma^z sigma^z), which on the planted-module data
-    separates the module from co-expressed background blocks differently from |C|
-    (comparison and the chosen default: ``DEFAULTS["mi_threshold"]``).
+    ``threshold`` holds ``mi_threshold`` and ``degree`` counts MI edges. I(i:j) sees
+    every dependence of two genes in the class state (all two-site Pauli
+    correlations, not only sigma^z sigma^z) and is basis independent. On the
+    planted-module data (pipeline training settings, data seeds 0-4) it recovers the
+    module as well as |C| does, not better: Jaccard 1.0 in 5/5 seeds for
+    ``mi_threshold`` 0.015-0.05 (default 0.03) against ``graph_threshold`` 0.03-0.1
+    (default 0.1), nothing reported on the null data at any threshold, and like |C|
+    it also clusters the co-expressed background blocks (their I is larger than the
+    module's), which only the contrast filter removes.
 
 Magnetization columns
     ``magnetization_<class>`` = <Z> of the gene in the state of label ``<class>`` at
@@ -108,8 +112,10 @@ DEFAULTS: dict[str, object] = {
     # states; what marks a discriminative block is the magnetization contrast.
     "min_contrast": 0.15,
     "graph_measure": "connected",
-    # Edge threshold on mean_k I_k(i:j) (natural log) of the mutual-information graph.
-    "mi_threshold": 0.02,
+    # Edge threshold on mean_k I_k(i:j) (natural log) of the mutual-information graph: on
+    # the planted-module data (7-gene module, I ~ 0.05-0.08 inside it, ~0.005 to the
+    # rest) the module is recovered for 0.015-0.05 in all 5 seeds; 0.03 is the middle.
+    "mi_threshold": 0.03,
 }
 CURVE_COLUMNS = ["label", "threshold", "epoch", "n_pairs", "chosen"]
 
@@ -530,7 +536,7 @@ def mutual_information_graph(
     genes: Sequence[str],
     final: FinalState,
     *,
-    mi_threshold: float = 0.02,
+    mi_threshold: float = 0.03,
     resolution: float = 1.0,
     min_size: int = 3,
     seed: int = 0,
@@ -784,7 +790,7 @@ def subcommunity_table(
     magnetization_weight: float = 0.0,
     min_contrast: float = 0.15,
     graph_measure: str = "connected",
-    mi_threshold: float = 0.02,
+    mi_threshold: float = 0.03,
     final: FinalState | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Subcommunities of one community by the requested methods, as the output tables.

@@ -7,6 +7,7 @@ import pytest
 from helpers.dense import dense_class_state, ghz_state, product_state, random_state
 
 from mpsomics.mps import observables as ob
+from mpsomics.mps.state import MPSState
 
 TOL = 1e-10
 LN2 = np.log(2.0)
@@ -138,3 +139,40 @@ def test_long_chain_matches_pairwise_density_matrices():
             continue
         sij = vn_entropy(ob.reduced_density_matrix(state, 0, (int(i), int(j))))
         assert mi[i, j] == pytest.approx(s1[i] + s1[j] - sij, abs=1e-9)
+
+
+def bell_pair_state(n: int, pair: tuple[int, int], label_site: int) -> MPSState:
+    """(|00> + |11>)/sqrt 2 on ``pair`` (carried through the sites between by a chi = 2 bond),
+    random product states on the other sites; unnormalised, the same for both classes up to a scale."""
+    a, b = pair
+    rng = np.random.default_rng(0)
+    sites = []
+    for i in range(n):
+        chi_l = 2 if a < i <= b else 1
+        chi_r = 2 if a <= i < b else 1
+        t = np.zeros((chi_l, 2, chi_r))
+        if i == a:
+            t[0, 0, 0] = t[0, 1, 1] = 1.0
+        elif i == b:
+            t[0, 0, 0] = t[1, 1, 0] = 1.0
+        else:
+            v = rng.normal(size=2)
+            for k in range(chi_l):  # identity on the pair's bond
+                t[k, :, min(k, chi_r - 1)] = v
+        if i == label_site:
+            t = t[:, :, None, :] * np.array([3.0, 1e-4])[None, None, :, None]
+        sites.append(t)
+    return MPSState(sites, label_site, [f"g{i}" for i in range(n)], ["class0", "class1"])
+
+
+@pytest.mark.parametrize("pair,label_site", [((0, 3), 4), ((1, 4), 0), ((2, 3), 2), ((0, 5), 3)])
+def test_distant_bell_pair_is_maximal_and_isolated(pair, label_site):
+    """A Bell pair inside a longer chain, across or beside the middle cut: I = 2 ln 2 on the
+    pair, 0 for every other pair (the strings of the pair travel through product sites)."""
+    n = 6
+    state = bell_pair_state(n, pair, label_site)
+    np.testing.assert_allclose(dense_mutual_information(dense_class_state(state, 0), n)[pair], 2 * LN2, atol=TOL)
+    for label in range(2):
+        want = np.zeros((n, n))
+        want[pair] = want[pair[::-1]] = want[pair[0], pair[0]] = want[pair[1], pair[1]] = 2 * LN2
+        np.testing.assert_allclose(ob.mutual_information(state, label), want, atol=1e-12)
