@@ -10,7 +10,7 @@ import pytest
 
 from mpsomics.cli import main
 from mpsomics.mps.config import TrainConfig
-from mpsomics.mps.fit import HISTORY_COLUMNS, TrainingDivergedError, fit
+from mpsomics.mps.fit import DIAGNOSTIC_COLUMNS, HISTORY_COLUMNS, TrainingDivergedError, fit
 from mpsomics.mps.state import load_model
 
 anndata = pytest.importorskip("anndata")
@@ -80,7 +80,7 @@ def test_train_sweep_all_outputs(data):
     assert max(model.bond_dims) <= 4
 
     hist = pd.read_csv(out / "history.tsv", sep="\t")
-    assert list(hist.columns) == HISTORY_COLUMNS
+    assert list(hist.columns) == HISTORY_COLUMNS + DIAGNOSTIC_COLUMNS + ["centroid_overlap_normal", "centroid_overlap_tumor"]
     assert hist["epoch"].tolist() == [0, 1, 2, 3]
     assert np.isnan(hist["loss"][0]) and np.all(np.isfinite(hist["loss"][1:]))
     metric_cols = [c for c in HISTORY_COLUMNS if c.startswith(("train_", "test_"))]
@@ -193,7 +193,8 @@ def test_train_gradient_method(data):
         == 0
     )
     hist = pd.read_csv(out / "history.tsv", sep="\t")
-    assert list(hist.columns) == HISTORY_COLUMNS and hist["epoch"].tolist() == [0, 1, 2]
+    assert list(hist.columns)[: len(HISTORY_COLUMNS)] == HISTORY_COLUMNS and hist["epoch"].tolist() == [0, 1, 2]
+    assert {"norm", "max_abs_f", "centroid_overlap_normal"} <= set(hist.columns)  # diagnostics for gradient too
     assert json.loads((out / "run_info.json").read_text())["config"]["method"] == "gradient"
     load_model(out / "model.npz")
 
@@ -268,7 +269,8 @@ def test_fit_history_with_empty_test_set():
     y = (X[:, 1] > 0.5).astype(int)
     cfg = TrainConfig(method="sweep", bond_dim=3, epochs=2, lr=0.5)
     state, hist, obs = fit(X, y, X[:0], y[:0], genes=list("abcde"), classes=["n", "t"], config=cfg)
-    assert list(hist.columns) == HISTORY_COLUMNS and len(hist) == 3
+    assert list(hist.columns) == HISTORY_COLUMNS + DIAGNOSTIC_COLUMNS + ["centroid_overlap_n", "centroid_overlap_t"]
+    assert len(hist) == 3 and hist["centroid_test_balanced_accuracy"].isna().all()
     assert hist["test_accuracy"].isna().all() and hist["train_accuracy"].notna().all()
     assert obs.epochs == []
     state.validate()
@@ -333,7 +335,7 @@ def test_early_stopping_returns_best_validation_epoch(method, monkeypatch):
     fit_idx, val_idx = train_mod.validation_split(y, 0.25, cfg.seed)
     # the trainer saw exactly the non-validation training samples; test never used
     np.testing.assert_array_equal(seen_train[0], X[fit_idx])
-    assert list(hist.columns) == HISTORY_COLUMNS + train_mod.VALIDATION_COLUMNS
+    assert list(hist.columns)[: len(HISTORY_COLUMNS) + 4] == HISTORY_COLUMNS + train_mod.VALIDATION_COLUMNS
     vb = hist["validation_balanced_accuracy"].to_numpy()
     best = hist.attrs["best_epoch"]
     assert vb[best] == vb.max() and np.all(vb[best + 1 :] < vb.max())  # ties -> later

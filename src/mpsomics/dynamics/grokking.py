@@ -26,7 +26,8 @@ Initial phase
     relative to the initial value.
 ``transition_status``, ``transition_epoch``
     One definition for the gene pipeline and the Fashion-MNIST experiment. The status
-    is, checked in this order: ``too_few_epochs`` (< 3 recorded), ``flat`` (constant
+    is, checked in this order: ``too_few_epochs`` (< 3 recorded, or none at or after
+    an explicit ``initial_epochs``), ``flat`` (constant
     entropy), ``no_drop`` (the minimum is the peak itself: the entropy never falls
     below it), ``still_falling`` (the minimum is the last recorded epoch: no minimum
     reached yet), ``small_drop`` (``entropy_drop < min_drop``, default 0.5: a small
@@ -42,7 +43,10 @@ Controls (``control_entanglement``)
     ``n_controls``, ``control_transitions`` (controls with status ``transition``),
     ``control_max_drop`` and ``control_p`` = (1 + #{controls with entropy_drop >=
     the real one}) / (K + 1), the permutation p-value of the drop (its floor is
-    1 / (K + 1)).
+    1 / (K + 1)). ``beats_control`` is False when the real run has no transition (with
+    or without controls) and empty for a transition without controls (``n_controls``
+    0: undefined, not a pass). Each control's drop is measured like the real run's
+    (its own peak and minimum, the same ``initial_epochs`` and ``min_drop``).
 ``max_rate_epoch``
     Rate ``r_i = (S[i+1] - S[i]) / (e[i+1] - e[i])`` between consecutive recorded
     epochs, smoothed (signed) by a centred moving average over ``rate_smooth``
@@ -51,7 +55,8 @@ Controls (``control_entanglement``)
     reported by its end epoch ``e[i+1]``; ``max_rate`` is its signed smoothed rate.
 Per label
     The same two quantities on ``S_ℓ`` in ``transition_epoch_<label>`` and
-    ``max_rate_epoch_<label>`` (each label has its own automatic peak).
+    ``max_rate_epoch_<label>`` (each label has its own automatic peak; the same status
+    rule and ``min_drop``: empty unless ``S_ℓ`` has a transition of its own).
 Generalisation jump (test balanced accuracy ``a``; history epochs)
     A jump with onset ``j`` is an epoch such that (i) *plateau*: the ``plateau`` epochs
     ``j-plateau+1 .. j`` are all present with ``max(a) - min(a) < delta/2``; and (ii)

@@ -45,6 +45,7 @@ HISTORY_COLUMNS = tuple(_fit.HISTORY_COLUMNS)
 HISTORY_METRICS = _fit.HISTORY_METRICS
 HISTORY_NUMERIC = _fit.HISTORY_NUMERIC
 VALIDATION_COLUMNS = tuple(_fit.VALIDATION_COLUMNS)
+DIAGNOSTIC_COLUMNS = tuple(_fit.DIAGNOSTIC_COLUMNS)
 
 # |C| of +-1 spins is bounded by 1 (Cauchy-Schwarz); allow float32 / normalisation slop.
 _CORR_BOUND = 1.05
@@ -76,7 +77,9 @@ def load_history(train_dir: str | os.PathLike) -> pd.DataFrame:
     """Read ``history.tsv``: one row per epoch (0 = untrained state).
 
     Only ``epoch`` is required; the metric columns of ``docs/outputs.md`` are
-    parsed as floats when present (empty cells become NaN) and must lie in [0, 1].
+    parsed as floats when present (empty cells become NaN) and must lie in [0, 1];
+    the diagnostics (:mod:`mpsomics.mps.diagnostics`) likewise: ``centroid_overlap_<class>``
+    in [-1, 1], ``norm`` and ``max_abs_f`` >= 0 (absent in files written before them).
     Consumers decide what to do with missing metric columns.
 
     Returns
@@ -84,11 +87,22 @@ def load_history(train_dir: str | os.PathLike) -> pd.DataFrame:
     DataFrame sorted by ``epoch`` (int64, unique, >= 0).
     """
     path = _file(train_dir, HISTORY_FILE)
-    numeric = [c for c in (*HISTORY_METRICS, *HISTORY_NUMERIC, *VALIDATION_COLUMNS) if c != "epoch"]
+    numeric = [c for c in (*HISTORY_METRICS, *HISTORY_NUMERIC, *VALIDATION_COLUMNS, *DIAGNOSTIC_COLUMNS) if c != "epoch"]
     out = read_tsv(path, ("epoch",), integer=("epoch",), numeric=numeric, text=True, complete=("epoch",), min_rows=1)
-    for col in (*HISTORY_METRICS, *VALIDATION_COLUMNS):
+    overlaps = [c for c in out.columns if c.startswith(_fit.CENTROID_OVERLAP_PREFIX)]
+    for col in overlaps:  # one column per class: their names come from the data
+        values = pd.to_numeric(out[col].replace("", np.nan), errors="coerce")
+        if values.isna().sum() > (out[col].astype(str).str.strip().isin(["", "nan", "NaN"])).sum():
+            raise InputError(path, f"column {col!r}: non-numeric value")
+        if ((values < -1 - 1e-9) | (values > 1 + 1e-9)).any():
+            raise InputError(path, f"column {col!r}: values outside [-1, 1]")
+        out[col] = values
+    for col in (*HISTORY_METRICS, *VALIDATION_COLUMNS, "centroid_train_balanced_accuracy", "centroid_test_balanced_accuracy"):
         if col in out.columns and ((out[col] < 0) | (out[col] > 1)).any():
             raise InputError(path, f"column {col!r}: values outside [0, 1]")
+    for col in ("norm", "max_abs_f"):
+        if col in out.columns and (out[col] < 0).any():
+            raise InputError(path, f"column {col!r}: negative value")
     if (out["epoch"] < 0).any():
         raise InputError(path, "column 'epoch': negative epoch")
     dup = out["epoch"].duplicated()
@@ -312,9 +326,29 @@ def load_control_entanglement(path: str | os.PathLike) -> pd.DataFrame:
 
 
 def load_control_history(path: str | os.PathLike) -> pd.DataFrame:
-    """Read the controls' ``history.tsv``: ``control`` then the columns of :func:`load_history`."""
+    """Read the controls' ``history.tsv``: ``control`` then the columns of :func:`load_history`.
+
+    Every column is numeric (the fit driver writes numbers only; empty cells are NaN);
+    the accuracy-type metrics must lie in [0, 1]. A header-only file means no controls.
+
+    Returns
+    -------
+    DataFrame sorted by ``control`` and ``epoch`` (int64; a (control, epoch) pair once).
+    """
     path = _file(path, CONTROL_HISTORY_FILE)
-    out = read_tsv(path, ("control", "epoch"), integer=("control", "epoch"), text=True, complete=("control", "epoch"))
+    known = [c for c in (*HISTORY_METRICS, *HISTORY_NUMERIC, *VALIDATION_COLUMNS) if c != "epoch"]
+    out = read_tsv(
+        path, ("control", "epoch"), integer=("control", "epoch"), numeric=known, complete=("control", "epoch")
+    )
+    # Columns this reader does not know by name (diagnostics, ...) are inferred: numbers or an error.
+    for col in out.columns:
+        if not pd.api.types.is_numeric_dtype(out[col]):
+            raise InputError(path, f"column {col!r}: non-numeric values")
+    for col in (*HISTORY_METRICS, *VALIDATION_COLUMNS):
+        if col in out.columns and ((out[col] < 0) | (out[col] > 1)).any():
+            raise InputError(path, f"column {col!r}: values outside [0, 1]")
+    if ((out["control"] < 0) | (out["epoch"] < 0)).any():
+        raise InputError(path, "negative control or epoch")
     if out.duplicated(["control", "epoch"]).any():
         raise InputError(path, "duplicate (control, epoch) row")
     return out.sort_values(["control", "epoch"], kind="stable").reset_index(drop=True)

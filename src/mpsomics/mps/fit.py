@@ -48,8 +48,9 @@ import pandas as pd
 
 from mpsomics.core.errors import NumericalError
 from mpsomics.core.metrics import classification_metrics
+from mpsomics.mps import diagnostics
 from mpsomics.mps.config import TrainConfig
-from mpsomics.mps.contract import predict
+from mpsomics.mps.contract import log_scores
 from mpsomics.mps.state import MPSState
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,10 @@ HISTORY_NUMERIC = ("loss", "seconds", "max_bond")
 HISTORY_COLUMNS = ["epoch", "loss", *HISTORY_METRICS, "seconds", "max_bond"]
 #: extra history columns written when a validation split is used
 VALIDATION_COLUMNS = [f"validation_{m}" for m in _METRICS]
+#: per-epoch diagnostics of the learned state (:mod:`mpsomics.mps.diagnostics`), written last,
+#: then ``centroid_overlap_<class>`` for every class
+DIAGNOSTIC_COLUMNS = list(diagnostics.DIAGNOSTIC_COLUMNS)
+CENTROID_OVERLAP_PREFIX = diagnostics.CENTROID_OVERLAP_PREFIX
 
 
 class _StopTraining(Exception):
@@ -240,6 +245,14 @@ class Fit:
         # every split is predicted in one contraction per epoch
         self._X_all = np.concatenate([x for _, x, _ in self.splits], axis=0)
         self._bounds = np.cumsum([0] + [len(x) for _, x, _ in self.splits])
+        # the class centroids of the fit samples: the kernel baseline and the overlaps of every epoch
+        self.centroids = diagnostics.CentroidBaseline(self.X_fit, self.y_fit, len(self.classes))
+        self.centroid_accuracy = {
+            "centroid_train_balanced_accuracy": self.centroids.balanced_accuracy(self.X_fit, self.y_fit, self.positive),
+            "centroid_test_balanced_accuracy": self.centroids.balanced_accuracy(
+                self.X_test, self.y_test, self.positive
+            ),
+        }
 
     def _open_checkpoint(self) -> None:
         """Fingerprint this run and load a matching checkpoint (if any)."""
@@ -364,13 +377,26 @@ class Fit:
 
     def _metrics(self, epoch: int, state: MPSState, loss: float, seconds: float) -> dict:
         row = {"epoch": int(epoch), "loss": float(loss)}
-        every = predict(state, self._X_all) if len(self._X_all) else np.zeros(0, dtype=np.int64)
+        # one contraction of every split: predictions (argmax |f|, as contract.predict) and diagnostics
+        if len(self._X_all):
+            scaled, log_scale = log_scores(state, self._X_all)
+        else:
+            scaled, log_scale = np.zeros((0, len(self.classes))), np.zeros(0)
+        every = np.argmax(np.abs(scaled), axis=1).astype(np.int64)
         for (split, _, y), lo, hi in zip(self.splits, self._bounds[:-1], self._bounds[1:], strict=True):
             pred = every[lo:hi]
             for key, val in classification_metrics(y, pred, positive=self.positive).items():
                 row[f"{split}_{key}"] = float(val)
         row["seconds"] = seconds
         row["max_bond"] = _max_bond(state)
+        n_fit = self._bounds[1]  # the "train" split comes first: the fit samples
+        norms = diagnostics.class_norms(state)
+        row["norm"] = float(np.sqrt(np.sum(norms**2)))
+        row["max_abs_f"] = diagnostics.max_abs_output(scaled[:n_fit], log_scale[:n_fit])
+        row.update(self.centroid_accuracy)
+        overlaps = self.centroids.overlaps(scaled[:n_fit], log_scale[:n_fit], norms)
+        for col, v in zip(diagnostics.overlap_columns(self.classes), overlaps, strict=True):
+            row[col] = float(v)
         return row
 
     def _observe(self, epoch: int, state: MPSState) -> None:
@@ -478,7 +504,12 @@ class Fit:
             raise self._diverged(self.epoch + 1, str(exc)) from exc
 
     def _history(self) -> pd.DataFrame:
-        columns = HISTORY_COLUMNS + (VALIDATION_COLUMNS if self.use_val else [])
+        columns = (
+            HISTORY_COLUMNS
+            + (VALIDATION_COLUMNS if self.use_val else [])
+            + DIAGNOSTIC_COLUMNS
+            + diagnostics.overlap_columns(self.classes)
+        )
         history = pd.DataFrame(self.rows, columns=columns)
         history["epoch"] = history["epoch"].astype(np.int64)
         history["max_bond"] = history["max_bond"].astype(np.int64)
