@@ -72,14 +72,20 @@ def train_mem_mb(wildcards, input, attempt):
     return int((resource("train_mps", "mem_mb") + tensors_mb + record_mb) * attempt)
 
 
-def train_runtime(wildcards, input, attempt):
+def fit_minutes(input):
     # A sweep costs O(N * samples * chi^2) plus N SVDs of (2 chi) x (4 chi) matrices:
-    # coefficient measured on the bundled data (docs/benchmarks.md), with a floor.
+    # coefficient measured on the bundled data (docs/benchmarks.md).
     n_sites = n_lines(input.genes)
     chi = config["mps"]["bond_dim"]
     per_epoch_s = n_sites * (chi**3) * 2e-7 + n_sites * chi * chi * 2e-6
-    minutes = config["mps"]["epochs"] * per_epoch_s / 60
-    return int((resource("train_mps", "runtime") + math.ceil(minutes)) * attempt)
+    return config["mps"]["epochs"] * per_epoch_s / 60
+
+
+def train_runtime(wildcards, input, attempt):
+    # one fit, with a floor
+    return int(
+        (resource("train_mps", "runtime") + math.ceil(fit_minutes(input))) * attempt
+    )
 
 
 # `model: mps | ttn`: the classifier `mpsomics train --model` fits per community.
@@ -114,9 +120,14 @@ def compare_updates_option():
 
 
 def controls_runtime(wildcards, input, attempt):
-    # `grokking.controls` fits of the run's settings (and of each compared update), entropies only.
+    # at most `grokking.controls` fits of the run's settings and of each compared update (trained only
+    # for a transition), plus the compared updates themselves; entropies only
     modes = len(config.get("grokking", {}).get("compare_updates") or [])
-    return int(CONTROLS * (1 + modes) * train_runtime(wildcards, input, attempt))
+    fits = (CONTROLS + 1) * (1 + modes)
+    return int(
+        (resource("train_controls", "runtime") + math.ceil(fits * fit_minutes(input)))
+        * attempt
+    )
 
 
 # Files `mpsomics train` writes only with `--method sweep` (and `observe_every` > 0);
