@@ -568,16 +568,19 @@ def transition_status(grow: dict[str, Any], min_drop: float | None = None) -> di
         return text if col in grow else "not recorded"
 
     drop, cmax = out["entropy_drop"], out["control_max_drop"]
+    # controls are trained only for a transition: without one they are not missing, just not needed
+    none = "no controls" if status == "transition" or not recorded else "not needed"
     out["cells"] = {
         "status": status or "not recorded",
         "entropy_drop": cell("entropy_drop", _pct(drop)),
         "min_entropy_epoch": cell("min_entropy_epoch", _fmt(out["min_entropy_epoch"])),
-        "control_max_drop": cell("control_max_drop", _pct(cmax) if has_controls else "no controls"),
+        "control_max_drop": cell("control_max_drop", _pct(cmax) if has_controls else none),
         "control_transitions": cell("control_transitions", f"{_fmt(out['control_transitions'])} of {n_controls}"
-                                    if has_controls else "no controls"),
-        "control_p": cell("control_p", _fmt(out["control_p"]) if has_controls else "no controls"),
+                                    if has_controls else none),
+        "control_p": cell("control_p", _fmt(out["control_p"]) if has_controls else none),
         "beats_control": cell("beats_control", ("yes" if out["beats_control"] else "no")
-                              if has_controls and out["beats_control"] is not None else "no controls"),
+                              if has_controls and out["beats_control"] is not None
+                              else ("no (no transition)" if out["beats_control"] is False else none)),
     }
     if not recorded:
         out["sentence"] = (
@@ -607,8 +610,8 @@ def transition_status(grow: dict[str, Any], min_drop: float | None = None) -> di
             note += f" — controls: largest drop {_pct(cmax)}"
     else:
         text += " No label-permutation control was run, so the transition cannot be checked against one." \
-            if status == "transition" else " No label-permutation control was run."
-        note += " — no controls"
+            if status == "transition" else " Without a transition no label-permutation control is needed."
+        note += " — no controls" if status == "transition" else ""
     out["sentence"], out["note"] = text, note
     return out
 
@@ -631,9 +634,15 @@ def dynamics_summary(statuses: Sequence[dict[str, Any]]) -> dict[str, Any]:
         for s in recorded:
             tally[s["status"]] = tally.get(s["status"], 0) + 1
         details.append("Transition status: " + ", ".join(f"{name} {c}" for name, c in tally.items()) + ".")
-        no_controls = [s for s in recorded if not s["n_controls"]]
-        if no_controls:
-            details.append(f"{len(no_controls)} of {n} had no label-permutation control, so none of them can count.")
+        # controls are trained only for a transition: only a transition without them is a gap
+        unchecked = [s for s in recorded if not s["n_controls"] and s["status"] == "transition"]
+        if unchecked:
+            details.append(f"{len(unchecked)} of {n} ha{'s' if len(unchecked) == 1 else 've'} a transition but no "
+                           "label-permutation control, so it cannot count.")
+        no_transition = sum(s["status"] != "transition" for s in recorded)
+        if no_transition:
+            details.append(f"{no_transition} of {n} ha{'s' if no_transition == 1 else 've'} no transition: no "
+                           "controls are trained for them (there is nothing to beat).")
     if len(recorded) < n:
         details.append(f"{n - len(recorded)} of {n} grokking file{'s' if n - len(recorded) != 1 else ''} did not "
                        "record the transition status (written before it existed): not counted.")

@@ -756,8 +756,14 @@ def test_transition_status_and_summary_line():
     old = html.transition_status({"transition_epoch": 12})
     assert beats["counts"] and not loses["counts"] and not small["counts"] and not old["counts"]
     assert "does not beat its controls" in loses["sentence"] and "the transition does not count" in loses["sentence"]
-    assert "loses less than 50 % of its peak" in small["sentence"] and "No label-permutation control was run." in small["sentence"]
-    assert small["cells"]["beats_control"] == "no controls" and small["cells"]["control_max_drop"] == "no controls"
+    assert "loses less than 50 % of its peak" in small["sentence"]
+    assert "Without a transition no label-permutation control is needed." in small["sentence"]
+    # controls are trained only for a transition: without one they are not needed, not missing
+    assert small["cells"]["beats_control"] == "not needed" and small["cells"]["control_max_drop"] == "not needed"
+    no_ctrl = html.transition_status({**TRANSITIONS["c01"], "n_controls": 0, "beats_control": nan})
+    assert no_ctrl["cells"]["beats_control"] == "no controls" and not no_ctrl["counts"]
+    assert html.transition_status({"transition_status": "no_drop", "n_controls": 0, "beats_control": False}
+                                  )["cells"]["beats_control"] == "no (no transition)"
     assert old["cells"]["status"] == "not recorded" and old["cells"]["entropy_drop"] == "not recorded"
     assert "were not recorded (a grokking file written before they existed)" in old["sentence"]
     assert html.transition_status({})["sentence"] == "No grokking file: the transition status is not known."
@@ -768,7 +774,9 @@ def test_transition_status_and_summary_line():
     summary = html.dynamics_summary([beats, loses, small, old, beats])
     assert (summary["k"], summary["n"]) == (2, 5)
     assert summary["line"] == "2 of 5 communities show an entanglement transition that beats its label-permutation controls."
-    assert "1 of 5 had no label-permutation control" in " ".join(summary["details"])
+    assert "1 of 5 has no transition: no controls are trained" in " ".join(summary["details"])
+    gap = html.dynamics_summary([beats, no_ctrl])
+    assert "1 of 2 has a transition but no label-permutation control, so it cannot count." in gap["details"]
     assert "1 of 5 grokking file did not record" in " ".join(summary["details"])
     one = html.dynamics_summary([beats])
     assert one["line"] == "1 of 1 community shows an entanglement transition that beats its label-permutation controls."
