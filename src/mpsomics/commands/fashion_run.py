@@ -55,7 +55,7 @@ def add_experiment_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--lr", type=number(0, lo_open=True), default=D["lr"], help="sweep step alpha on the mean loss (default %(default)s)")
     g.add_argument("--init", choices=choices("init"), default=D["init"], help="initial tensors (default %(default)s: Gaussian, as the paper)")
     g.add_argument("--environments", choices=choices("environments"), default=D["environments"], help="sweep environments (default %(default)s: the textbook update)")
-    g.add_argument("--output-scale", choices=choices("output_scale"), default=D["output_scale"], help="default %(default)s (the paper's update)")
+    g.add_argument("--output-scale", choices=choices("output_scale"), default=D["output_scale"], help="sweep update: 'fixed' renormalises the state after every bond, 'free' lets its norm carry the output scale (Stoudenmire-Schwab), 'profiled' fits a global scale (default %(default)s)")
     g.add_argument("--loss", choices=choices("loss"), default=D["loss"], help="default %(default)s (the paper's)")
     g.add_argument("--cutoff", type=number(0), default=D["cutoff"], help="drop singular values < cutoff * s_max (default %(default)s)")
     g.add_argument("--dtype", choices=choices("dtype"), default=D["dtype"])

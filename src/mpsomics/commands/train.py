@@ -154,8 +154,10 @@ def _add_mps_model_arguments(g) -> None:
     _config_option(
         g,
         "output_scale",
-        "sweep + mse: 'fixed' is the paper's update (shows the entanglement transition); "
-        "'profiled' fits a global output scale at every bond (closer fit, entanglement keeps growing)",
+        "sweep + mse: 'profiled' fits a global output scale at every bond (closer fit, entanglement "
+        "keeps growing); 'fixed' keeps the state normalised (|f| <= 1: the class states relax onto "
+        "the class centroids); 'free' is the Stoudenmire-Schwab update without renormalisation "
+        "(the norm of the MPS carries the output scale, so f can reach the targets)",
     )
     _config_option(g, "cutoff", "drop singular values < cutoff * s_max (sweep)", number(0))
     _config_option(g, "dtype")

@@ -80,12 +80,20 @@ class TrainConfig:
         With a validation split: stop when the validation balanced accuracy has not
         improved for this many epochs (0 = run all epochs).
     output_scale
-        Sweep with MSE: ``"profiled"`` (default: a global output scale kappa
-        profiled out at every bond; a close fit whose class states carry the
-        discriminative gene blocks, but the entanglement keeps growing) or
-        ``"fixed"`` (the paper's update on the normalised state, targets compared
-        with f itself: the state converges to a class-centroid superposition and
-        shows the paper's rise-then-fall of the entanglement).
+        Sweep with MSE: how the output f = <Phi(x)|W> is compared with the 0/1 targets
+        (:mod:`mpsomics.mps.sweep`, steps 3-4). ``"profiled"`` (default: a global
+        output scale kappa profiled out at every bond; a close fit whose class states
+        carry the discriminative gene blocks, but the entanglement keeps growing);
+        ``"fixed"`` (targets compared with f itself on the normalised state, which is
+        renormalised after every bond: |f| <= 1, for long chains |f| << 1, so the step
+        accumulates the class centroids and the state converges to a class-centroid
+        superposition, with the paper's rise-then-fall of the entanglement);
+        ``"free"`` (the Stoudenmire-Schwab update: the ``fixed`` step without the
+        renormalisation, so the kept singular values are not rescaled, ||W|| = ||B||
+        after each split up to truncation, and the norm of the MPS carries the output
+        scale; with raw environments the bond loss is the dense loss of the current
+        state). With ``loss="cross_entropy"``, ``"free"`` acts as ``"fixed"``. The
+        gradient method ignores it.
     init
         Sweep: initial state. ``"uniform"`` (default): the uniform product state plus
         Gaussian noise of relative scale ``INIT_NOISE`` (sites start neutral).

@@ -31,13 +31,28 @@ row, once per direction):
    co-expression only (a planted discriminative module is not recovered); with
    the profiled kappa the entanglement grows monotonically but the class states
    single out the discriminative module (Jaccard 1.0 in tests/test_planted.py).
+   ``output_scale="free"`` (MSE only; with cross-entropy it acts as ``fixed``) is
+   the Stoudenmire-Schwab update: the same step as ``fixed`` (resid = y_n - f_n, no
+   kappa), but step 4 does not renormalise, so the norm of the MPS is a free
+   parameter that carries the output scale and f can reach targets of order 1.
+   With raw environments the local loss at a bond is then exactly the dense loss
+   ``1/n sum_n w_n 1/2 |f(x_n) - y_n|^2`` of the current (unnormalised) state, and
+   the step is ``B <- B - alpha dLoss/dB`` (tests/unit/mps/test_free_norm.py).
+   Why: with ``fixed`` |f| <= ||W|| = 1 and for long chains |f| << 1 (max |f| <
+   1e-4 on Fashion-MNIST, issue 13), so the residual y - f ~ y never acts: the step
+   is a Hebbian accumulation of sum_n y_n Phi_n and each class state relaxes onto
+   its class centroid (``centroid_overlap_<class>`` in history.tsv,
+   :mod:`mpsomics.mps.diagnostics`).
 4. SVD of B (label with the right tensor when sweeping right, with the left one
    when sweeping left), keep at most ``bond_dim`` singular values, drop those
    below ``cutoff * s_max`` (and below the numerical-rank tolerance
-   ``max(shape) * eps * s_max``), and rescale the kept singular values to unit
-   norm, so the whole MPS (all classes together) stays normalised,
-   ``sum_l <W^l|W^l> = 1``, and in mixed canonical form with the centre (and the
-   label) on the site the sweep moves to.
+   ``max(shape) * eps * s_max``). With ``fixed`` and ``profiled``, rescale the kept
+   singular values to unit norm, so the whole MPS (all classes together) stays
+   normalised, ``sum_l <W^l|W^l> = 1``. With ``free`` the kept singular values are
+   not rescaled: ``||W|| = ||B||`` after each split up to the discarded weight
+   (exactly without truncation), and the norm sits on the centre tensor. In every
+   mode the MPS is left in mixed canonical form with the centre (and the label) on
+   the site the sweep moves to.
 
 Normalisation of the environments (the one modelling choice beyond the paper).
 With a normalised MPS, f(x) is of order 2^(-N/2) and the per-sample factors
@@ -53,8 +68,11 @@ the projection of Phi(x_n) onto the bond's effective space, so the rescaled
 score is the overlap of the *normalised* projected data state with the
 normalised MPS, in [-1, 1]. The rescaling does not change the sign or the
 argmax over classes, i.e. predictions. Together with step 4 the update is
-projected gradient descent on the unit sphere ||B|| = 1: its fixed points are
-the stationary points of the loss under the paper's normalisation constraint.
+projected gradient descent on the unit sphere ||B|| = 1 (``fixed``, ``profiled``):
+its fixed points are the stationary points of the loss under the paper's
+normalisation constraint. With ``free`` it is plain gradient descent on the loss of
+the rescaled scores, which are then no longer bounded by 1 and are fitted to the
+targets themselves.
 
 ``config.environments = "raw"`` keeps the plain environments instead (the textbook
 update of Stoudenmire & Schwab). Then sample n pulls with a weight |L_n| |R_n| (the
@@ -86,14 +104,15 @@ Fashion-MNIST experiment (:mod:`mpsomics.experiments.fashion_mnist.data`), which
 Choosing settings: ``cutoff`` must stay small (<< 0.1): early in training the
 label dependence lives in small singular values, and cutting them stops learning.
 ``lr`` (alpha) of 0.01-0.2 works (default 0.05): the step ``alpha * mean_n(...)``
-is compared with the unit-norm B; alpha = 1 overshoots.
+is compared with the unit-norm B; alpha = 1 overshoots. (With ``free`` B is not
+unit-norm; the history's ``norm`` and ``max_abs_f`` columns show the scale reached.)
 
 Singular values: after the right -> left half of every epoch (and after the
 initial pass, epoch 0) the singular values of every bond b (between sites b
 and b+1; the label index belongs to the left part, a Schmidt decomposition of
 the full normalised state including the label) are reported through
 ``on_singular_values(epoch, [s_0, ..., s_{N-2}])``; each array has unit sum of
-squares. Each spectrum is the one of the split as the sweep passes the bond;
+squares (also with ``free``: the Schmidt values of the normalised state). Each spectrum is the one of the split as the sweep passes the bond;
 bonds left of it are updated afterwards, so for trained epochs only bond 0's
 values are exactly those of the exported state (at epoch 0 all are).
 
