@@ -13,6 +13,18 @@ splits in one contraction per epoch). Observables during training come from
 right-canonical states the sweep trainer hands over; :func:`observe_all` otherwise).
 Many fits of one dataset in one job: :mod:`mpsomics.mps.fits`.
 
+History (``history.tsv``): :data:`HISTORY_COLUMNS`, then :data:`VALIDATION_COLUMNS` (with a
+validation split), then the diagnostics of the learned state (:mod:`mpsomics.mps.diagnostics`,
+sweep and gradient alike): :data:`DIAGNOSTIC_COLUMNS` (``norm`` = ||W|| over all classes,
+``max_abs_f`` = max |f_l(x_n)| over the fit samples, and the nearest-centroid kernel
+classifier's ``centroid_train_balanced_accuracy`` / ``centroid_test_balanced_accuracy``,
+constant over epochs) and one ``centroid_overlap_<class>`` per class
+(:data:`CENTROID_OVERLAP_PREFIX`; <W_l|c_l> / (|W_l| |c_l|) with the class centroid c_l of
+the fit samples). The scores of every split come from one :func:`~mpsomics.mps.contract.log_scores`
+contraction per epoch, which gives both the predictions and the overlaps and max |f|; the
+kernel Gram matrix of the fit samples is computed once per fit. Cost: ~3 % of a default
+fit (chi 16, 48 genes, 134 samples, 60 sweeps).
+
 Validation split (``config.validation_fraction`` > 0): a stratified, seeded subset of
 the *training* samples (:func:`validation_split`) is held out; the trainer sees only
 the rest, and the held-out samples are evaluated after every epoch
@@ -592,7 +604,9 @@ def fit(
 
     Returns
     -------
-    (final model, history DataFrame with :data:`HISTORY_COLUMNS`, :class:`Observations`)
+    (final model, history DataFrame (:data:`HISTORY_COLUMNS`, :data:`VALIDATION_COLUMNS` with a
+    validation split, :data:`DIAGNOSTIC_COLUMNS`, ``centroid_overlap_<class>``; module docstring),
+    :class:`Observations`)
 
     Raises
     ------

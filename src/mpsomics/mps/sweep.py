@@ -37,9 +37,11 @@ row, once per direction):
    parameter that carries the output scale and f can reach targets of order 1.
    With raw environments the local loss at a bond is then exactly the dense loss
    ``1/n sum_n w_n 1/2 |f(x_n) - y_n|^2`` of the current (unnormalised) state, and
-   the step is ``B <- B - alpha dLoss/dB`` (tests/unit/mps/test_free_norm.py).
+   the step is ``B <- B - alpha dLoss/dB``; with normalised environments both hold
+   for the rescaled scores defined below (tests/unit/mps/test_free_norm.py).
    Why: with ``fixed`` |f| <= ||W|| = 1 and for long chains |f| << 1 (max |f| <
-   1e-4 on Fashion-MNIST, issue 13), so the residual y - f ~ y never acts: the step
+   1e-4 on the training set of the Fashion-MNIST dress-vs-sneaker run with raw
+   environments, before its collapse; issue 13), so the residual y - f ~ y never acts: the step
    is a Hebbian accumulation of sum_n y_n Phi_n and each class state relaxes onto
    its class centroid (``centroid_overlap_<class>`` in history.tsv,
    :mod:`mpsomics.mps.diagnostics`).

@@ -109,3 +109,37 @@ def test_the_fixed_update_relaxes_onto_the_class_centroids():
         runs[scale] = hist.iloc[-1]
     assert min(runs["fixed"]["centroid_overlap_a"], runs["fixed"]["centroid_overlap_b"]) > 0.95
     assert runs["fixed"]["norm"] == pytest.approx(1.0) and runs["profiled"]["norm"] == pytest.approx(1.0)
+
+
+def _history_file(tmp_path, hist, name="history.tsv"):
+    path = tmp_path / name
+    hist.to_csv(path, sep="\t", index=False)
+    return path
+
+
+def test_load_history_reads_and_checks_the_diagnostics(tmp_path):
+    from mpsomics.core.errors import InputError
+    from mpsomics.dynamics.training_run import load_history
+    from mpsomics.mps.fit import HISTORY_COLUMNS
+
+    X, y = data(16, seed=9)
+    cfg = TrainConfig(bond_dim=4, epochs=2, lr=0.05, checkpoint_every=0)
+    _, hist, _ = fit(X, y, X[:4], y[:4], genes=[f"g{i}" for i in range(N)], classes=["a", "b"], config=cfg,
+                     progress=False)
+    back = load_history(_history_file(tmp_path, hist))
+    for col in diagnostics.DIAGNOSTIC_COLUMNS + ["centroid_overlap_a", "centroid_overlap_b"]:
+        assert np.issubdtype(back[col].dtype, np.floating), col
+        np.testing.assert_allclose(back[col], hist[col], rtol=1e-12)
+    # a history written before the diagnostics stays readable
+    old = load_history(_history_file(tmp_path, hist[HISTORY_COLUMNS], "old.tsv"))
+    assert "norm" not in old.columns and len(old) == 3
+    bad = {"centroid_overlap_a": 1.5, "norm": -1.0, "max_abs_f": -0.1, "centroid_test_balanced_accuracy": 1.2}
+    for col, value in bad.items():
+        broken = hist.copy()
+        broken.loc[1, col] = value
+        with pytest.raises(InputError, match=col):
+            load_history(_history_file(tmp_path, broken, f"bad_{col}.tsv"))
+    broken = hist.astype({"centroid_overlap_b": object})
+    broken.loc[2, "centroid_overlap_b"] = "high"
+    with pytest.raises(InputError, match="centroid_overlap_b"):
+        load_history(_history_file(tmp_path, broken, "text.tsv"))
