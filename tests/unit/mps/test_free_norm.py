@@ -180,6 +180,7 @@ def test_one_bond_update_is_the_gradient_step(environments, j, right):
     got, want = out["fixed"]
     np.testing.assert_allclose(got, want / np.linalg.norm(want), rtol=1e-7, atol=1e-9)
 
+
 def test_free_norm_fits_the_targets_fixed_keeps_unit_norm():
     """After training, free: ||W|| != 1 and the outputs reach the targets (max |f| ~ 1);
     fixed: ||W|| = 1 throughout."""
