@@ -116,6 +116,16 @@ def _log_if_spread(ax, values: np.ndarray) -> bool:
     return False
 
 
+def _plain_axis(ax, values: np.ndarray) -> None:
+    """A linear axis without matplotlib's offset; a constant series (‖W‖ = 1) gets a range around it."""
+    ax.ticklabel_format(axis="y", useOffset=False, style="plain")
+    v = values[np.isfinite(values)]
+    if v.size and np.ptp(v) <= 1e-6 * max(1.0, float(np.abs(v).max())):
+        mid = float(v.mean())
+        half = 0.5 * abs(mid) if mid else 1.0
+        ax.set_ylim(mid - half, mid + half)
+
+
 def _not_recorded(ax, what: str) -> None:
     ax.text(0.5, 0.5, f"{what}: not recorded", transform=ax.transAxes, ha="center", va="center", color="0.4")
     ax.set_yticks([])
@@ -281,7 +291,8 @@ def diagnostics_figure(
         if _recorded(history, col):
             v = _numeric(history, col)
             ax.plot(epochs, v, color="black", lw=1.5, marker=".", ms=3, label=name)
-            _log_if_spread(ax, v)
+            if not _log_if_spread(ax, v):
+                _plain_axis(ax, v)
         else:
             _not_recorded(ax, name)
         ax.set_ylabel(ylabel)
