@@ -698,7 +698,7 @@ def _grokking_caption(history: pd.DataFrame | None, controls: pd.DataFrame | Non
         text += f" Nearest-centroid baseline: not recorded (history.tsv without the {figures.CENTROID_LABEL} columns)."
     text += (" Middle: training loss. Bottom: von Neumann entanglement entropy summed over all bonds of the chain, "
              "per label and in total (sum over labels), at the recorded epochs.")
-    if controls is not None:
+    if controls is not None and controls.shape[1] > 0:
         text += (f" Thin grey lines: the total of each of the {controls.shape[1]} label-permutation control"
                  f"{'s' if controls.shape[1] != 1 else ''}, trained with the same settings on training labels "
                  "permuted among patients.")

@@ -850,3 +850,13 @@ def test_diagnostics_figure_axes_and_missing_panels():
     assert [t.get_text() for t in fig.axes[0].texts] == ["centroid overlap: not recorded"]
     assert fig.axes[1].get_yscale() == "linear"  # profiled / fixed: 1 by construction
     figures.png_bytes(fig)
+
+
+def test_caption_names_the_controls_only_when_there_are_some():
+    """Controls are trained only for a transition: a header-only controls file draws no grey lines."""
+    dyn = html.transition_status({"transition_status": "no_drop", "entropy_drop": 0.0, "n_controls": 0,
+                                  "beats_control": False})
+    empty = html.control_totals(pd.DataFrame(columns=["control", "epoch", "label", "bond", "entropy"]))
+    assert "Thin grey lines" not in html._grokking_caption(None, empty, dyn)
+    two = html.control_totals(_control_entanglement([0, 1, 2], 2, 3, 0.5))
+    assert "the total of each of the 2 label-permutation controls" in html._grokking_caption(None, two, dyn)
