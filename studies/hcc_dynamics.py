@@ -102,21 +102,39 @@ def _drop(S: np.ndarray) -> float:
     return float((S[p] - S[p:].min()) / S[p]) if S[p] > 0 else 0.0
 
 
+def _load(results: str, community: str):
+    """Genes and training arrays of one community (the ``cv`` stage's reader; the test split is not used)."""
+    from mpsomics.core.readers import read_gene_list
+    from mpsomics.validation.crossval import load_cv_data
+
+    genes_path = Path(results) / "communities" / "genes" / f"{community}.txt"
+    genes = read_gene_list(genes_path)
+    d = load_cv_data(Path(results) / "prepared" / "expression.h5ad", genes, genes_path)
+    return genes, d, np.clip(d.X_train, 0, 1), d.y_train, d.groups_train
+
+
+def _control_rows(s: dict, community: str, genes, d, X, y, groups, n_controls: int, seed: int) -> list[dict]:
+    """``n_controls`` fits on patient-respecting permuted training labels (as ``mpsomics controls``)."""
+    from mpsomics.core.stats import label_permutations
+    from mpsomics.mps.fit import fit
+
+    empty = np.zeros((0, X.shape[1]))
+    rows: list[dict] = []
+    for k, perm in enumerate(label_permutations(y, groups, n_controls, seed=seed)):
+        _, h, obs = fit(X, perm, empty, np.zeros(0, dtype=np.int64), genes=genes, classes=d.classes,
+                        config=_config(s, seed), positive=d.positive, progress=False, observe_every=1,
+                        correlations=False)
+        rows += _records(s, community, "control", k, h, obs, d.classes)
+    return rows
+
+
 def job(args: tuple) -> list[dict]:
     """All fits of one (setting, community): full, its controls (if screened in), CV folds."""
-    try:
-        from mpsomics.core.stats import label_permutations
-    except ImportError:  # before issue 13 it lived in omics.baselines
-        from mpsomics.omics.baselines import label_permutations
     from mpsomics.mps.fit import fit
-    from mpsomics.validation.crossval import load_cv_data
     from mpsomics.validation.folds import grouped_folds
 
     s, community, results, kinds, n_controls, seed = args
-    genes_path = Path(results) / "communities" / "genes" / f"{community}.txt"
-    genes = [g.strip() for g in genes_path.read_text().split() if g.strip()]
-    d = load_cv_data(Path(results) / "prepared" / "expression.h5ad", genes, genes_path)
-    X, y, groups = np.clip(d.X_train, 0, 1), d.y_train, d.groups_train
+    genes, d, X, y, groups = _load(results, community)
     cfg = _config(s, seed)
     empty = np.zeros((0, X.shape[1]))
     kw = dict(genes=genes, classes=d.classes, config=cfg, positive=d.positive, progress=False)
@@ -126,11 +144,7 @@ def job(args: tuple) -> list[dict]:
         rows += _records(s, community, "full", 0, h, obs, d.classes)
         S = np.array([e.sum() for e in obs.entropy])
         if n_controls and _drop(S) >= CONTROL_SCREEN_DROP:
-            perms = label_permutations(y, groups, n_controls, seed=seed)
-            for k in range(n_controls):
-                _, h, obs = fit(X, perms[k], empty, np.zeros(0, dtype=np.int64), observe_every=1,
-                                correlations=False, **kw)
-                rows += _records(s, community, "control", k, h, obs, d.classes)
+            rows += _control_rows(s, community, genes, d, X, y, groups, n_controls, seed)
     if "cv" in kinds:
         for f in grouped_folds(y, groups, folds=5, repeats=1, seed=seed):
             _, h, obs = fit(X[f.train], y[f.train], X[f.test], y[f.test], observe_every=0, **kw)
@@ -140,27 +154,8 @@ def job(args: tuple) -> list[dict]:
 
 def control_job(args: tuple) -> list[dict]:
     """``n_controls`` permuted-label fits of one (setting, community) (the ``controls`` step)."""
-    try:
-        from mpsomics.core.stats import label_permutations
-    except ImportError:  # before issue 13 it lived in omics.baselines
-        from mpsomics.omics.baselines import label_permutations
-    from mpsomics.mps.fit import fit
-    from mpsomics.validation.crossval import load_cv_data
-
     s, community, results, n_controls, seed = args
-    genes_path = Path(results) / "communities" / "genes" / f"{community}.txt"
-    genes = [g.strip() for g in genes_path.read_text().split() if g.strip()]
-    d = load_cv_data(Path(results) / "prepared" / "expression.h5ad", genes, genes_path)
-    X, y, groups = np.clip(d.X_train, 0, 1), d.y_train, d.groups_train
-    empty = np.zeros((0, X.shape[1]))
-    perms = label_permutations(y, groups, n_controls, seed=seed)
-    rows: list[dict] = []
-    for k in range(n_controls):
-        _, h, obs = fit(X, perms[k], empty, np.zeros(0, dtype=np.int64), genes=genes, classes=d.classes,
-                        config=_config(s, seed), positive=d.positive, progress=False, observe_every=1,
-                        correlations=False)
-        rows += _records(s, community, "control", k, h, obs, d.classes)
-    return rows
+    return _control_rows(s, community, *_load(results, community), n_controls, seed)
 
 
 def controls(a: argparse.Namespace) -> None:

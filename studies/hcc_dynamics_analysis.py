@@ -32,28 +32,7 @@ TIE = 0.005
 def _transition(ep: np.ndarray, S: np.ndarray, min_drop: float) -> dict:
     from mpsomics.dynamics import grokking
 
-    try:
-        return grokking.entropy_transition(ep, S, min_drop=min_drop)
-    except TypeError:  # before the unified definition landed: the same rule, here
-        return _local_transition(ep, S, min_drop)
-
-
-def _local_transition(e: np.ndarray, s: np.ndarray, min_drop: float) -> dict:
-    half = e[0] + (e[-1] - e[0]) / 2
-    first = np.flatnonzero(e <= half)
-    p = int(first[np.argmax(s[first])])
-    m = p + int(np.argmin(s[p:]))
-    drop = float((s[p] - s[m]) / s[p]) if s[p] > 0 else 0.0
-    if m == p:
-        status = "no_drop"
-    elif m == len(s) - 1:
-        status = "still_falling"
-    elif drop < min_drop:
-        status = "small_drop"
-    else:
-        status = "transition"
-    return {"transition_status": status, "entropy_drop": drop, "min_entropy_epoch": float(e[m]),
-            "transition_epoch": float(e[m]) if status == "transition" else np.nan}
+    return grokking.entropy_transition(ep, S, min_drop=min_drop)
 
 
 def run_table(df: pd.DataFrame, min_drop: float) -> pd.DataFrame:
@@ -154,17 +133,14 @@ def jaccard_table(df: pd.DataFrame, runs: pd.DataFrame, results: Path, limit: in
     from mpsomics.dynamics import training_run
     from mpsomics.mps.fit import fit
     from mpsomics.omics.subcommunities import subcommunity_table
-    from mpsomics.validation.crossval import load_cv_data
     from mpsomics.validation.stats import best_match_jaccard
 
     todo = runs[(runs.status == "transition") & (runs.bond_dim == 16)].head(limit)
     rows = []
     for _, r in todo.iterrows():
         s = {k: r[k] for k in KEYS}
-        genes_path = results / "communities" / "genes" / f"{r.community}.txt"
-        genes = genes_path.read_text().split()
-        d = load_cv_data(results / "prepared" / "expression.h5ad", genes, genes_path)
-        _, _, obs = fit(np.clip(d.X_train, 0, 1), d.y_train, np.zeros((0, len(genes))), np.zeros(0, dtype=np.int64),
+        genes, d, X, _, _ = study._load(str(results), r.community)
+        _, _, obs = fit(X, d.y_train, np.zeros((0, len(genes))), np.zeros(0, dtype=np.int64),
                         genes=genes, classes=d.classes, config=study._config(s, 0), positive=d.positive,
                         observe_every=1, progress=False)
         epochs = np.asarray(obs.epochs)

@@ -35,11 +35,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from mpsomics.commands.argtypes import integer, number
+from mpsomics.commands.argtypes import field_choices, integer, number
 from mpsomics.commands.train import add_train_config_arguments, read_inputs, train_config
+from mpsomics.core.errors import InputError
 from mpsomics.core.files import atomic_dir
 from mpsomics.dynamics import grokking, training_run
 from mpsomics.dynamics.controls import ENTANGLEMENT_COLUMNS, train_controls
+from mpsomics.mps.config import TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +79,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _modes(text: str) -> list[str]:
-    from mpsomics.commands.argtypes import field_choices
-    from mpsomics.mps.config import TrainConfig
 
     allowed = field_choices(TrainConfig, "output_scale")
     modes = [m.strip() for m in text.split(",") if m.strip()]
@@ -117,8 +117,6 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out_dir)
     community = args.community or out.name
     if args.observe_every < 1:
-        from mpsomics.core.errors import InputError
-
         raise InputError(None, "--observe-every must be >= 1: the controls' entropies are their point")
     args.model = "mps"
     genes, data = read_inputs(args)

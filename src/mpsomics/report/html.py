@@ -45,9 +45,6 @@ COMMUNITY_FILES = (
     "subcommunities", "enrichment", "observed_magnetization", "observed_correlations", "tree",
 )  # fmt: skip
 
-#: columns of a control entanglement file (``results/controls/{community}/entanglement_trajectory.tsv``)
-CONTROL_COLUMNS = ["control", "epoch", "label", "bond", "entropy"]
-
 #: the one rule the report applies to an entanglement transition (same words as dynamics.grokking)
 TRANSITION_RULE = (
     "a transition counts only when the real run has one and it loses a larger fraction of its peak "
@@ -310,21 +307,10 @@ def read_enrichment(path: Path | None) -> pd.DataFrame | None:
 
 
 def read_control_entanglement(path: Path) -> pd.DataFrame:
-    """The control entanglement file (``control, epoch, label, bond, entropy``), checked.
-
-    Uses :func:`mpsomics.dynamics.training_run.load_control_entanglement` when the
-    dynamics layer provides it, else the plain TSV rules (an InputError names the file).
-    """
+    """The control entanglement file (``control, epoch, label, bond, entropy``), checked by its reader."""
     from mpsomics.dynamics import training_run
 
-    loader = getattr(training_run, "load_control_entanglement", None)
-    if loader is not None:
-        return loader(path)
-    df = read_tsv(path, CONTROL_COLUMNS, integer=("epoch", "bond"), numeric=("entropy",), text=("control", "label"),
-                  complete=CONTROL_COLUMNS, min_rows=1)
-    if (df["entropy"] < -1e-8).any():
-        raise InputError(path, "column 'entropy': negative von Neumann entropy")
-    return df
+    return training_run.load_control_entanglement(path)
 
 
 #: the sweep updates in words (``mps.output_scale``)
@@ -911,6 +897,28 @@ def _baseline_columns(baseline: pd.DataFrame | None, communities: Sequence[str])
     return models, out
 
 
+def dynamics_context(paths: ReportPaths, rows: Sequence[dict[str, Any]], config: dict[str, Any]) -> dict[str, Any]:
+    """The entanglement-dynamics section: the count line, the per-community table and the compared updates.
+
+    ``rows`` are the formatted summary rows of the communities (in report order).
+    """
+    communities = [r["community"] for r in rows]
+    mode_tables = {}
+    for c in communities:
+        m = paths.communities[c].modes
+        mode_tables[c] = read_modes(m) if m is not None and Path(m).is_file() else None
+    modes = modes_summary(mode_tables)
+    return {
+        **dynamics_summary([r["dynamics"] for r in rows]), "rule": TRANSITION_RULE,
+        "modes": modes["modes"], "mode_lines": modes["lines"],
+        "mode_words": [UPDATE_WORDS.get(m, m) for m in modes["modes"]],
+        "mode_rows": [{"community": c, "cells": modes["rows"][c]} for c in communities],
+        "output_scale": config.get("mps.output_scale", "profiled"),
+        "rows": [{"community": r["community"], "grokking": r["grokking"], "transition_epoch": r["transition_epoch"],
+                  "jump_epoch": r["jump_epoch"], **r["dynamics"]["cells"]} for r in rows],
+    }
+
+
 def build_context(paths: ReportPaths, top_terms: int = 5, figures_dir: Path | None = None) -> dict[str, Any]:
     """Everything the template needs.
 
@@ -948,12 +956,6 @@ def build_context(paths: ReportPaths, top_terms: int = 5, figures_dir: Path | No
         for kind, data in (("grokking", sec.grokking_png), ("diagnostics", sec.diagnostics_png)):
             if figures_dir is not None and data is not None:
                 save_png(data, Path(figures_dir) / f"{c}_{kind}.png")
-    dynamics = dynamics_summary([r["dynamics"] for r in rows])
-    mode_tables = {}
-    for c in communities:
-        m = paths.communities[c].modes
-        mode_tables[c] = read_modes(m) if m is not None and Path(m).is_file() else None
-    modes = modes_summary(mode_tables)
     trust.include_subcommunities(validation, [s["id"] for sec in sections for s in sec.subcommunities])
     for sec, row in zip(sections, rows, strict=True):
         sec.trust = trust.community_panel(sec.id, validation, [s["id"] for s in sec.subcommunities])
@@ -991,14 +993,7 @@ def build_context(paths: ReportPaths, top_terms: int = 5, figures_dir: Path | No
         "top_terms": top_terms,
         "n_selected": len(communities),
         "selection_note": selection_note(baseline, communities),
-        "dynamics": {**dynamics, "rule": TRANSITION_RULE,
-                     "modes": modes["modes"], "mode_lines": modes["lines"],
-                     "mode_words": [UPDATE_WORDS.get(m, m) for m in modes["modes"]],
-                     "mode_rows": [{"community": c, "cells": modes["rows"][c]} for c in communities],
-                     "output_scale": config.get("mps.output_scale", "profiled"),
-                     "rows": [{"community": r["community"], "grokking": r["grokking"],
-                               "transition_epoch": r["transition_epoch"], "jump_epoch": r["jump_epoch"],
-                               **r["dynamics"]["cells"]} for r in rows]},
+        "dynamics": dynamics_context(paths, rows, config),
         "validation": {
             "run": validation.run,
             "has_cv": validation.cv is not None,
