@@ -20,6 +20,7 @@ include: "workflow/rules/subcommunities.smk"
 include: "workflow/rules/enrichment.smk"
 include: "workflow/rules/interop.smk"
 include: "workflow/rules/validation.smk"
+include: "workflow/rules/panels.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/fashion.smk"
 
@@ -33,5 +34,7 @@ rule all:
         rules.cv_summary.output[0],
         rules.stability_summary.output[0],
         rules.validate.output[0],
+        rules.panels_summary.output[0],
+        rules.compare_subcommunities.output.summary,
         rules.graph_network.output[0],
         per_community("results/graphs/communities/{community}.graphml"),

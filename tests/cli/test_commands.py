@@ -127,5 +127,7 @@ def test_standalone_train_defaults_are_the_pipeline_defaults():
     args = parser_of(train).parse_args(["--expression", "e", "--genes", "g", "--out-dir", "o"])
     config = train.train_config(args)
     for key, value in pipeline.items():
-        got = args.observe_every if key == "observe_every" else getattr(config, key)
+        got = (args.observe_every if key == "observe_every"
+               else train.representation_every(args) if key == "representation_every"
+               else getattr(config, key))
         assert got == value, f"train --{key.replace('_', '-')} defaults to {got!r}, the pipeline to {value!r}"

@@ -160,3 +160,85 @@ def test_help_lists_the_option_groups():
     args = p.parse_args(["--expression", "e", "--genes", "g", "--subcommunities", "s", "--out", "o"])
     assert (args.resamples, args.observe_every, args.random_sets, args.leiden_seed) == (20, 1, 1000, None)
     assert tuple(args.methods) == ("paper", "graph") and args.min_contrast == 0.15
+
+
+# --------------------------------------------------------------------------- --classical
+
+
+def classical_table(files: dict[str, Path], out: Path) -> Path:
+    assert main(["classical-subcommunities", "--expression", str(files["h5ad"]), "--genes", str(files["genes"]),
+                 "--subcommunities", str(files["subcommunities"]), "--community", "c01", "--seed", "0",
+                 "--out", str(out)]) == 0
+    return out
+
+
+def test_classical_rows_follow_the_unchanged_mps_rows(planted, tmp_path):
+    files, out = planted
+    classical = classical_table(files, tmp_path / "classical.tsv")
+    both = tmp_path / "both.tsv"
+    assert main(stability_args(files, both, "--resamples", "4", "--threads", "2", "--classical", str(classical))) == 0
+    df = pd.read_csv(both, sep="\t")
+    alone = pd.read_csv(out, sep="\t")
+    assert list(df.columns) == list(st.COLUMNS)
+    # the MPS rows are those of the run without --classical, to the byte
+    assert both.read_text().splitlines()[: len(alone) + 1] == out.read_text().splitlines()
+    rows = df.iloc[len(alone):].set_index("subcommunity")
+    assert set(rows["method"]) == {"classical", "top_de"}
+    assert rows.index.tolist() == pd.read_csv(classical, sep="\t")["subcommunity"].drop_duplicates().tolist()
+    top = rows.loc["c01/top_de:graph1"]
+    assert top["n_genes"] == 7 and top["n_resamples"] == 4 and top["jaccard_mean"] >= 0.8
+    # the planted module is the community's co-expressed, DE block: classical1, stable, above the null
+    genes = pd.read_csv(classical, sep="\t").groupby("subcommunity")["gene"].apply(list)
+    assert jaccard(genes["c01/classical1"], planted_gen.MODULE) == 1.0
+    assert rows.loc["c01/classical1", "jaccard_mean"] >= 0.8 and rows.loc["c01/classical1", "contrast_null_p"] < 0.05
+
+
+def test_classical_sets_without_mps_subcommunities_train_nothing(tmp_path, monkeypatch):
+    files = reference_run(tmp_path / "noise", False)
+    classical = tmp_path / "classical.tsv"
+    pd.DataFrame({"gene": planted_gen.GENES[:3], "subcommunity": "c01/classical1", "method": "classical"}).to_csv(
+        classical, sep="\t", index=False)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("resamples trained although there is no MPS subcommunity")
+
+    chains = []
+    real = st.run_classical_resamples
+
+    def recording(data, resamples, chain, **kwargs):
+        chains.append(chain)
+        return real(data, resamples, chain, **kwargs)
+
+    monkeypatch.setattr(st, "run_resamples", no_training)
+    monkeypatch.setattr(st, "run_classical_resamples", recording)
+    out = tmp_path / "out.tsv"
+    assert main(stability_args(files, out, "--resamples", "3", "--classical", str(classical),
+                               "--resolution", "1.5", "--min-size", "2", "--classical-min-contrast", "0.2")) == 0
+    df = pd.read_csv(out, sep="\t")
+    assert df["subcommunity"].tolist() == ["c01/classical1"] and df["n_resamples"].tolist() == [3]
+    # resolution and min_size follow the graph method's, unless the --classical-* option is given
+    c = chains[0]
+    assert (c.resolution, c.min_size, c.min_contrast, c.threshold, c.seed, c.sizes) == (1.5, 2, 0.2, 0.6, 0, {})
+
+
+def test_bad_classical_tables_exit_2(planted, tmp_path, capsys):
+    files, _ = planted
+    mps_method = tmp_path / "mps_method.tsv"
+    mps_method.write_text("gene\tsubcommunity\tmethod\nMOD0\tc01/graph9\tgraph\n")
+    rc = main(stability_args(files, tmp_path / "o1.tsv", "--classical", str(mps_method)))
+    assert rc == 2 and "mps_method.tsv" in capsys.readouterr().err
+    outside = tmp_path / "outside.tsv"
+    outside.write_text("gene\tsubcommunity\tmethod\nNOT_A_GENE\tc01/classical1\tclassical\n")
+    rc = main(stability_args(files, tmp_path / "o2.tsv", "--classical", str(outside)))
+    assert rc == 2 and "NOT_A_GENE" in capsys.readouterr().err
+    assert not (tmp_path / "o1.tsv").exists() and not (tmp_path / "o2.tsv").exists()
+
+
+def test_classical_options_default_to_the_graph_methods():
+    import argparse
+
+    p = argparse.ArgumentParser()
+    stability_command.add_arguments(p)
+    a = p.parse_args(["--expression", "e", "--genes", "g", "--subcommunities", "s", "--out", "o"])
+    assert a.classical is None and (a.classical_threshold, a.classical_fdr) == (0.6, 0.05)
+    assert (a.classical_resolution, a.classical_min_size, a.classical_min_contrast) == (None, None, None)

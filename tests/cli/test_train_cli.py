@@ -73,6 +73,7 @@ def test_train_sweep_all_outputs(data):
             "magnetization_trajectory.tsv",
             "correlations_trajectory.npz",
             "singular_values.npz",
+            "representation_trajectory.tsv",
         ]
     )
     model = load_model(out / "model.npz")

@@ -166,3 +166,38 @@ def test_defaults_are_the_workflows():
     validate_command.add_arguments(p)
     a = p.parse_args(["--expression", "e", "--selected", "s", "--out", "o"])
     assert (a.random_sets, a.bootstrap) == (defaults["random_sets"]["default"], defaults["bootstrap"]["default"])
+
+
+def test_classical_tables_add_rows_and_leave_the_mps_rows_unchanged(run, tmp_path):
+    classical = run / "classical.tsv"
+    pd.DataFrame({"gene": SIGNAL[1:] + SIGNAL[:2],
+                  "subcommunity": ["c01/classical1"] * 3 + ["c01/top_de:graph1"] * 2,
+                  "method": ["classical"] * 3 + ["top_de"] * 2}).to_csv(classical, sep="\t", index=False)
+    cohorts = {"ext": cohort(run)}
+    alone, both = tmp_path / "alone.tsv", tmp_path / "both.tsv"
+    assert validate(run, alone, cohorts) == 0
+    assert validate(run, both, cohorts, "--classical", str(classical)) == 0
+    a = pd.read_csv(alone, sep="\t", keep_default_na=False, na_values=[""])
+    b = pd.read_csv(both, sep="\t", keep_default_na=False, na_values=[""])
+    assert list(b.columns) == COLUMNS and COLUMNS[-1] == "method"
+    assert b["set"].tolist() == ["c01", "c01/graph1", "c01/classical1", "c01/top_de:graph1"]
+    assert b["method"].fillna("").tolist() == ["", "graph", "classical", "top_de"]
+    assert b["kind"].tolist()[1:] == ["subcommunity"] * 3
+    pd.testing.assert_frame_equal(b.iloc[:2], a)  # null_q of the MPS set: its own family
+    t = b.set_index("set")
+    assert t.loc["c01/classical1", "auc"] > 0.9 and t.loc["c01/classical1", "n_genes"] == 3
+    assert t.loc["c01/top_de:graph1", "null_q"] == pytest.approx(t.loc["c01/top_de:graph1", "null_p"])
+
+
+@pytest.mark.parametrize("table, message", [
+    ("gene\tsubcommunity\tmethod\nG0\tc01/graph1\tclassical\n", "also an MPS subcommunity"),
+    ("gene\tsubcommunity\tmethod\nG0\tc01/paper1\tpaper\n", "method(s) paper"),
+    (None, "--classical has 2 files"),
+])
+def test_bad_classical_tables_exit_2(run, tmp_path, table, message, capsys):
+    path = tmp_path / "classical.tsv"
+    path.write_text(table or "gene\tsubcommunity\tmethod\n")
+    files = [str(path)] if table else [str(path), str(path)]
+    out = tmp_path / "summary.tsv"
+    assert validate(run, out, {"ext": cohort(run)}, "--classical", *files) == 2
+    assert not out.exists() and message in capsys.readouterr().err

@@ -140,6 +140,13 @@ SWEEP_OUTPUTS = (
     else {}
 )
 TTN_OUTPUTS = {"tree": "results/mps/{community}/tree.tsv"} if MODEL == "ttn" else {}
+# the representation metrics per bond (MPS only; `representation_every` 0 = off)
+_REPRESENTATION_EVERY = config["mps"].get("representation_every", 5)
+REPRESENTATION_OUTPUTS = (
+    {"representation": "results/mps/{community}/representation_trajectory.tsv"}
+    if MODEL == "mps" and _REPRESENTATION_EVERY
+    else {}
+)
 # `observe` writes the quantum mutual information per class for MPS models only
 MI_OUTPUTS = (
     {
@@ -277,7 +284,7 @@ CV_KEYS = ("folds", "repeats", "permutations", "permutation_epochs", "bootstrap"
 STABILITY_KEYS = ("resamples", "random_sets")
 VALIDATE_KEYS = ("random_sets", "bootstrap")
 # `mps` keys of a single training run that many in-process fits do not take
-MPS_FIT_SKIP = ("checkpoint_every",)
+MPS_FIT_SKIP = ("checkpoint_every", "representation_every")
 COHORT_FILE_KEYS = ("expression", "samples", "gene_map")
 COHORTS = VALIDATION.get("cohorts") or {}
 
@@ -302,3 +309,38 @@ def cohorts_json(wildcards, input):
             if value is not None
         }
     return json.dumps(cohorts)
+
+
+# --- Beyond the paper: gene panels (docs/panels.md), classical comparison (docs/comparison.md) ---
+PANELS = {"communities": 3, **(config.get("panels") or {})}
+
+
+def panel_communities():
+    """The communities pruned to panels: the first `panels.communities` of selected.txt (`all` = every one)."""
+    chosen = selected_communities()
+    n = PANELS["communities"]
+    return chosen if n == "all" else chosen[: int(n)]
+
+
+def per_panel_community(pattern):
+    """Input function: `pattern` expanded over the communities pruned to panels."""
+
+    def inputs(wildcards):
+        return expand(pattern, community=panel_communities())
+
+    return inputs
+
+
+CLASSICAL = config.get("classical") or {}
+# "the same resolution, size floor and effect-size gate" as the MPS graph method
+CLASSICAL_SHARED = ("resolution", "min_size", "min_contrast")
+
+
+def classical_options():
+    """`classical-subcommunities` options: `classical` keys, plus the graph method's shared settings."""
+    shared = {
+        k: v
+        for k, v in (config.get("subcommunities") or {}).items()
+        if k in CLASSICAL_SHARED
+    }
+    return cli_options({**shared, **CLASSICAL})

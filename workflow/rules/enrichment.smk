@@ -27,3 +27,31 @@ rule enrichment:
         "mpsomics enrichment --genes {input.genes:q} --subcommunities {input.subcommunities:q}"
         " --community {wildcards.community} --universe {input.universe:q} {params.libraries}"
         " {params.options} --out {output:q} > {log:q} 2>&1"
+
+
+# The classical subcommunities through the same tests (docs/comparison.md)
+rule enrichment_classical:
+    input:
+        universe=rules.communities.output.pool,
+        genes="results/communities/genes/{community}.txt",
+        subcommunities=rules.classical_subcommunities.output[0],
+        libraries=list(config["enrichment"]["libraries"].values()),
+    output:
+        "results/enrichment/classical/{community}.tsv",
+    log:
+        "results/logs/enrichment/classical/{community}.log",
+    benchmark:
+        "results/benchmarks/enrichment/classical/{community}.tsv"
+    conda:
+        ENV
+    threads: resource("enrichment", "threads")
+    resources:
+        mem_mb=resource("enrichment", "mem_mb"),
+        runtime=resource("enrichment", "runtime"),
+    params:
+        libraries=rules.enrichment.params.libraries,
+        options=cli_options(config["enrichment"]),
+    shell:
+        "mpsomics enrichment --genes {input.genes:q} --subcommunities {input.subcommunities:q}"
+        " --community {wildcards.community} --universe {input.universe:q} {params.libraries}"
+        " {params.options} --out {output:q} > {log:q} 2>&1"

@@ -5,6 +5,7 @@ rule train_mps:
     output:
         **SWEEP_OUTPUTS,
         **TTN_OUTPUTS,
+        **REPRESENTATION_OUTPUTS,
         model="results/mps/{community}/model.npz",
         history="results/mps/{community}/history.tsv",
         entanglement="results/mps/{community}/entanglement_trajectory.tsv",

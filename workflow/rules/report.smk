@@ -39,6 +39,16 @@ rule report:
         cv=rules.cv_summary.output[0],
         stability=rules.stability_summary.output[0],
         validation=rules.validate.output[0],
+        # beyond the paper: gene panels and the classical comparison
+        panels=rules.panels_summary.output[0],
+        panel_curves=per_panel_community("results/panels/{community}.tsv"),
+        comparison=rules.compare_subcommunities.output.summary,
+        comparison_sets=rules.compare_subcommunities.output.sets,
+        representation=(
+            per_community("results/mps/{community}/representation_trajectory.tsv")
+            if REPRESENTATION_OUTPUTS
+            else []
+        ),
         # TTN runs (config `model: ttn`): the gene tree of every community
         trees=(
             per_community("results/mps/{community}/tree.tsv") if MODEL == "ttn" else []
@@ -68,6 +78,7 @@ rule report:
         trees_flag="--tree" if MODEL == "ttn" else "",
         controls_flag="--controls" if CONTROLS > 0 else "",
         modes_flag="--modes" if CONTROLS > 0 else "",
+        representation_flag="--representation" if REPRESENTATION_OUTPUTS else "",
     shell:
         "mpsomics report --config-json {params.config_json:q}"
         " --selected {input.selected:q} --baseline {input.baseline:q} --expression {input.h5ad:q}"
@@ -80,5 +91,8 @@ rule report:
         " --observed-magnetization {input.observed_magnetization:q}"
         " --observed-correlations {input.observed_correlations:q}"
         " --cv {input.cv:q} --stability {input.stability:q} --validation {input.validation:q}"
+        " --panels {input.panels:q} --panel-curves {input.panel_curves:q}"
+        " --comparison {input.comparison:q} --comparison-sets {input.comparison_sets:q}"
         " {params.trees_flag} {input.trees:q}"
+        " {params.representation_flag} {input.representation:q}"
         " --out-dir {params.out_dir:q} > {log:q} 2>&1"

@@ -29,3 +29,32 @@ rule subcommunities:
         " --magnetization {input.magnetization:q} --grokking {input.grokking:q} {params.model}"
         " --community {wildcards.community} --out-dir {params.out_dir:q}"
         " {params.options} --seed {params.seed} > {log:q} 2>&1"
+
+
+# The classical baseline (docs/comparison.md): co-expression Leiden + a differential-expression
+# filter within the community, and the top-DE genes of the size of each MPS subcommunity.
+rule classical_subcommunities:
+    input:
+        h5ad=rules.prepare.output.h5ad,
+        genes="results/communities/genes/{community}.txt",
+        # the sizes of the top-DE sets
+        subcommunities=rules.subcommunities.output.members,
+    output:
+        "results/classical/{community}.tsv",
+    log:
+        "results/logs/classical/{community}.log",
+    benchmark:
+        "results/benchmarks/classical/{community}.tsv"
+    conda:
+        ENV
+    threads: resource("classical_subcommunities", "threads")
+    resources:
+        mem_mb=resource("classical_subcommunities", "mem_mb"),
+        runtime=resource("classical_subcommunities", "runtime"),
+    params:
+        options=classical_options(),
+        seed=config["seed"],
+    shell:
+        "mpsomics classical-subcommunities --expression {input.h5ad:q} --genes {input.genes:q}"
+        " --subcommunities {input.subcommunities:q} --community {wildcards.community}"
+        " {params.options} --seed {params.seed} --out {output:q} > {log:q} 2>&1"

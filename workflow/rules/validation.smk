@@ -55,6 +55,7 @@ rule stability:
         genes="results/communities/genes/{community}.txt",
         subcommunities=rules.subcommunities.output.members,
         magnetization=rules.train_mps.output.magnetization,
+        classical=rules.classical_subcommunities.output[0],
     output:
         "results/validation/stability/{community}.tsv",
     log:
@@ -77,10 +78,14 @@ rule stability:
         subcommunities=cli_options(
             config.get("subcommunities", {}), skip=("graph_measure", "mi_threshold")
         ),
+        classical=cli_options(
+            CLASSICAL, rename={k: f"classical_{k}" for k in CLASSICAL}
+        ),
         seed=config["seed"],
     shell:
         "mpsomics stability --expression {input.h5ad:q} --genes {input.genes:q}"
         " --subcommunities {input.subcommunities:q} --magnetization {input.magnetization:q}"
+        " --classical {input.classical:q} {params.classical}"
         " --community {wildcards.community} --out {output:q} {params.options} {params.mps}"
         " {params.grokking} {params.subcommunities} --seed {params.seed} --threads {threads}"
         " > {log:q} 2>&1"
@@ -115,6 +120,7 @@ rule validate:
         genes=per_community("results/communities/genes/{community}.txt"),
         models=per_community("results/mps/{community}/model.npz"),
         subcommunities=per_community("results/subcommunities/{community}.tsv"),
+        classical=per_community("results/classical/{community}.tsv"),
     output:
         "results/validation/summary.tsv",
     log:
@@ -135,5 +141,42 @@ rule validate:
     shell:
         "mpsomics validate --expression {input.h5ad:q} --selected {input.selected:q} --pool {input.pool:q}"
         " --genes {input.genes:q} --models {input.models:q}"
-        " --subcommunities {input.subcommunities:q} --cohorts-json {params.cohorts:q}"
+        " --subcommunities {input.subcommunities:q} --classical {input.classical:q}"
+        " --cohorts-json {params.cohorts:q}"
         " {params.options} --seed {params.seed} --out {output:q} > {log:q} 2>&1"
+
+
+rule compare_subcommunities:
+    input:
+        selected=rules.communities.output.selected,
+        # one file per community, in the order of selected.txt
+        subcommunities=per_community("results/subcommunities/{community}.tsv"),
+        classical=per_community("results/classical/{community}.tsv"),
+        enrichment=per_community("results/enrichment/{community}.tsv"),
+        classical_enrichment=per_community(
+            "results/enrichment/classical/{community}.tsv"
+        ),
+        stability=rules.stability_summary.output[0],
+        validation=rules.validate.output[0],
+    output:
+        sets="results/comparison/subcommunities.tsv",
+        summary="results/comparison/summary.tsv",
+    log:
+        "results/logs/comparison.log",
+    benchmark:
+        "results/benchmarks/comparison.tsv"
+    conda:
+        ENV
+    threads: resource("compare_subcommunities", "threads")
+    resources:
+        mem_mb=resource("compare_subcommunities", "mem_mb"),
+        runtime=resource("compare_subcommunities", "runtime"),
+    params:
+        out_dir=subpath(output.summary, parent=True),
+        options=cli_options(VALIDATION, keep=("stable_jaccard", "fdr", "preserved_z")),
+    shell:
+        "mpsomics compare-subcommunities --selected {input.selected:q}"
+        " --subcommunities {input.subcommunities:q} --classical {input.classical:q}"
+        " --enrichment {input.enrichment:q} --classical-enrichment {input.classical_enrichment:q}"
+        " --stability {input.stability:q} --validation {input.validation:q} {params.options}"
+        " --out-dir {params.out_dir:q} > {log:q} 2>&1"

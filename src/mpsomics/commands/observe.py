@@ -10,7 +10,10 @@ Writes the observables of the *final* model, atomically as one directory (see
 ``magnetization.tsv``, ``correlations/<class>.tsv``, ``mutual_information/<class>.tsv``,
 ``entanglement.tsv``, ``schmidt.npz``, ``label_density.tsv`` and ``summary.json``
 (names: the ``*_FILE`` / ``*_DIR`` constants below). Conventions are those of
-:mod:`mpsomics.mps.observables`.
+:mod:`mpsomics.mps.observables`. ``entanglement.tsv`` has per class and bond the von
+Neumann and Rényi-2 entropies and the Schmidt gap p_1 - p_2 of the two largest Schmidt
+probabilities (:func:`mpsomics.mps.observables.schmidt_gap_from_schmidt`; 1 at a
+product bond).
 
 ``mutual_information/<class>.tsv`` is the quantum mutual information
 I(i:j) = S_i + S_j - S_ij (natural log, in [0, 2 ln 2]) between the genes of the
@@ -55,6 +58,8 @@ ENTANGLEMENT_FILE = "entanglement.tsv"
 SCHMIDT_FILE = "schmidt.npz"
 LABEL_DENSITY_FILE = "label_density.tsv"
 SUMMARY_FILE = "summary.json"
+#: columns of ``entanglement.tsv``: per class and bond (TTN: tree edge)
+ENTANGLEMENT_COLUMNS = ["label", "bond", "entropy", "renyi2", "schmidt_gap"]
 #: one gene x gene table per class: ``correlations/{class}.tsv``
 CORRELATIONS_DIR = "correlations"
 #: one gene x gene table per class (MPS models): ``mutual_information/{class}.tsv``
@@ -80,6 +85,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 
+def _entanglement_row(label: str, bond: int, entropy: float, renyi2: float, schmidt: np.ndarray) -> dict:
+    """One ``entanglement.tsv`` row; ``schmidt_gap`` = p_1 - p_2 of the bond's Schmidt values."""
+    return {
+        "label": label, "bond": bond, "entropy": float(entropy), "renyi2": float(renyi2),
+        "schmidt_gap": obs.schmidt_gap_from_schmidt(schmidt),
+    }
+
+
 def observable_tables_ttn(state) -> dict:
     """:func:`observable_tables` of a :class:`~mpsomics.ttn.state.TTNState` (module docstring)."""
     from mpsomics.ttn import observables as tobs
@@ -98,7 +111,7 @@ def observable_tables_ttn(state) -> dict:
         ent = np.array([obs.entropy_from_schmidt(sv[b]) for b in range(n_edges)])
         ren = np.array([obs.renyi2_from_schmidt(sv[b]) for b in range(n_edges)])
         for b in range(n_edges):
-            ent_rows.append({"label": label, "bond": b, "entropy": float(ent[b]), "renyi2": float(ren[b])})
+            ent_rows.append(_entanglement_row(label, b, ent[b], ren[b], sv[b]))
             schmidt[f"{label}_bond{b}"] = np.asarray(sv[b], dtype=np.float64)
         tables[f"{CORRELATIONS_DIR}/{label}.tsv"] = pd.concat(
             [pd.DataFrame({"gene": state.genes}), pd.DataFrame(allobs["correlation"][li], columns=state.genes)],
@@ -115,7 +128,7 @@ def observable_tables_ttn(state) -> dict:
         }
     rho = ttn_label_density(state)
     tables[MAGNETIZATION_FILE] = pd.DataFrame(mag_rows, columns=["gene", "site", "label", "magnetization"])
-    tables[ENTANGLEMENT_FILE] = pd.DataFrame(ent_rows, columns=["label", "bond", "entropy", "renyi2"])
+    tables[ENTANGLEMENT_FILE] = pd.DataFrame(ent_rows, columns=ENTANGLEMENT_COLUMNS)
     tables[LABEL_DENSITY_FILE] = pd.concat(
         [pd.DataFrame({"label": state.classes}), pd.DataFrame(rho, columns=state.classes)], axis=1
     )
@@ -190,7 +203,7 @@ def observable_tables(state: MPSState) -> dict:
         ent = np.array([obs.entropy_from_schmidt(s) for s in sv])
         ren = np.array([obs.renyi2_from_schmidt(s) for s in sv])
         for b in range(n - 1):
-            ent_rows.append({"label": label, "bond": b, "entropy": float(ent[b]), "renyi2": float(ren[b])})
+            ent_rows.append(_entanglement_row(label, b, ent[b], ren[b], sv[b]))
             schmidt[f"{label}_bond{b}"] = np.asarray(sv[b], dtype=np.float64)
         conn = allobs["connected"][li]
         tables[f"{CORRELATIONS_DIR}/{label}.tsv"] = _gene_matrix(state.genes, conn)
@@ -211,7 +224,7 @@ def observable_tables(state: MPSState) -> dict:
     rho = obs.label_density(state)
     rho = rho.real  # trained models are real; a complex model's rho has its real part written
     tables[MAGNETIZATION_FILE] = pd.DataFrame(mag_rows, columns=["gene", "site", "label", "magnetization"])
-    tables[ENTANGLEMENT_FILE] = pd.DataFrame(ent_rows, columns=["label", "bond", "entropy", "renyi2"])
+    tables[ENTANGLEMENT_FILE] = pd.DataFrame(ent_rows, columns=ENTANGLEMENT_COLUMNS)
     tables[LABEL_DENSITY_FILE] = pd.concat(
         [pd.DataFrame({"label": state.classes}), pd.DataFrame(rho, columns=state.classes)], axis=1
     )

@@ -25,6 +25,9 @@ says that validation was not run. The verdict thresholds come from ``validation`
 ``figures/{community}_grokking.png``, ``figures/{community}_diagnostics.png`` (when
 ``history.tsv`` has the centroid / norm diagnostics) and, with validation tables,
 ``figures/validation_cv.png`` / ``figures/validation_subcommunities.png`` into ``--out-dir``.
+``--panels`` with ``--panel-curves`` adds the minimal-gene-panel section (and
+``figures/{community}_panels.png``); ``--comparison`` (+ ``--comparison-sets``) the
+MPS-against-classical section.
 """
 
 from __future__ import annotations
@@ -54,6 +57,8 @@ PER_COMMUNITY = {
     "observed_magnetization": "magnetization.tsv of `mpsomics observe` (shown without a trajectory)",
     "observed_correlations": "correlations/ directory of `mpsomics observe` (shown without a trajectory)",
     "tree": "tree.tsv of `mpsomics train --model ttn` (TTN runs: entropy per dendrogram split)",
+    "representation": "representation_trajectory.tsv of `mpsomics train`: the samples' representation entropy "
+                      "and purity per bond (drawn at the half-chain bond beside the learning curve)",
 }
 
 
@@ -71,6 +76,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        "stability of each subcommunity under bootstrap resampling of patients")
     trust.add_argument("--validation", metavar="TSV", help="summary.tsv of `mpsomics validate`: AUC vs random gene sets "
                        "and preservation Z in each independent cohort")
+    beyond = parser.add_argument_group("beyond the paper (optional)")
+    beyond.add_argument("--panels", metavar="TSV", help="summary.tsv of `mpsomics panels-summary`: the minimal gene "
+                        "panel of each pruned community with its cross-validated AUC, L1 comparison and null")
+    beyond.add_argument("--panel-curves", nargs="*", default=[], metavar="TSV",
+                        help="{community}.tsv curves of `mpsomics panels` (AUC against the fraction of genes kept)")
+    beyond.add_argument("--comparison", metavar="TSV", help="summary.tsv of `mpsomics compare-subcommunities`: MPS "
+                        "against classical subcommunities on the same validation")
+    beyond.add_argument("--comparison-sets", metavar="TSV",
+                        help="subcommunities.tsv of `mpsomics compare-subcommunities` (one row per subcommunity)")
     files = parser.add_argument_group("per-community files (one per community of --selected, in its order)")
     for name, help_text in PER_COMMUNITY.items():
         files.add_argument(f"--{name.replace('_', '-')}", nargs="*", metavar="FILE", help=help_text)
@@ -106,6 +120,10 @@ def report_paths(args: argparse.Namespace):
         cv=Path(args.cv) if args.cv else None,
         stability=Path(args.stability) if args.stability else None,
         validation=Path(args.validation) if args.validation else None,
+        panels=Path(args.panels) if args.panels else None,
+        panel_curves=[Path(p) for p in args.panel_curves],
+        comparison=Path(args.comparison) if args.comparison else None,
+        comparison_sets=Path(args.comparison_sets) if args.comparison_sets else None,
     )
 
 

@@ -11,7 +11,8 @@
         [MPS options of `mpsomics train`: --bond-dim 16 --epochs 60 --lr 0.005 ... --observe-every 1] \\
         [grokking options: --delta --window --plateau --saturation --initial-epochs --rate-smooth] \\
         [subcommunity options: --methods --threshold --epoch-window --graph-threshold \\
-         --min-contrast --resolution --min-size --magnetization-weight --leiden-seed]
+         --min-contrast --resolution --min-size --magnetization-weight
+         --min-correlation-contrast --leiden-seed]
 
 On ``--resamples`` bootstrap resamples of the *training* patients (stratified by class
 pattern; the test split is never read), reruns train -> grokking -> subcommunities in
@@ -22,6 +23,18 @@ magnetization-contrast null against size-matched random subsets of the community
 genes (needs ``--magnetization``, the reference run's trajectory). Definitions:
 :mod:`mpsomics.validation.stability`. A reference table without subcommunities gives a
 header-only output at once (nothing is trained).
+
+``--classical results/classical/{c}.tsv`` (the table of ``mpsomics
+classical-subcommunities``) adds one row per classical / top_de set: the same resamples
+rerun the classical procedure (no MPS; ``top_de`` with the sizes of the reference MPS
+subcommunities) with ``--classical-threshold``, ``--classical-fdr``,
+``--classical-resolution``, ``--classical-min-size`` and ``--classical-min-contrast`` (pass
+those of the classical run; the last three default to the graph method's ``--resolution``,
+``--min-size``, ``--min-contrast``, which the classical stage shares) and the Leiden
+seed; the contrast null uses the *data* contrast of the training split (no
+``--magnetization`` needed). These rows follow the MPS rows; without ``--classical`` the
+output is what it was. When the MPS reference is header-only but the
+classical table is not, nothing is trained and only the classical rows are written.
 
 Pass the options the reference run used (the pipeline passes the config's ``mps``,
 ``grokking`` and ``subcommunities`` sections): the model seed of resample b is
@@ -95,7 +108,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--min-size", type=integer(1), default=d["min_size"], help="smallest graph subcommunity")
     g.add_argument("--magnetization-weight", type=number(0), default=d["magnetization_weight"],
                    help="alpha of the graph edge re-weighting by the magnetization contrast")
+    g.add_argument("--min-correlation-contrast", type=number(0, 1), default=d.get("min_correlation_contrast"),
+                   help="graph method: also keep clusters whose mean pair correlation contrast |C_k - C_l|/2 "
+                   "reaches this (unset or 0 = off)")
     g.add_argument("--leiden-seed", type=int, default=None, help="Leiden seed (default: --seed)")
+    from mpsomics.omics import classical
+
+    d = classical.DEFAULTS
+    g = p.add_argument_group("classical sets (as in `mpsomics classical-subcommunities`)")
+    g.add_argument("--classical", default=None, metavar="TSV",
+                   help="the classical table of this community (results/classical/{c}.tsv): add its "
+                   "sets' rows (omitted: MPS subcommunities only)")
+    g.add_argument("--classical-threshold", type=number(0, 1, hi_open=True), default=d["threshold"],
+                   help="|Spearman r| edge threshold of the classical co-expression graph")
+    g.add_argument("--classical-resolution", type=number(0), default=None,
+                   help="Leiden resolution of the classical graph (default: --resolution)")
+    g.add_argument("--classical-min-size", type=integer(1), default=None,
+                   help="smallest classical set (default: --min-size)")
+    g.add_argument("--classical-min-contrast", type=number(0, 1, hi_open=True), default=None,
+                   help="smallest data contrast of a gene kept by the DE filter (default: --min-contrast)")
+    g.add_argument("--classical-fdr", type=number(0, 1, lo_open=True), default=d["fdr"],
+                   help="BH q threshold of the DE filter (Mann-Whitney)")
 
 
 def _chain(args: argparse.Namespace):
@@ -113,6 +146,7 @@ def _chain(args: argparse.Namespace):
             graph_threshold=args.graph_threshold, resolution=args.resolution, min_size=args.min_size,
             seed=config.seed if args.leiden_seed is None else args.leiden_seed,
             magnetization_weight=args.magnetization_weight, min_contrast=args.min_contrast,
+            min_correlation_contrast=args.min_correlation_contrast,
         ),
     )
 
@@ -137,43 +171,56 @@ def _read_magnetization(path: str, genes: list[str], classes: list[str]):
     return mag
 
 
-def run(args: argparse.Namespace) -> int:
-    from mpsomics.core.readers import read_gene_list, read_subcommunities
+def _read_classical(path: str, genes: list[str]):
+    from mpsomics.core.readers import read_subcommunities
+    from mpsomics.validation.stability import CLASSICAL_METHODS
+
+    table = read_subcommunities(path)
+    outside = sorted(set(table["gene"].astype(str)) - set(genes))
+    if outside:
+        raise InputError(path, f"genes not in the community's gene list: {', '.join(outside[:5])}")
+    other = sorted(set(table["method"].astype(str)) - set(CLASSICAL_METHODS))
+    if other:
+        raise InputError(path, f"method(s) {', '.join(other)} are not classical ({', '.join(CLASSICAL_METHODS)}): "
+                               "pass MPS tables with --subcommunities")
+    return table
+
+
+def _classical_rows(args, data, reference, classical_table, resamples, community, seed):
+    """Stability rows of the classical table's sets on the same resamples."""
+    from mpsomics.validation import stability
+
+    refs = stability.reference_sets(reference)
+    chain = stability.ClassicalChain(
+        threshold=args.classical_threshold,
+        # the classical run shares these with the graph method (workflow: config `subcommunities`)
+        resolution=args.resolution if args.classical_resolution is None else args.classical_resolution,
+        min_size=args.min_size if args.classical_min_size is None else args.classical_min_size,
+        min_contrast=args.min_contrast if args.classical_min_contrast is None else args.classical_min_contrast,
+        fdr=args.classical_fdr, seed=seed, sizes={sid: len(g) for sid, _, g in refs},
+    )
+    t0 = time.perf_counter()
+    results = stability.run_classical_resamples(data, resamples, chain, community=community)
+    for res in results:
+        if res.table is None:
+            log.warning("classical, resample %d failed (%s): left out", res.index, res.error)
+    log.info("%s: classical procedure on %d resamples (%.1f s)", community, len(results), time.perf_counter() - t0)
+    return stability.classical_stability_table(
+        classical_table, results, community=community, contrast_all=stability.data_contrast(data),
+        community_genes=data.genes, n_random_sets=args.random_sets, seed=seed,
+    )
+
+
+def _mps_rows(args, data, reference, refs, chain, resamples, genes, community):
+    """Stability rows of the reference MPS subcommunities (trains one chain per resample)."""
     from mpsomics.validation import stability
     from mpsomics.validation.stats import best_match_jaccard
 
-    t0 = time.perf_counter()
-    community = args.community or Path(args.genes).stem
-    out = Path(args.out)
-    genes = read_gene_list(args.genes)
-    reference = read_subcommunities(args.subcommunities)
-    outside = sorted(set(reference["gene"].astype(str)) - set(genes))
-    if outside:
-        raise InputError(args.subcommunities, f"genes not in {args.genes}: {', '.join(outside[:5])}")
-    chain = _chain(args)
-    if chain.config.seed < 0:
-        raise InputError(None, f"--seed must be >= 0 (it seeds the resamples), got {chain.config.seed}")
-    if chain.observe_every < 1:
-        raise InputError(None, "--observe-every must be >= 1: subcommunities need recorded correlations")
-    if chain.config.method == "sweep" and len(genes) < 2:
-        raise InputError(args.genes, "the sweep method needs at least 2 genes (two-site updates)")
-    refs = stability.reference_sets(reference)
-    if not refs:
-        log.info("%s: the reference run has no subcommunity (%s is header-only): nothing to resample",
-                 community, args.subcommunities)
-        _write(stability.empty_table(), out)
-        return 0
-    absent = sorted({m for _, m, _ in refs} - set(chain.subcommunities["methods"]))
-    if absent:
-        raise InputError(None, f"--methods {','.join(chain.subcommunities['methods'])} lacks the method(s) "
-                               f"{', '.join(absent)} of {args.subcommunities}: pass the reference run's options")
-    data = stability.load_stability_data(args.expression, genes, args.genes)
     magnetization = None
     if args.magnetization:
         magnetization = _read_magnetization(args.magnetization, genes, data.classes)
     else:
         log.info("no --magnetization: contrast null columns left empty")
-    resamples = stability.bootstrap_resamples(data.y, data.groups, args.resamples, seed=chain.config.seed)
     methods = sorted({m for _, m, _ in refs})
     log.info(
         "%s: %d reference subcommunities (%s); %d resamples of %d training patients (%d samples), "
@@ -193,10 +240,56 @@ def run(args: argparse.Namespace) -> int:
         log.info("resample %d: transition epoch %s, out-of-bag balanced accuracy %.3f, found %s; "
                  "best match %s (%.1f s)", res.index, res.transition_epoch, res.oob_balanced_accuracy,
                  found, ", ".join(best), res.seconds)
-    table = stability.stability_table(
+    return stability.stability_table(
         reference, results, community=community, community_genes=genes, magnetization=magnetization,
         classes=data.classes, n_random_sets=args.random_sets, seed=chain.config.seed,
     )
+
+
+def run(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from mpsomics.core.readers import read_gene_list, read_subcommunities
+    from mpsomics.validation import stability
+
+    t0 = time.perf_counter()
+    community = args.community or Path(args.genes).stem
+    out = Path(args.out)
+    genes = read_gene_list(args.genes)
+    reference = read_subcommunities(args.subcommunities)
+    outside = sorted(set(reference["gene"].astype(str)) - set(genes))
+    if outside:
+        raise InputError(args.subcommunities, f"genes not in {args.genes}: {', '.join(outside[:5])}")
+    classical_table = _read_classical(args.classical, genes) if args.classical else None
+    chain = _chain(args)
+    if chain.config.seed < 0:
+        raise InputError(None, f"--seed must be >= 0 (it seeds the resamples), got {chain.config.seed}")
+    if chain.observe_every < 1:
+        raise InputError(None, "--observe-every must be >= 1: subcommunities need recorded correlations")
+    if chain.config.method == "sweep" and len(genes) < 2:
+        raise InputError(args.genes, "the sweep method needs at least 2 genes (two-site updates)")
+    refs = stability.reference_sets(reference)
+    if not refs and (classical_table is None or classical_table.empty):
+        log.info("%s: the reference run has no subcommunity (%s is header-only): nothing to resample",
+                 community, args.subcommunities)
+        _write(stability.empty_table(), out)
+        return 0
+    absent = sorted({m for _, m, _ in refs} - set(chain.subcommunities["methods"]))
+    if absent:
+        raise InputError(None, f"--methods {','.join(chain.subcommunities['methods'])} lacks the method(s) "
+                               f"{', '.join(absent)} of {args.subcommunities}: pass the reference run's options")
+    data = stability.load_stability_data(args.expression, genes, args.genes)
+    resamples = stability.bootstrap_resamples(data.y, data.groups, args.resamples, seed=chain.config.seed)
+    tables = []
+    if refs:
+        tables.append(_mps_rows(args, data, reference, refs, chain, resamples, genes, community))
+    else:
+        log.info("%s: no MPS subcommunity in %s: nothing trained, classical sets only",
+                 community, args.subcommunities)
+    if classical_table is not None and not classical_table.empty:
+        tables.append(_classical_rows(args, data, reference, classical_table, resamples, community,
+                                      chain.subcommunities["seed"]))
+    table = tables[0] if len(tables) == 1 else pd.concat(tables, ignore_index=True)
     _write(table, out)
     for r in table.itertuples(index=False):
         log.info("%s: Jaccard mean %.3f [%.3f, %.3f] over %d resamples; contrast %.3f, null p %s",

@@ -18,6 +18,12 @@ trained model instead of the connected correlations over the training trajectory
 mutual information is not recorded per epoch, so it needs ``--model`` (the run's
 ``model.npz``, an MPS). The correlations and magnetization files are still read (the
 paper method, the gene and label order, and the epoch the model belongs to).
+
+``--min-correlation-contrast T`` turns on the graph method's second gate: a cluster is
+also kept when the mean over its gene pairs of ``max_{k,l} |C_k(i, j) - C_l(i, j)| / 2``
+(connected correlations of the class states at the method's epochs) reaches T - a block
+co-expressed in one class only, which the magnetization gate (``--min-contrast``) drops.
+The ``gate`` column says which gate kept each cluster, ``correlation_contrast`` its value.
 """
 
 from __future__ import annotations
@@ -70,7 +76,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=number(0, 1, hi_open=True),
         default=d["min_contrast"],
         help="graph method: keep clusters whose mean magnetization contrast |m_k - m_l|/2 "
-        "is at least this (0 keeps all; default %(default)s)",
+        "is at least this (0 = gate off; default %(default)s)",
+    )
+    parser.add_argument(
+        "--min-correlation-contrast",
+        type=number(0, 1),
+        default=d["min_correlation_contrast"],
+        help="graph method: also keep clusters whose mean over their gene pairs of the correlation "
+        "contrast |C_k - C_l|/2 of the class states is at least this (a cluster passing either gate is "
+        "kept; needs --graph-measure connected; 0 = gate off; default %(default)s = off)",
     )
     parser.add_argument(
         "--graph-measure",
@@ -110,6 +124,9 @@ def run(args: argparse.Namespace) -> int:
     grok = grokking.load_grokking(args.grokking)
     if str(grok["community"]) != args.community:
         raise InputError(args.grokking, f"is for community {grok['community']!r}, not {args.community!r}")
+    if args.min_correlation_contrast and args.graph_measure != "connected" and "graph" in args.methods:
+        raise InputError(None, "--min-correlation-contrast needs --graph-measure connected (the final model's "
+                         "correlations are not recorded)")
     final = None
     if args.graph_measure == "mutual_information" and "graph" in args.methods:
         final = final_state(args, classes, genes, magnetization)
@@ -133,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
         graph_measure=args.graph_measure,
         mi_threshold=args.mi_threshold,
         final=final,
+        min_correlation_contrast=args.min_correlation_contrast,
     )
     members, curve_path = output_paths(args)
     subcommunities.write_outputs(table, members, curve, curve_path)

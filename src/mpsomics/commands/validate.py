@@ -10,7 +10,10 @@
         [--random-sets 200] [--bootstrap 1000] [--seed 0] --out results/validation/summary.tsv
 
 ``--genes``, ``--models`` and ``--subcommunities`` take one file per community of
-``--selected``, in its order. Each cohort of ``--cohorts-json`` (config
+``--selected``, in its order; so does ``--classical`` (the tables of ``mpsomics
+classical-subcommunities``; optional): their ``classical`` / ``top_de`` sets get the same
+rows as MPS subcommunities (kind ``subcommunity``, the ``method`` column says which),
+with ``null_q`` adjusted within each method family so the MPS rows do not change. Each cohort of ``--cohorts-json`` (config
 ``validation.cohorts``) is read like ``prepare`` reads its input and scaled on its own
 samples without labels. Writes one row per cohort x community or subcommunity: external
 AUC with a patient bootstrap interval, its null p against size-matched random gene sets of
@@ -44,6 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        ("--subcommunities", "{community}.tsv of `mpsomics subcommunities`")):
         parser.add_argument(flag, nargs="*", default=[], metavar="FILE",
                             help=f"{what}, one per community of --selected, in its order")
+    parser.add_argument("--classical", nargs="*", default=[], metavar="FILE",
+                        help="{community}.tsv of `mpsomics classical-subcommunities`, one per community of "
+                        "--selected, in its order (omitted: MPS subcommunities only)")
     parser.add_argument("--cohorts-json", default="{}",
                         help="cohorts as JSON: name -> {expression, samples, sample_col, label_col, group_col, "
                         "positive_label, format, values, gene_ids, gene_map} (config validation.cohorts)")
@@ -64,17 +70,48 @@ def _cohorts(text: str) -> dict:
     return cohorts
 
 
+def _sets(communities: list[str], mps_files: list[str], classical_files: list[str],
+          selected: str) -> tuple[dict[str, tuple[str, list[str]]], dict[str, str]]:
+    """Subcommunity id -> (community, genes) and -> method, MPS tables first, then classical ones.
+
+    Raises
+    ------
+    InputError
+        ``--classical`` not one file per community, a classical set id that is also an MPS
+        subcommunity, or an MPS method in a classical table.
+    """
+    from mpsomics.core.readers import read_subcommunities, subcommunity_genes
+    from mpsomics.validation.external import CLASSICAL_METHODS
+
+    if classical_files and len(classical_files) != len(communities):
+        raise InputError(selected, f"lists {len(communities)} communities but --classical has "
+                                   f"{len(classical_files)} files")
+    subs: dict[str, tuple[str, list[str]]] = {}
+    methods: dict[str, str] = {}
+    tables = [(c, p, False) for c, p in zip(communities, mps_files, strict=True)]
+    tables += [(c, p, True) for c, p in zip(communities, classical_files, strict=False)]
+    for c, path, classical in tables:
+        table = read_subcommunities(path)
+        sets = subcommunity_genes(table)
+        if classical:
+            other = sorted(set(table["method"]) - set(CLASSICAL_METHODS))
+            if other:
+                raise InputError(path, f"--classical table with method(s) {', '.join(other)}; expected "
+                                       f"{' or '.join(CLASSICAL_METHODS)}")
+            clash = sorted(set(sets) & set(subs))
+            if clash:
+                raise InputError(path, f"set id {clash[0]} is also an MPS subcommunity")
+        subs.update({s: (c, g) for s, g in sets.items()})
+        methods.update({str(s): str(m) for s, m in zip(table["subcommunity"], table["method"], strict=True)})
+    return subs, methods
+
+
 def run(args: argparse.Namespace) -> int:
     import numpy as np
     import pandas as pd
 
     from mpsomics.core.files import atomic_path
-    from mpsomics.core.readers import (
-        read_gene_list,
-        read_prepared,
-        read_subcommunities,
-        subcommunity_genes,
-    )
+    from mpsomics.core.readers import read_gene_list, read_prepared
     from mpsomics.ttn.classifier import load_classifier
     from mpsomics.validation.cohorts import load_cohort
     from mpsomics.validation.external import COLUMNS, summary_table
@@ -93,9 +130,7 @@ def run(args: argparse.Namespace) -> int:
     for c, path in zip(communities, args.models, strict=True):
         if list(models[c].genes) != genes[c]:
             raise InputError(path, f"the model's genes are not those of community {c}'s gene list")
-    subs: dict[str, tuple[str, list[str]]] = {}
-    for c, path in zip(communities, args.subcommunities, strict=True):
-        subs.update({s: (c, g) for s, g in subcommunity_genes(read_subcommunities(path)).items()})
+    subs, methods = _sets(communities, args.subcommunities, args.classical, args.selected)
     cohorts = [load_cohort(name, cfg) for name, cfg in cohorts_cfg.items()]
     for cohort in cohorts:
         for c in communities:
@@ -109,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     y_ref = (adata.obs["label"].astype(str).to_numpy()[train] == str(adata.uns["positive_label"])).astype(int)
     try:
         table = (summary_table(cohorts, reference, y_ref, pool, genes, models, subs,
-                               args.random_sets, args.bootstrap, args.seed)
+                               args.random_sets, args.bootstrap, args.seed, methods)
                  if cohorts else pd.DataFrame(columns=COLUMNS))
     except ValueError as exc:
         raise InputError(args.pool, str(exc)) from None

@@ -14,6 +14,8 @@ Each reader takes the file itself or the train directory holding it.
 ``load_entanglement(dir)`` -> DataFrame (``epoch``, ``label``, ``bond``, ``entropy``)
 ``load_magnetization(dir)`` -> DataFrame (``epoch``, ``label``, ``site``, ``gene``, ``magnetization``)
 ``load_correlations(dir)`` -> ``(epochs, classes, genes, connected)``
+``load_representation(dir)`` -> DataFrame (``epoch``, ``label``, ``bond``, the
+:data:`mpsomics.mps.representation.METRICS`)
 ``write_train_dir(dir, state, history, obs, run_info)`` writes them all
 """
 
@@ -30,6 +32,7 @@ import pandas as pd
 from mpsomics.core.errors import InputError
 from mpsomics.core.readers import read_tsv
 from mpsomics.mps import fit as _fit
+from mpsomics.mps import representation as _rep
 
 HISTORY_FILE = "history.tsv"
 # Per-epoch trajectories (``_trajectory``): distinct from the final-state observables
@@ -37,6 +40,9 @@ HISTORY_FILE = "history.tsv"
 ENTANGLEMENT_FILE = "entanglement_trajectory.tsv"
 MAGNETIZATION_FILE = "magnetization_trajectory.tsv"
 CORRELATIONS_FILE = "correlations_trajectory.npz"
+#: representation metrics per epoch, label and bond (``mpsomics train --representation-every K``)
+REPRESENTATION_FILE = "representation_trajectory.tsv"
+REPRESENTATION_COLUMNS = tuple(_rep.COLUMNS)
 #: TTN runs only: the gene tree (``node``, ``parent``, ``n_genes``, ``genes``)
 TREE_FILE = "tree.tsv"
 
@@ -67,7 +73,9 @@ def _file(train_dir: str | os.PathLike, name: str) -> Path:
         path = train_dir / name
     if not path.exists():
         hint = ""
-        if name != HISTORY_FILE:
+        if name == REPRESENTATION_FILE:
+            hint = " (written only when `mpsomics train --representation-every K` with K > 0)"
+        elif name != HISTORY_FILE:
             hint = " (written only when `mpsomics train --observe-every K` with K > 0)"
         raise InputError(path, f"missing file{hint}")
     return path
@@ -231,6 +239,63 @@ def load_correlations(train_dir: str | os.PathLike) -> tuple[np.ndarray, list[st
     return epochs[order], [str(c) for c in classes], [str(g) for g in genes], connected[order]
 
 
+def load_representation(train_dir: str | os.PathLike) -> pd.DataFrame:
+    """Read ``representation_trajectory.tsv`` (:data:`REPRESENTATION_COLUMNS`).
+
+    Validated: integer epochs/bonds, a complete epoch x label x bond grid with bonds
+    0..N-2, ``n_samples`` a count >= 0; the representation metrics may be empty (NaN)
+    only where ``n_samples`` is 0, else ``representation_entropy`` >= 0,
+    ``representation_purity`` in (0, 1], ``representation_effective_rank`` >= 1;
+    ``state_renyi2`` >= 0 and ``state_schmidt_gap`` in [0, 1] always (tiny rounding
+    beyond the bounds is clipped).
+
+    Returns
+    -------
+    DataFrame sorted by epoch then bond (labels in file order within an epoch).
+    """
+    path = _file(train_dir, REPRESENTATION_FILE)
+    cols = list(REPRESENTATION_COLUMNS)
+    state_cols = ["state_renyi2", "state_schmidt_gap", "n_samples"]
+    out = read_tsv(
+        path, cols, integer=("epoch", "bond"), numeric=cols[3:], text=("label",),
+        complete=["epoch", "label", "bond", *state_cols], min_rows=1,
+    )[cols]
+    if (out["label"] == "").any():
+        raise InputError(path, "column 'label': empty label")
+    n = out["n_samples"]
+    if (n < 0).any() or (n != np.round(n)).any():
+        raise InputError(path, "column 'n_samples': not a count")
+    rep_cols = ["representation_entropy", "representation_purity", "representation_effective_rank"]
+    if (out.loc[n > 0, rep_cols].isna()).any().any():
+        raise InputError(path, "representation metrics missing where n_samples > 0")
+    eps = 1e-8
+    bounds = {
+        "representation_entropy": (0.0, np.inf), "representation_purity": (0.0, 1.0),
+        "representation_effective_rank": (1.0, np.inf), "state_renyi2": (0.0, np.inf),
+        "state_schmidt_gap": (0.0, 1.0),
+    }
+    for col, (lo, hi) in bounds.items():
+        v = out[col]
+        if ((v < lo - eps) | (v > hi + eps)).any():
+            raise InputError(path, f"column {col!r}: values outside [{lo}, {hi}]")
+        out[col] = v.clip(lower=lo, upper=hi)
+    _check_grid(out, ["epoch", "label"], "bond", path)
+    return out.sort_values(["epoch", "bond"], kind="stable").reset_index(drop=True)
+
+
+def representation_frame(obs, classes: list[str]) -> pd.DataFrame:
+    """``representation_trajectory.tsv`` rows of recorded :class:`~mpsomics.mps.fit.Observations`."""
+    rows = [
+        (e, lab, b, *(float(x) for x in rec[k, b]))
+        for e, rec in zip(obs.representation_epochs, obs.representation, strict=True)
+        for k, lab in enumerate(classes)
+        for b in range(rec.shape[1])
+    ]
+    out = pd.DataFrame(rows, columns=list(REPRESENTATION_COLUMNS))
+    out["n_samples"] = out["n_samples"].astype(np.int64)
+    return out
+
+
 def entanglement_frame(obs, classes: list[str]) -> pd.DataFrame:
     """``entanglement_trajectory.tsv`` rows of recorded :class:`~mpsomics.mps.fit.Observations`."""
     rows = [
@@ -259,7 +324,8 @@ def write_train_dir(out_dir: Path, state, history: pd.DataFrame, obs, run_info: 
     ``model.npz``, ``history.tsv``, ``run_info.json`` and, when observables were
     recorded (:class:`mpsomics.mps.fit.Observations`), ``entanglement_trajectory.tsv``,
     ``magnetization_trajectory.tsv``, ``correlations_trajectory.npz`` (only if correlations were recorded)
-    and ``singular_values.npz`` (sweep), in the formats the readers above check. A
+    and ``singular_values.npz`` (sweep), and ``representation_trajectory.tsv`` when
+    representation metrics were recorded, in the formats the readers above check. A
     :class:`mpsomics.ttn.state.TTNState` is saved in the TTN format, with ``tree.tsv``.
     """
     from mpsomics.mps.state import save_model
@@ -294,6 +360,10 @@ def write_train_dir(out_dir: Path, state, history: pd.DataFrame, obs, run_info: 
                     arrays[f"sv_{e}_{b}"] = np.asarray(s, dtype=np.float64)
             with open(out_dir / "singular_values.npz", "wb") as fh:
                 np.savez(fh, **arrays)
+    if getattr(obs, "representation_epochs", None):
+        representation_frame(obs, list(state.classes)).to_csv(
+            out_dir / REPRESENTATION_FILE, sep="\t", index=False, na_rep="NaN"
+        )
     (out_dir / "run_info.json").write_text(
         json.dumps(run_info, indent=2, sort_keys=True, default=str) + "\n"
     )

@@ -5,7 +5,11 @@
 every epoch on the training and the test samples (test samples are only
 evaluated, never used for any training decision), and, every ``observe_every``
 epochs, records the exact observables of the current model
-(:func:`mpsomics.mps.observables.observe_all`).
+(:func:`mpsomics.mps.observables.observe_all`) and, every ``representation_every`` epochs,
+the representation metrics of the fit samples (:mod:`mpsomics.mps.representation`:
+entropy, purity and effective rank of the samples' representation density matrix and
+the class state's Rényi-2 entropy and Schmidt gap, at every bond and class; off by
+default).
 
 Predictions are ``argmax_l |f^l(x)|`` (:func:`mpsomics.mps.contract.predict`, all
 splits in one contraction per epoch). Observables during training come from
@@ -153,7 +157,9 @@ class Observations:
 
     ``entropy[k]`` (C, N-1), ``magnetization[k]`` (C, N), ``connected[k]``
     (C, N, N) belong to ``epochs[k]``. ``singular_values`` maps an epoch to the
-    list of N-1 bond spectra (sweep method only, same epochs).
+    list of N-1 bond spectra (sweep method only, same epochs). ``representation[k]``
+    (C, N-1, M) holds the :data:`mpsomics.mps.representation.METRICS` of epoch
+    ``representation_epochs[k]``.
     """
 
     epochs: list[int] = field(default_factory=list)
@@ -161,6 +167,10 @@ class Observations:
     magnetization: list[np.ndarray] = field(default_factory=list)
     connected: list[np.ndarray] = field(default_factory=list)
     singular_values: dict[int, list[np.ndarray]] = field(default_factory=dict)
+    #: epochs of the representation records (``representation_every``; may differ from ``epochs``)
+    representation_epochs: list[int] = field(default_factory=list)
+    #: (C, N-1, len(representation.METRICS)) per recorded epoch, on the fit samples
+    representation: list[np.ndarray] = field(default_factory=list)
 
 
 def _max_bond(state: MPSState) -> int:
@@ -204,6 +214,7 @@ class Fit:
         checkpoint_path: str | Path | None = None,
         correlations: bool = True,
         on_state: Callable[[int, MPSState], None] | None = None,
+        representation_every: int = 0,
     ) -> None:
         self.X_train = np.asarray(X_train, dtype=np.float64)
         self.X_test = np.asarray(X_test, dtype=np.float64).reshape(-1, self.X_train.shape[1])
@@ -213,6 +224,7 @@ class Fit:
         self.config = config
         self.positive = int(positive)
         self.observe_every = int(observe_every or 0)
+        self.representation_every = int(representation_every or 0)
         self.name = name
         self.correlations = bool(correlations)
         self.on_state = on_state
@@ -275,6 +287,8 @@ class Fit:
         extra = {"positive": self.positive, "observe_every": self.observe_every}
         if not self.correlations:
             extra["correlations"] = False
+        if self.representation_every:  # absent when off: older checkpoints stay valid
+            extra["representation_every"] = self.representation_every
         self.fingerprint = ckpt_mod.fingerprint(
             self.config,
             [self.X_train, self.y_train, self.X_test, self.y_test],
@@ -303,6 +317,8 @@ class Fit:
         obs.connected.extend(np.asarray(c) for c in f["connected"])
         for e, svs in f["singular_values"].items():
             obs.singular_values[int(e)] = [np.asarray(s) for s in svs]
+        obs.representation_epochs.extend(int(e) for e in f.get("representation_epochs", []))
+        obs.representation.extend(np.asarray(r) for r in f.get("representation", []))
         b = f["best"]
         self.best.update(epoch=int(b["epoch"]), score=float(b["score"]), since=int(b["since"]))
         if b["sites"] is not None:
@@ -349,6 +365,7 @@ class Fit:
         row = self._metrics(epoch, state, loss, seconds)
         self.rows.append(row)
         self._observe(epoch, state)
+        self._represent(epoch, state)
         if self.on_state is not None:
             self.on_state(int(epoch), state)
         if self.bar is not None and epoch > 0:
@@ -427,6 +444,15 @@ class Fit:
                 obs.singular_values[epoch] = self._svs[epoch]
         self._svs.pop(epoch, None)
 
+    def _represent(self, epoch: int, state: MPSState) -> None:
+        """Representation metrics of the fit samples at epochs 0, K, 2K, ... and the last."""
+        every = self.representation_every
+        if every > 0 and (epoch % every == 0 or epoch == self.last_epoch):
+            from mpsomics.mps.representation import representation_metrics
+
+            self.obs.representation_epochs.append(int(epoch))
+            self.obs.representation.append(representation_metrics(state, self.X_fit))
+
     def _track_best(self, epoch: int, state: MPSState, row: dict) -> None:
         best = self.best
         score = row["validation_balanced_accuracy"]
@@ -454,6 +480,8 @@ class Fit:
             "magnetization": obs.magnetization,
             "connected": obs.connected,
             "singular_values": {int(k): v for k, v in obs.singular_values.items()},
+            "representation_epochs": list(obs.representation_epochs),
+            "representation": obs.representation,
             "best": {
                 "epoch": int(self.best["epoch"]),
                 "score": float(self.best["score"]),
@@ -567,6 +595,7 @@ def fit(
     checkpoint_path: str | Path | None = None,
     correlations: bool = True,
     on_state: Callable[[int, MPSState], None] | None = None,
+    representation_every: int = 0,
 ) -> tuple[MPSState, pd.DataFrame, Observations]:
     """Train one MPS classifier and record its history (``Fit(...).run()``).
 
@@ -601,6 +630,10 @@ def fit(
     on_state
         ``on_state(epoch, model)`` after every epoch's record (epoch 0 included; not
         for the epochs restored from a checkpoint), for extra per-epoch measurements.
+    representation_every
+        Record :func:`mpsomics.mps.representation.representation_metrics` of the fit
+        samples (the training samples the trainer sees) at epochs 0, K, 2K, ... and the
+        last one (0 = never, the default); ``Observations.representation``.
 
     Returns
     -------
@@ -617,4 +650,5 @@ def fit(
         X_train, y_train, X_test, y_test, genes=genes, classes=classes, config=config,
         positive=positive, observe_every=observe_every, name=name, progress=progress,
         checkpoint_path=checkpoint_path, correlations=correlations, on_state=on_state,
+        representation_every=representation_every,
     ).run()

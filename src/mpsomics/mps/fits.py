@@ -44,7 +44,11 @@ class FitSpec:
     into ``train`` giving the labels each training sample gets (None = true labels);
     ``seed``: the model seed (``TrainConfig.seed``); ``labels``: class indices of
     *every* sample of the dataset replacing ``y`` for this fit, in training and
-    evaluation (None = ``y``; ``permutation`` still applies on top).
+    evaluation (None = ``y``; ``permutation`` still applies on top); ``columns``: the
+    dataset columns (sites, in this order) the fit uses (None = all; pruned chains,
+    :mod:`mpsomics.validation.panels`); ``initial``: initial tensors of the sweep
+    (:func:`mpsomics.mps.sweep.restrict_initial`, a rewound start; None = the usual seeded
+    start). ``initial`` needs the sweep method and a fit without history or observables.
     """
 
     name: str
@@ -53,6 +57,8 @@ class FitSpec:
     permutation: np.ndarray | None = None
     seed: int = 0
     labels: np.ndarray | None = None
+    columns: np.ndarray | None = None
+    initial: list[np.ndarray] | None = None
 
 
 @dataclass
@@ -67,6 +73,8 @@ class FitResult:
     #: Born probability of the positive class, f_pos^2 / sum_l f_l^2, of the final model
     #: for every sample of ``spec.evaluate`` (in that order)
     probability: np.ndarray | None = None
+    #: the final model itself (only with ``run_fits(..., keep_state=True)``)
+    state: object | None = None
 
 
 def _stratified_folds(y: np.ndarray, k: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -138,17 +146,24 @@ def _positive_probability(state, X: np.ndarray, positive: int) -> np.ndarray:
     return scaled[:, positive] ** 2
 
 
-def _train_only(X: np.ndarray, y: np.ndarray, cfg: TrainConfig, name: str, job: dict):
-    """The final model of a training without per-epoch callbacks (no history, no observables)."""
+def _train_only(X: np.ndarray, y: np.ndarray, cfg: TrainConfig, name: str, job: dict,
+                genes: list[str] | None = None, initial: list[np.ndarray] | None = None):
+    """The final model of a training without per-epoch callbacks (no history, no observables).
+
+    ``genes``: site names (default: the job's); ``initial``: the sweep's initial tensors.
+    """
     from mpsomics.mps.fit import TrainingDivergedError, _threads
 
-    kwargs = dict(genes=job["genes"], classes=job["classes"], config=cfg)
+    kwargs = dict(genes=job["genes"] if genes is None else genes, classes=job["classes"],
+                  config=cfg)
+    if initial is not None and cfg.method != "sweep":
+        raise ValueError(f"{name}: an initial state needs the sweep method, not {cfg.method!r}")
     try:
         with _threads(1):
             if cfg.method == "sweep":
                 from mpsomics.mps.sweep import train_sweep
 
-                return train_sweep(X, y, **kwargs)
+                return train_sweep(X, y, initial=initial, **kwargs)
             if cfg.method == "gradient":
                 from mpsomics.mps.gradient import train_gradient
 
@@ -183,7 +198,10 @@ def _one(i: int) -> FitResult:
 
     job = _JOB
     spec: FitSpec = job["specs"][i]
-    X = job["X"]
+    X, genes = job["X"], job["genes"]
+    if spec.columns is not None:
+        cols = np.asarray(spec.columns, dtype=np.int64)
+        X, genes = X[:, cols], [genes[c] for c in cols]
     y = job["y"] if spec.labels is None else np.asarray(spec.labels, dtype=np.int64)
     y_train = y[spec.train]
     if spec.permutation is not None:
@@ -193,14 +211,17 @@ def _one(i: int) -> FitResult:
     t0 = time.perf_counter()
     # a validation split (early stopping, patience) needs Fit's per-epoch bookkeeping
     if not job["history"] and not job["observe_every"] and not cfg.validation_fraction:
-        state = _train_only(X[spec.train], y_train, cfg, spec.name, job)
+        state = _train_only(X[spec.train], y_train, cfg, spec.name, job, genes, spec.initial)
         history = _final_history(state, spec, X, y_train, y[spec.evaluate], cfg.epochs,
                                  job["positive"], time.perf_counter() - t0)
         entropy = magnetization = None
     else:
+        if spec.initial is not None:
+            raise ValueError(f"{spec.name}: an initial state needs history=False, observe_every=0 "
+                             "and no validation split")
         state, history, obs = Fit(
             X[spec.train], y_train, X[spec.evaluate], y[spec.evaluate],
-            genes=job["genes"], classes=job["classes"], config=cfg, positive=job["positive"],
+            genes=genes, classes=job["classes"], config=cfg, positive=job["positive"],
             observe_every=job["observe_every"], name=spec.name, progress=False,
             correlations=False,
         ).run()
@@ -215,6 +236,7 @@ def _one(i: int) -> FitResult:
         bond_dims=[int(b) for b in state.bond_dims],
         seconds=time.perf_counter() - t0,
         probability=_positive_probability(state, X[spec.evaluate], job["positive"]),
+        state=state if job.get("keep_state") else None,
     )
 
 
@@ -230,12 +252,15 @@ def run_fits(
     observe_every: int = 0,
     workers: int = 1,
     history: bool = True,
+    keep_state: bool = False,
 ):
     """Run every spec; yield :class:`FitResult` in spec order.
 
     ``workers`` > 1 forks that many processes (one BLAS thread each), which inherit the
     dataset; ``workers`` = 1 runs in this process. ``history=False`` with
     ``observe_every=0``: no per-epoch evaluation, the history is the last epoch only.
+    ``keep_state``: return every final model in :attr:`FitResult.state` (an
+    :class:`~mpsomics.mps.state.MPSState`; pickled back from the workers).
     """
     from mpsomics.mps.fit import _threads
 
@@ -243,7 +268,7 @@ def run_fits(
     _JOB.update(
         X=np.asarray(X, dtype=np.float64), y=np.asarray(y, dtype=np.int64), specs=list(specs),
         genes=list(genes), classes=list(classes), config=config, positive=int(positive),
-        observe_every=int(observe_every), history=bool(history),
+        observe_every=int(observe_every), history=bool(history), keep_state=bool(keep_state),
     )
     n = len(_JOB["specs"])
     try:

@@ -102,6 +102,9 @@ often fails to learn for N of ~100 (test accuracy stays at chance).
 ``config.init = "random"`` starts instead from i.i.d. standard Gaussian tensors
 (same shapes, same canonicalisation): the paper's initialisation for its
 Fashion-MNIST experiment (:mod:`mpsomics.experiments.fashion_mnist.data`), which starts highly entangled.
+The initial tensors are :func:`initial_sites`; ``train_sweep(..., initial=...)`` starts
+from given ones instead, e.g. :func:`restrict_initial` of a dense run's initial state to a
+subset of its sites ("rewinding" in lottery-ticket pruning, :mod:`mpsomics.validation.panels`).
 
 Choosing settings: ``cutoff`` must stay small (<< 0.1): early in training the
 label dependence lives in small singular values, and cutting them stops learning.
@@ -173,7 +176,103 @@ SingularValuesCallback = Callable[[int, list[np.ndarray]], None]
 #: ``on_checkpoint(epoch, get_state)``: ``get_state()`` returns the trainer state.
 CheckpointCallback = Callable[[int, Callable[[], dict]], None]
 
+def initial_sites(n_sites: int, n_classes: int, config: TrainConfig) -> list[np.ndarray]:
+    """The initial tensors of a training run (module docstring, "Initial state"), float64.
 
+    Seeded by ``config.seed`` (``config.init``, ``init_bond_dim`` and ``bond_dim`` are
+    used): left-canonical sites 0..N-2 of shape (a, 2, b), the normalised centre with the
+    label on site N-1, shape (a, 2, C, 1). :func:`train_sweep` without ``initial`` starts
+    from exactly these tensors (cast to ``config.dtype``); a rewound run
+    (:func:`restrict_initial`) passes a restriction of them as ``initial``.
+    """
+    rng = np.random.default_rng(config.seed)
+    N, C = int(n_sites), int(n_classes)
+    chi0 = max(1, min(int(config.init_bond_dim), int(config.bond_dim)))
+    dims = [1] + [chi0] * (N - 1) + [1]
+    sites = []
+    for i in range(N):
+        shape = (dims[i], 2, C, dims[i + 1]) if i == N - 1 else (dims[i], 2, dims[i + 1])
+        if config.init == "random":  # the paper's Gaussian random tensors
+            t = rng.standard_normal(shape)
+        else:
+            t = INIT_NOISE * rng.standard_normal(shape)
+            t[0, :, ..., 0] += 1.0  # uniform product state (1, 1) in the first bond channel
+        sites.append(t)
+    return _left_canonical(sites)
+
+
+def _left_canonical(sites: list[np.ndarray]) -> list[np.ndarray]:
+    """Left-canonicalise sites 0..N-2 by QR; normalised centre (with the label) on site N-1."""
+    sites = list(sites)
+    for i in range(len(sites) - 1):
+        a, _, b = sites[i].shape
+        q, r = np.linalg.qr(sites[i].reshape(a * 2, b))
+        k = q.shape[1]
+        sites[i] = q.reshape(a, 2, k)
+        nxt = sites[i + 1]
+        sites[i + 1] = (r @ nxt.reshape(b, -1)).reshape((k,) + nxt.shape[1:])
+    sites[-1] = sites[-1] / np.linalg.norm(sites[-1])
+    return sites
+
+
+def restrict_initial(sites: list[np.ndarray], keep) -> list[np.ndarray]:
+    """An initial state of :func:`initial_sites` restricted to the sites ``keep`` (rewinding).
+
+    Every pruned site's tensor is contracted with the uniform local state (1, 1)/sqrt(2)
+    on its physical index (the state a neutral site contributes) and the resulting
+    matrix absorbed into the next kept site on its right; pruned sites after the last
+    kept one (among them the label site N-1) are absorbed into the last kept site from
+    the left, which then carries the label. The result is brought back to the form of
+    :func:`initial_sites` (QR left-canonical, normalised, label on the last site), so as
+    a dense vector it is the full initial state with the uniform state projected out of
+    the pruned sites, normalised (tests/unit/mps/test_rewind.py).
+
+    Parameters
+    ----------
+    sites
+        Tensors in the form :func:`initial_sites` returns.
+    keep
+        Indices of the kept sites (at least one; sorted and deduplicated here).
+    """
+    keep = sorted({int(i) for i in keep})
+    n = len(sites)
+    if not keep or keep[0] < 0 or keep[-1] >= n:
+        raise ValueError(f"keep must name sites in 0..{n - 1}, got {keep}")
+    uniform = np.full(2, 1.0 / np.sqrt(2.0))
+    kept = set(keep)
+    out: list[np.ndarray] = []
+    carry: np.ndarray | None = None  # product of pruned sites waiting for the next kept one
+    for i, t in enumerate(sites):
+        if i in kept:
+            if carry is not None:
+                t = (carry @ t.reshape(t.shape[0], -1)).reshape((carry.shape[0],) + t.shape[1:])
+                carry = None
+            out.append(np.asarray(t, dtype=np.float64))
+            continue
+        m = np.tensordot(uniform, t, axes=([0], [1]))  # (a, b) or (a, C, b) on the label site
+        if carry is not None:
+            m = np.tensordot(carry, m, axes=([1], [0]))
+        carry = m
+    last = out[-1]
+    if carry is not None:  # trailing pruned sites, the label among them: absorb from the left
+        a = last.shape[0]
+        merged = np.tensordot(last, carry, axes=([last.ndim - 1], [0]))
+        out[-1] = merged.reshape((a, 2) + carry.shape[1:])
+    if out[-1].ndim == 3:  # the label is on a kept site (N-1 kept): already the last one
+        raise AssertionError("label lost in restriction")  # pragma: no cover
+    return _left_canonical(out)
+
+
+def _check_initial(initial: list[np.ndarray], n_sites: int, n_classes: int) -> None:
+    if len(initial) != n_sites:
+        raise ValueError(f"initial state has {len(initial)} sites, the data {n_sites}")
+    for i, t in enumerate(initial):
+        want = 4 if i == n_sites - 1 else 3
+        if t.ndim != want or t.shape[1] != 2 or (want == 4 and t.shape[2] != n_classes):
+            raise ValueError(f"initial site {i} has shape {t.shape}, not an initial_sites() tensor")
+        left = 1 if i == 0 else initial[i - 1].shape[-1]
+        if t.shape[0] != left or (i == n_sites - 1 and t.shape[-1] != 1):
+            raise ValueError(f"initial site {i}: bond dimensions do not match")
 
 
 _LAPACK: dict = {}
@@ -275,7 +374,8 @@ def _outer_rows(env: np.ndarray, phi: np.ndarray) -> np.ndarray:
 class _Sweeper:
     """Mutable MPS + cached per-sample environments for one training run."""
 
-    def __init__(self, X, y, *, n_classes: int, config: TrainConfig):
+    def __init__(self, X, y, *, n_classes: int, config: TrainConfig,
+                 initial: list[np.ndarray] | None = None):
         self.cfg = config
         self.dtype = np.dtype(config.dtype)
         self.C = n_classes
@@ -286,7 +386,6 @@ class _Sweeper:
         self.Y = np.eye(n_classes, dtype=self.dtype)[np.asarray(y)]
         w = class_weights(np.asarray(y), n_classes, config.class_weights)
         self.w = (w / self.n).astype(self.dtype)[:, None]  # mean over samples folded in
-        self.rng = np.random.default_rng(config.seed)
         self.max_bond = int(config.bond_dim)
         self._cutoff = float(config.cutoff)
         self._eps = float(np.finfo(self.dtype).eps)
@@ -299,33 +398,15 @@ class _Sweeper:
         self.R: list[np.ndarray | None] = [None] * self.N
         self.L[0] = ones
         self.R[self.N - 1] = ones
-        self._init_state()
+        self._init_state(initial)
 
     # ------------------------------------------------------------------ state
-    def _init_state(self) -> None:
-        N, C = self.N, self.C
-        chi0 = max(1, min(int(self.cfg.init_bond_dim), self.max_bond))
-        dims = [1] + [chi0] * (N - 1) + [1]
-        sites = []
-        for i in range(N):
-            shape = (dims[i], 2, C, dims[i + 1]) if i == N - 1 else (dims[i], 2, dims[i + 1])
-            if self.cfg.init == "random":  # the paper's Gaussian random tensors
-                t = self.rng.standard_normal(shape)
-            else:
-                t = INIT_NOISE * self.rng.standard_normal(shape)
-                t[0, :, ..., 0] += 1.0  # uniform product state (1, 1) in the first bond channel
-            sites.append(t)
-        # left-canonicalise 0..N-2 by QR, centre (with label) on site N-1
-        for i in range(N - 1):
-            a, _, b = sites[i].shape
-            q, r = np.linalg.qr(sites[i].reshape(a * 2, b))
-            k = q.shape[1]
-            sites[i] = q.reshape(a, 2, k)
-            nxt = sites[i + 1]
-            sites[i + 1] = (r @ nxt.reshape(b, -1)).reshape((k,) + nxt.shape[1:])
-        sites[-1] = sites[-1] / np.linalg.norm(sites[-1])
-        self.sites = [s.astype(self.dtype) for s in sites]
-        self.label_site = N - 1
+    def _init_state(self, initial: list[np.ndarray] | None = None) -> None:
+        if initial is None:
+            initial = initial_sites(self.N, self.C, self.cfg)
+        _check_initial(initial, self.N, self.C)
+        self.sites = [np.asarray(s).astype(self.dtype) for s in initial]
+        self.label_site = self.N - 1
 
     def export(self) -> list[np.ndarray]:
         return [s.copy() for s in self.sites]
@@ -493,6 +574,7 @@ def train_sweep(
     on_singular_values: SingularValuesCallback | None = None,
     on_checkpoint: CheckpointCallback | None = None,
     resume: dict | None = None,
+    initial: list[np.ndarray] | None = None,
 ) -> MPSState:
     """Train an MPS classifier by two-site sweeps (see the module docstring).
 
@@ -522,6 +604,10 @@ def train_sweep(
     resume
         A state from ``get_state()``: continue after its epoch (no epoch-0 callbacks),
         bit-identically to the uninterrupted run.
+    initial
+        Start from these tensors instead of :func:`initial_sites` ``(N, C, config)``
+        (e.g. a rewound restriction, :func:`restrict_initial`); same form: left-canonical,
+        normalised, label on the last site. None (default) = exactly the usual start.
 
     Raises
     ------
@@ -536,7 +622,7 @@ def train_sweep(
         raise ValueError("X, y and genes do not match")
     if y.size == 0 or y.min() < 0 or y.max() >= len(classes):
         raise ValueError("labels must be class indices into classes")
-    sw = _Sweeper(X, y, n_classes=len(classes), config=config)
+    sw = _Sweeper(X, y, n_classes=len(classes), config=config, initial=initial)
 
     def state() -> MPSState:
         return MPSState(

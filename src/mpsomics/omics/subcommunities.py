@@ -58,6 +58,38 @@ Two methods, reported side by side.
     it also clusters the co-expressed background blocks (their I is larger than the
     module's), which only the contrast filter removes.
 
+Gates of the graph method
+    A cluster is kept when it passes at least one of the gates that are on (with
+    none on, every cluster is kept):
+
+    * *magnetization contrast* (``min_contrast``, default 0.15; 0 = off): the mean
+      over its genes of ``d_i = max_{k,l} |m_k(i) - m_l(i)| / 2`` reaches
+      ``min_contrast`` - in effect a per-gene differential-expression filter;
+    * *correlation contrast* (``min_correlation_contrast``, default off; None or 0 =
+      off): the mean over its within-cluster pairs i < j of ``D_ij = max_{k,l}
+      |C_k(i, j) - C_l(i, j)| / 2`` (in [0, 1]; for two classes ``|C_tumor -
+      C_normal| / 2``) reaches ``min_correlation_contrast``, with ``C_k`` the
+      connected correlations of label k at the epoch the graph method chose for it.
+      This keeps a block through which the label acts by an *interaction* (genes
+      co-expressed in one class only, equal per-gene distributions), which the
+      magnetization gate drops: on the planted interaction module of
+      ``tests/integration/test_interaction_planted.py`` the ungated graph method
+      clusters the module and its correlation contrast is the largest of the
+      clusters (``studies/interaction_planted.py``). The gate is off by default
+      because no threshold was clean on all the planted data: 0.09-0.10 reports
+      nothing on label-free data (10 seeds; largest value 0.080) and keeps the
+      interaction module in 4/5 seeds (0.089-0.159), but in one of 5 mean-shift
+      datasets both label-independent background blocks pass too (0.126, 0.145):
+      the class states of a discriminative module can also differ in the
+      correlations of unrelated blocks.
+
+    The ``gate`` column says which of the gates that are on a cluster passed
+    (``contrast``, ``correlation``, ``both``; ``none`` when no gate is on; empty
+    for the paper method) and ``correlation_contrast`` holds the cluster's mean
+    ``D_ij`` (at the method's epochs; empty for the mutual-information graph, whose
+    final states have no recorded correlations - the correlation gate needs
+    ``graph_measure="connected"``).
+
 Magnetization columns
     ``magnetization_<class>`` = <Z> of the gene in the state of label ``<class>`` at
     the epoch chosen for that label by the same method (the epoch whose correlations
@@ -116,6 +148,10 @@ DEFAULTS: dict[str, object] = {
     # the planted-module data (7-gene module, I ~ 0.05-0.08 inside it, ~0.005 to the
     # rest) the module is recovered for 0.015-0.05 in all 5 seeds; 0.03 is the middle.
     "mi_threshold": 0.03,
+    # Correlation-contrast gate (module docstring): off - the planted sweep
+    # (studies/results/interaction_planted_gate_sweep.tsv) found no threshold that is
+    # clean on label-free data and background blocks and recovers the interaction module.
+    "min_correlation_contrast": None,
 }
 CURVE_COLUMNS = ["label", "threshold", "epoch", "n_pairs", "chosen"]
 
@@ -170,6 +206,12 @@ class GraphResult:
         mutual-information graph), zero diagonal.
     notes
         Warnings (also logged).
+    gates
+        Per cluster (same order): the gates it passed, ``"contrast"``,
+        ``"correlation"``, ``"both"``, or ``"none"`` when no gate is on.
+    correlation_contrast
+        Per cluster: mean ``D_ij`` over its pairs (:func:`cluster_correlation_contrast`);
+        NaN without the class-state correlations (mutual-information graph).
     """
 
     clusters: list[list[str]]
@@ -178,6 +220,8 @@ class GraphResult:
     epochs: dict[str, int]
     weights: np.ndarray
     notes: list[str] = field(default_factory=list)
+    gates: list[str] = field(default_factory=list)
+    correlation_contrast: list[float] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- epochs
@@ -369,6 +413,88 @@ def magnetization_contrast(magnetization: np.ndarray) -> np.ndarray:
     return (m.max(axis=0) - m.min(axis=0)) / 2.0
 
 
+def states_at(
+    epochs: np.ndarray, classes: Sequence[str], connected: np.ndarray, epoch_of: dict[str, int]
+) -> np.ndarray:
+    """(C, N, N) connected correlations of each label at that label's epoch ``epoch_of``."""
+    pos = {int(e): i for i, e in enumerate(np.asarray(epochs))}
+    return np.stack([np.asarray(connected[pos[epoch_of[lab]], k], dtype=float) for k, lab in enumerate(classes)])
+
+
+def correlation_contrast(states: np.ndarray) -> np.ndarray:
+    """``D_ij = max_{k,l} |C_k(i, j) - C_l(i, j)| / 2`` in [0, 1] from (C, N, N), zero diagonal.
+
+    The pair analogue of :func:`magnetization_contrast`: how differently two genes
+    co-vary in the class states (|C| <= 1, so D is in [0, 1]).
+    """
+    c = np.asarray(states, dtype=float)
+    d = (c.max(axis=0) - c.min(axis=0)) / 2.0
+    np.fill_diagonal(d, 0.0)
+    return d
+
+
+def cluster_correlation_contrast(cluster: Sequence[int], pair_contrast: np.ndarray | None) -> float:
+    """Mean of ``pair_contrast[i, j]`` over the cluster's pairs i < j (NaN without it or a pair)."""
+    idx = np.asarray(cluster, dtype=int)
+    if pair_contrast is None or idx.size < 2:
+        return float("nan")
+    iu, ju = np.triu_indices(idx.size, k=1)
+    return float(np.mean(pair_contrast[idx[iu], idx[ju]]))
+
+
+def gate_clusters(
+    clusters: list[list[int]],
+    genes: Sequence[str],
+    contrast: np.ndarray | None,
+    min_contrast: float,
+    pair_contrast: np.ndarray | None,
+    min_correlation_contrast: float | None,
+    notes: list[str],
+) -> tuple[list[list[int]], list[str]]:
+    """Clusters passing the magnetization **or** the correlation-contrast gate.
+
+    A gate is on when its threshold is > 0 (``min_correlation_contrast`` None = off).
+    With no gate on every cluster is kept (gate ``"none"``); with gates on, a cluster
+    is kept when it passes at least one: mean magnetization contrast ``>=
+    min_contrast`` (:func:`drop_low_contrast`) or mean pair correlation contrast
+    ``>= min_correlation_contrast`` (:func:`cluster_correlation_contrast`). Each
+    dropped cluster gets a note (appended to ``notes``).
+
+    Returns
+    -------
+    tuple
+        ``(kept, gates)``: the kept clusters in input order and, per kept cluster,
+        ``"contrast"``, ``"correlation"``, ``"both"`` or ``"none"``.
+    """
+    mag_on = min_contrast > 0
+    corr_on = bool(min_correlation_contrast)
+    if mag_on and contrast is None:
+        raise ValueError("min_contrast > 0 needs the magnetization contrast")
+    if corr_on and pair_contrast is None:
+        raise ValueError("min_correlation_contrast needs the class-state correlations")
+    if not (mag_on or corr_on):
+        return list(clusters), ["none"] * len(clusters)
+    kept: list[list[int]] = []
+    gates: list[str] = []
+    for cl in clusters:
+        m = float(np.mean(contrast[cl])) if mag_on else float("nan")
+        c = cluster_correlation_contrast(cl, pair_contrast) if corr_on else float("nan")
+        mag_ok = mag_on and m >= min_contrast
+        corr_ok = corr_on and c >= min_correlation_contrast
+        passed = [name for name, ok in (("contrast", mag_ok), ("correlation", corr_ok)) if ok]
+        if passed:
+            kept.append(cl)
+            gates.append("both" if len(passed) == 2 else passed[0])
+            continue
+        why = [f"mean magnetization contrast {m:.3f} < min_contrast {min_contrast}"] if mag_on else []
+        why += [f"correlation contrast {c:.3f} < min_correlation_contrast {min_correlation_contrast}"] if corr_on else []
+        notes.append(
+            f"cluster of {len(cl)} genes ({', '.join(genes[i] for i in cl[:4])}{', ...' if len(cl) > 4 else ''}) "
+            f"dropped: {' and '.join(why)} (co-expressed, not discriminative)"
+        )
+    return kept, gates
+
+
 def graph_method(
     epochs: np.ndarray,
     classes: Sequence[str],
@@ -384,6 +510,7 @@ def graph_method(
     magnetization: np.ndarray | None = None,
     magnetization_weight: float = 0.0,
     min_contrast: float = 0.0,
+    min_correlation_contrast: float | None = None,
 ) -> GraphResult:
     """Leiden clusters of the graph of genes with ``mean_k |C_k| > graph_threshold``.
 
@@ -409,7 +536,13 @@ def graph_method(
         ``d_i = |m_k(i) - m_l(i)| / 2`` (see :func:`magnetization_contrast`) is at
         least this: the class states share the correlations of co-expressed,
         label-independent gene blocks, and only the contrast tells a
-        discriminative block from those. 0 keeps every cluster.
+        discriminative block from those. 0 turns this gate off.
+    min_correlation_contrast
+        Also keep clusters whose mean pair correlation contrast ``D_ij = max_{k,l}
+        |C_k(i, j) - C_l(i, j)| / 2`` (at the chosen epochs;
+        :func:`correlation_contrast`) is at least this: blocks co-expressed in one
+        class only. None or 0 turns this gate off. A cluster passing either gate
+        that is on is kept (:func:`gate_clusters`); with both off, every cluster.
 
     Returns
     -------
@@ -426,6 +559,8 @@ def graph_method(
         weights, genes, graph_threshold, epoch_of, notes, "mean |C|",
         resolution=resolution, min_size=min_size, seed=seed, magnetization=magnetization,
         magnetization_weight=magnetization_weight, min_contrast=min_contrast,
+        pair_contrast=correlation_contrast(states_at(epochs, classes, connected, epoch_of)),
+        min_correlation_contrast=min_correlation_contrast,
     )
 
 
@@ -443,15 +578,19 @@ def _weighted_graph(
     magnetization: np.ndarray | None,
     magnetization_weight: float,
     min_contrast: float,
+    pair_contrast: np.ndarray | None = None,
+    min_correlation_contrast: float | None = None,
 ) -> GraphResult:
-    """Edges ``weights > threshold``, optional re-weighting, Leiden, contrast filter."""
+    """Edges ``weights > threshold``, optional re-weighting, Leiden, the gates (:func:`gate_clusters`)."""
     ei, ej, w = strong_edges(weights, threshold)
     if magnetization_weight > 0:
         d = magnetization_contrast(magnetization)
         w = w * (1.0 + magnetization_weight * (d[ei] + d[ej]) / 2.0)
     clusters = leiden_clusters(ei, ej, w, resolution=resolution, seed=seed, min_size=min_size)
-    if min_contrast > 0 and clusters:
-        clusters = drop_low_contrast(clusters, genes, magnetization_contrast(magnetization), min_contrast, notes)
+    contrast = magnetization_contrast(magnetization) if min_contrast > 0 else None
+    clusters, gates = gate_clusters(
+        clusters, genes, contrast, min_contrast, pair_contrast, min_correlation_contrast, notes
+    )
     if not clusters:
         notes.append(f"no cluster of >= {min_size} genes with {measure} > {threshold}: empty graph subcommunities")
     for note in notes:
@@ -463,6 +602,8 @@ def _weighted_graph(
         epochs=epoch_of,
         weights=weights,
         notes=notes,
+        gates=gates,
+        correlation_contrast=[cluster_correlation_contrast(cl, pair_contrast) for cl in clusters],
     )
 
 
@@ -728,12 +869,19 @@ def result_rows(
     classes: Sequence[str],
     genes: Sequence[str],
     magnetization: np.ndarray,
+    gates: Sequence[str] | None = None,
+    correlation_contrasts: Sequence[float] | None = None,
 ) -> list[dict[str, object]]:
-    """Output rows (one per gene and subcommunity) of one method."""
+    """Output rows (one per gene and subcommunity) of one method.
+
+    ``gates`` and ``correlation_contrasts`` (per cluster, in the order of
+    ``clusters``) fill the ``gate`` and ``correlation_contrast`` columns; empty
+    without them.
+    """
     site = {g: i for i, g in enumerate(genes)}
     contrast = magnetization_contrast(magnetization)
     rows = []
-    for sub_id, members in clusters:
+    for c, (sub_id, members) in enumerate(clusters):
         for gene in members:
             row: dict[str, object] = {"gene": gene, "subcommunity": f"{community}/{sub_id}", "method": method}
             for k, lab in enumerate(classes):
@@ -744,6 +892,8 @@ def result_rows(
             row["threshold"] = threshold
             for lab in classes:
                 row[f"epoch_{lab}"] = epoch_of[lab]
+            row["correlation_contrast"] = float(correlation_contrasts[c]) if correlation_contrasts else float("nan")
+            row["gate"] = gates[c] if gates else ""
             rows.append(row)
     return rows
 
@@ -755,6 +905,7 @@ def output_columns(classes: Sequence[str]) -> list[str]:
         + [f"magnetization_{c}" for c in classes]
         + ["degree", "contrast", "site", "threshold"]
         + [f"epoch_{c}" for c in classes]
+        + ["correlation_contrast", "gate"]
     )
 
 
@@ -792,6 +943,7 @@ def subcommunity_table(
     graph_measure: str = "connected",
     mi_threshold: float = 0.03,
     final: FinalState | None = None,
+    min_correlation_contrast: float | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Subcommunities of one community by the requested methods, as the output tables.
 
@@ -803,6 +955,8 @@ def subcommunity_table(
     method: ``"connected"`` (:func:`graph_method`, ``graph_threshold``) or
     ``"mutual_information"`` (:func:`mutual_information_graph` on ``final``,
     ``mi_threshold``); the paper method always uses the connected correlations.
+    ``min_correlation_contrast`` (the graph method's correlation-contrast gate,
+    None or 0 = off) needs ``graph_measure="connected"``.
 
     Returns
     -------
@@ -811,44 +965,73 @@ def subcommunity_table(
     curve
         The intersection method's count-vs-threshold curve, or ``None`` without it.
     """
+    _check_options(methods, graph_measure, final, min_correlation_contrast)
+    graph_options = dict(resolution=resolution, min_size=min_size, seed=seed,
+                         magnetization_weight=magnetization_weight, min_contrast=min_contrast)
+    rows: list[dict[str, object]] = []
+    curve = None
+    for method in methods:
+        gates = None
+        if method == "paper":
+            res, mag, notes, corr = _paper_with_magnetization(
+                epochs, classes, genes, connected, magnetization,
+                transition_epoch=transition_epoch, threshold=threshold, epoch_window=epoch_window,
+            )
+            curve = res.curve
+            clusters = [("paper", res.genes)] if res.genes else []
+        else:
+            if graph_measure == "mutual_information":
+                res = mutual_information_graph(classes, genes, final, mi_threshold=mi_threshold, **graph_options)
+                mag, notes = np.asarray(final.magnetization, dtype=float), []
+            else:
+                res, mag, notes = _graph_with_magnetization(
+                    epochs, classes, genes, connected, magnetization,
+                    transition_epoch=transition_epoch, epoch_window=epoch_window,
+                    graph_threshold=graph_threshold, min_correlation_contrast=min_correlation_contrast,
+                    **graph_options,
+                )
+            clusters = [(f"graph{i + 1}", cl) for i, cl in enumerate(res.clusters)]
+            gates, corr = res.gates, res.correlation_contrast
+        rows += result_rows(community, method, clusters, res.degree, res.threshold, res.epochs, classes, genes, mag,
+                            gates=gates, correlation_contrasts=corr)
+        for note in notes:
+            log.warning("%s: %s", method, note)
+    table = pd.DataFrame(rows, columns=output_columns(classes))
+    return table, curve
+
+
+def _check_options(
+    methods: Sequence[str], graph_measure: str, final: FinalState | None, min_correlation_contrast: float | None
+) -> None:
+    """ValueError for an unknown method or graph measure, or options the measure cannot serve."""
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown method(s) {unknown}; choose from {list(METHODS)}")
     if graph_measure not in GRAPH_MEASURES:
         raise ValueError(f"unknown graph measure {graph_measure!r}; choose from {list(GRAPH_MEASURES)}")
-    if graph_measure == "mutual_information" and "graph" in methods and final is None:
-        raise ValueError("graph_measure 'mutual_information' needs the final model's observables (final)")
-    rows: list[dict[str, object]] = []
-    curve = None
-    for method in methods:
-        if method == "paper":
-            res = intersection_method(
-                epochs, classes, genes, connected,
-                transition_epoch=transition_epoch, threshold=threshold, epoch_window=epoch_window,
-            )
-            curve = res.curve
-            mag, notes = magnetization_at(magnetization, classes, genes, res.epochs)
-            clusters = [("paper", res.genes)] if res.genes else []
-        elif graph_measure == "mutual_information":
-            res = mutual_information_graph(
-                classes, genes, final, mi_threshold=mi_threshold, resolution=resolution, min_size=min_size,
-                seed=seed, magnetization_weight=magnetization_weight, min_contrast=min_contrast,
-            )
-            mag, notes = np.asarray(final.magnetization, dtype=float), []
-            clusters = [(f"graph{i + 1}", cl) for i, cl in enumerate(res.clusters)]
-        else:
-            res, mag, notes = _graph_with_magnetization(
-                epochs, classes, genes, connected, magnetization,
-                transition_epoch=transition_epoch, epoch_window=epoch_window,
-                graph_threshold=graph_threshold, resolution=resolution, min_size=min_size, seed=seed,
-                magnetization_weight=magnetization_weight, min_contrast=min_contrast,
-            )
-            clusters = [(f"graph{i + 1}", cl) for i, cl in enumerate(res.clusters)]
-        rows += result_rows(community, method, clusters, res.degree, res.threshold, res.epochs, classes, genes, mag)
-        for note in notes:
-            log.warning("%s: %s", method, note)
-    table = pd.DataFrame(rows, columns=output_columns(classes))
-    return table, curve
+    if graph_measure == "mutual_information" and "graph" in methods:
+        if final is None:
+            raise ValueError("graph_measure 'mutual_information' needs the final model's observables (final)")
+        if min_correlation_contrast:
+            raise ValueError("min_correlation_contrast needs graph_measure 'connected' (the final model's "
+                             "correlations are not recorded)")
+
+
+def _paper_with_magnetization(
+    epochs: np.ndarray,
+    classes: Sequence[str],
+    genes: Sequence[str],
+    connected: np.ndarray,
+    magnetization: pd.DataFrame,
+    **paper_options: object,
+) -> tuple[IntersectionResult, np.ndarray, list[str], list[float]]:
+    """:func:`intersection_method`, the magnetizations and the correlation contrast at its epochs."""
+    res = intersection_method(epochs, classes, genes, connected, **paper_options)
+    mag, notes = magnetization_at(magnetization, classes, genes, res.epochs)
+    pc = correlation_contrast(states_at(epochs, classes, connected, res.epochs))
+    site = {g: i for i, g in enumerate(genes)}
+    corr = [cluster_correlation_contrast([site[g] for g in res.genes], pc)] if res.genes else []
+    return res, mag, notes, corr
 
 
 def _graph_with_magnetization(

@@ -862,3 +862,87 @@ def subcommunity_evidence_figure(verdicts: pd.DataFrame, summary: pd.DataFrame |
             ax.text(0.5, 0.5, "no independent cohort", transform=ax.transAxes, ha="center", va="center", color="0.4")
     fig.tight_layout()
     return fig
+
+
+def _representation_series(trajectory: pd.DataFrame, bond: int | str) -> tuple[pd.DataFrame, str]:
+    """Per (label, epoch) entropy and purity at one bond or averaged over the bonds; the bond's name."""
+    name = "bond"
+    if bond == "half":
+        bond = int(trajectory["bond"].max() + 2) // 2 - 1  # N // 2 - 1 with N - 1 bonds
+        name = "half-chain bond"
+    cols = ["representation_entropy", "representation_purity"]
+    if bond == "mean":
+        grouped = trajectory.groupby(["label", "epoch"], sort=False)[cols].mean()
+        return grouped.reset_index(), "mean over bonds"
+    rows = trajectory[trajectory["bond"] == int(bond)]
+    return rows[["label", "epoch", *cols]].reset_index(drop=True), f"{name} {int(bond)}"
+
+
+def representation_figure(
+    trajectory: pd.DataFrame,
+    history: pd.DataFrame | None,
+    path: str | os.PathLike | None = None,
+    *,
+    bond: int | str = "half",
+    title: str = "",
+) -> Figure:
+    """Representation entropy and purity per class vs epoch, next to the balanced accuracies.
+
+    Parameters
+    ----------
+    trajectory
+        ``representation_trajectory.tsv`` as read by
+        :func:`mpsomics.dynamics.training_run.load_representation` (at least ``epoch``,
+        ``label``, ``bond``, ``representation_entropy``, ``representation_purity``).
+    history
+        ``history.tsv`` (``train_balanced_accuracy``, ``test_balanced_accuracy``), or None.
+    path
+        When given, the PNG is also written there (atomically); the figure stays open.
+    bond
+        ``"half"`` (default: the half-chain bond N // 2 - 1), ``"mean"`` (mean over the
+        bonds) or a bond index.
+    title
+        Figure title.
+
+    Returns
+    -------
+    The figure: the accuracies on top, then one panel per class with the entropy
+    (nats, left axis) and the purity (right axis) of the representation density matrix.
+    """
+    series, where = _representation_series(trajectory, bond)
+    labels = list(dict.fromkeys(series["label"].astype(str)))
+    fig, axes = plt.subplots(
+        1 + len(labels), 1, figsize=(7, 1.8 + 1.6 * len(labels)), sharex=True,
+        gridspec_kw={"height_ratios": [3] + [2] * len(labels)},
+    )
+    ax = axes[0]
+    for col, name, color in (("train_balanced_accuracy", "train", "#555555"), ("test_balanced_accuracy", "test", "#d62728")):
+        if history is not None and col in history:
+            ax.plot(history["epoch"], _numeric(history, col), color=color, lw=1.6, label=f"{name} balanced accuracy")
+    ax.set_ylim(-0.02, 1.02)
+    ax.axhline(0.5, color="grey", lw=0.8, ls=":")
+    ax.set_ylabel("balanced\naccuracy")
+    ax.grid(alpha=0.3)
+    if ax.lines[1:]:
+        ax.legend(fontsize=7, loc="lower right", framealpha=0.8)
+    for k, (ax, lab) in enumerate(zip(axes[1:], labels, strict=True)):
+        d = series[series["label"].astype(str) == lab].sort_values("epoch")
+        color = CLASS_COLORS[k % len(CLASS_COLORS)]
+        ax.plot(d["epoch"], d["representation_entropy"], color=color, lw=1.6, marker=".", ms=3, label="entropy S")
+        ax.set_ylabel(f"S (nats)\nlabel {lab}", color=color)
+        ax.grid(alpha=0.3)
+        twin = ax.twinx()
+        twin.plot(d["epoch"], d["representation_purity"], color="black", lw=1.1, ls="--", label="purity tr ρ²")
+        twin.set_ylabel("purity", fontsize=8)
+        twin.set_ylim(0, 1.02)
+        handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
+        ax.legend(handles, [h.get_label() for h in handles], fontsize=7, loc="best", framealpha=0.8)
+    axes[-1].set_xlabel("epoch")
+    axes[0].set_title(f"{title}: training-sample representations, {where}" if title else
+                      f"training-sample representations, {where}", fontsize=9)
+    fig.tight_layout()
+    if path is not None:
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
+        save_png(buf.getvalue(), path)
+    return fig

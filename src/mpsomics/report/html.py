@@ -42,7 +42,7 @@ PAPER = (
 #: The per-community inputs, in the order of the ``mpsomics report`` options.
 COMMUNITY_FILES = (
     "genes", "history", "entanglement", "magnetization", "correlations", "grokking", "controls", "modes",
-    "subcommunities", "enrichment", "observed_magnetization", "observed_correlations", "tree",
+    "subcommunities", "enrichment", "observed_magnetization", "observed_correlations", "tree", "representation",
 )  # fmt: skip
 
 #: the one rule the report applies to an entanglement transition (same words as dynamics.grokking)
@@ -88,6 +88,7 @@ class CommunityFiles:
     observed_magnetization: Path | None = None
     observed_correlations: Path | None = None
     tree: Path | None = None  # TTN runs: tree.tsv of `train --model ttn`
+    representation: Path | None = None  # representation_trajectory.tsv of `train`
 
 
 @dataclass
@@ -103,12 +104,18 @@ class ReportPaths:
     cv: Path | None = None
     stability: Path | None = None
     validation: Path | None = None
+    # beyond the paper: panels-summary + the per-community curves of `panels`; compare-subcommunities
+    panels: Path | None = None
+    panel_curves: list[Path] = field(default_factory=list)
+    comparison: Path | None = None
+    comparison_sets: Path | None = None
 
     def locations(self) -> dict[str, str]:
         """Input locations shown in the report: the run-level files, then one example per kind."""
         out = {k: str(v) for k, v in (("selected", self.selected), ("baseline", self.baseline),
                                        ("expression", self.expression), ("cv", self.cv),
-                                       ("stability", self.stability), ("validation", self.validation))
+                                       ("stability", self.stability), ("validation", self.validation),
+                                       ("panels", self.panels), ("comparison", self.comparison))
                if v is not None}
         if self.config_json is not None:
             out["config_json"] = str(self.config_json)
@@ -446,6 +453,10 @@ def _read_community(sec: CommunitySection, files: CommunityFiles) -> dict[str, A
     if files.controls is not None:  # not given: the run trained no controls (the status says so)
         inputs["controls"] = _read_optional(sec, files.controls, read_control_entanglement,
                                             "no label-permutation controls drawn.")
+    inputs["representation"] = None
+    if files.representation is not None:
+        inputs["representation"] = _read_optional(sec, files.representation, training_run.load_representation,
+                                                   "no representation metrics.")
     inputs["tree"] = None
     if files.tree is not None:
         inputs["tree"] = _read_optional(sec, files.tree, read_tree, "no TTN tree figure.")
@@ -753,6 +764,25 @@ def _training_figures(sec: CommunitySection, inputs: dict[str, Any], output_scal
         )
 
 
+def _representation_figure(sec: CommunitySection, inputs: dict[str, Any]) -> None:
+    """The samples' representation at the half-chain bond against the learning curve (if recorded)."""
+    from mpsomics.report.figures import representation_figure
+
+    rep = inputs.get("representation")
+    if rep is None or rep.empty:
+        return
+    fig = representation_figure(rep, inputs.get("history"), bond="half", title=f"{sec.id}: representation")
+    caption = (
+        "Top: balanced accuracy on the training and test splits. Below, per class state: the von Neumann "
+        "entropy (nats) and purity of ρ = mean over the training samples of |e⟩⟨e|, e the normalised "
+        "projection of a sample's product state of the genes left of the half-chain bond onto the class "
+        "state's left Schmidt vectors — how spread the samples are in what the class state passes across "
+        "the bond (docs/dynamics.md). A rise then fall of the entropy during a plateau would be the "
+        "representation signature of grokking reported for neural networks."
+    )
+    _figure(sec, "representation", "Representation of the samples", fig, caption)
+
+
 def _magnetization_figure(sec: CommunitySection, inputs: dict[str, Any], files: CommunityFiles) -> None:
     """Magnetization per gene: last recorded epoch, else the final model's observables."""
     from mpsomics.report import figures
@@ -879,6 +909,7 @@ def build_community(community: str, files: CommunityFiles, classes: Sequence[str
     summary: dict[str, Any] = {"community": community, "n_genes": len(sec.genes) or None}
     _grokking_row(sec, inputs, summary, min_drop)
     _training_figures(sec, inputs, output_scale)
+    _representation_figure(sec, inputs)
     _magnetization_figure(sec, inputs, files)
     groups_by_method = _subcommunity_groups(sec, inputs["subs"], files, summary)
     _correlation_figures(sec, inputs, files, classes, groups_by_method)
@@ -931,7 +962,7 @@ def build_context(paths: ReportPaths, top_terms: int = 5, figures_dir: Path | No
     figures_dir
         Also write ``{community}_grokking.png`` there.
     """
-    from mpsomics.report import trust
+    from mpsomics.report import beyond, trust
     from mpsomics.report.figures import png_bytes, save_png
 
     communities = list(paths.communities)
@@ -994,6 +1025,8 @@ def build_context(paths: ReportPaths, top_terms: int = 5, figures_dir: Path | No
         "n_selected": len(communities),
         "selection_note": selection_note(baseline, communities),
         "dynamics": dynamics_context(paths, rows, config),
+        "panels": beyond.panels_context(paths.panels, paths.panel_curves, figures_dir),
+        "comparison": beyond.comparison_context(paths.comparison, paths.comparison_sets),
         "validation": {
             "run": validation.run,
             "has_cv": validation.cv is not None,

@@ -110,7 +110,7 @@ def read_validation(cv: Path | None, stability: Path | None, summary: Path | Non
         if not Path(path).is_file():
             v.notes.append(f"{path} is missing: run {stage} to fill these numbers in.")
             continue
-        setattr(v, attr, reader(path))
+        setattr(v, attr, _mps_sets(reader(path)))
     t = v.thresholds
     if v.cv is not None:
         v.communities = verdict.community_verdicts(v.cv, fdr=t.fdr)
@@ -119,6 +119,19 @@ def read_validation(cv: Path | None, stability: Path | None, summary: Path | Non
                                                          t.preserved_z)
     include_subcommunities(v, subcommunity_ids)
     return v
+
+
+def _mps_sets(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` without the classical baselines' rows: this panel judges the MPS subcommunities.
+
+    The classical sets (``omics.classical.METHODS``) are validated beside them in the same
+    tables and compared in the report's own section (:mod:`mpsomics.report.beyond`).
+    """
+    from mpsomics.omics.classical import METHODS
+
+    if "method" not in table.columns:
+        return table
+    return table[~table["method"].astype(str).isin(METHODS)].reset_index(drop=True)
 
 
 def include_subcommunities(v: Validation, ids: Sequence[str]) -> None:

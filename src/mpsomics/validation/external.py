@@ -24,6 +24,14 @@ For each cohort (:mod:`mpsomics.validation.cohorts`) and each gene set:
   shared by every set of that size (and by the preservation Z).
 - **Preservation.** :mod:`mpsomics.validation.preservation` of the set's co-expression
   (reference: TCGA training split) in the cohort, against the same random sets.
+- **Method.** ``method`` (last column) is the subcommunity's method (``paper``,
+  ``graph``, or the classical ``classical`` / ``top_de`` of
+  :mod:`mpsomics.omics.classical`), empty on community rows. Classical sets are scored,
+  nulled and tested for preservation exactly as MPS subcommunities (kind
+  ``subcommunity``), but ``null_q`` is adjusted within cohort x kind x *family*: MPS
+  subcommunities together (as without classical sets), ``classical`` and ``top_de`` each
+  on their own, so adding classical sets does not change any MPS number. Random sets
+  and bootstrap draws are seeded by size, so a set's row does not depend on the others.
 """
 
 from __future__ import annotations
@@ -45,8 +53,10 @@ COLUMNS = [
     "cohort", "set", "kind", "community", "n_genes", "n_found", "n_samples", "n_positive",
     "auc", "auc_low", "auc_high", "null_median_auc", "null_p", "null_q", "n_random_sets", "n_pool",
     "preservation_z", "preservation_z_density", "preservation_z_connectivity", "preservation",
-    "missing_genes",
+    "missing_genes", "method",
 ]  # fmt: skip
+#: methods of :mod:`mpsomics.omics.classical`: each its own BH family of ``null_q``
+CLASSICAL_METHODS = ("classical", "top_de")
 #: Feature value of a model gene missing in a cohort: the equal superposition (no information).
 NEUTRAL_FEATURE = 0.5
 
@@ -187,8 +197,9 @@ class CohortValidation:
         scaled, _ = log_scores(model, x)
         return scaled[:, list(model.classes).index(positive)] ** 2
 
-    def row(self, name: str, kind: str, community: str, genes: Sequence[str], model=None) -> dict:
-        """One summary row for a gene set (a community with its ``model``, or a subcommunity)."""
+    def row(self, name: str, kind: str, community: str, genes: Sequence[str], model=None,
+            method: str = "") -> dict:
+        """One summary row for a gene set (a community with its ``model``, or a subcommunity of ``method``)."""
         cohort = self.cohort
         found = [g for g in genes if g in self.z.columns and g in self.signs.index]
         missing = [g for g in genes if g not in found]
@@ -220,6 +231,7 @@ class CohortValidation:
             "preservation_z": z["z_summary"], "preservation_z_density": z["z_density"],
             "preservation_z_connectivity": z["z_connectivity"],
             "preservation": pres.category(z["z_summary"]), "missing_genes": ";".join(missing),
+            "method": method,
         }
 
 
@@ -234,6 +246,7 @@ def summary_table(
     random_sets: int = 200,
     bootstrap: int = 1000,
     seed: int = 0,
+    methods: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """The ``validate`` table: one row per cohort x (community | subcommunity), :data:`COLUMNS`.
 
@@ -252,6 +265,9 @@ def summary_table(
         Subcommunity id -> ``(community, genes)``.
     random_sets, bootstrap, seed
         Null size, bootstrap replicates, seed.
+    methods
+        Subcommunity id -> its method (the ``method`` column; missing ids get ``""``).
+        ``classical`` and ``top_de`` sets form their own BH families (module docstring).
     """
     from threadpoolctl import threadpool_limits
 
@@ -263,8 +279,9 @@ def summary_table(
             for cid, genes in communities.items():
                 rows.append(cv.row(cid, "community", cid, genes, models.get(cid)))
             for sid, (cid, genes) in subcommunities.items():
-                rows.append(cv.row(sid, "subcommunity", cid, genes))
+                rows.append(cv.row(sid, "subcommunity", cid, genes, method=(methods or {}).get(sid, "")))
     table = pd.DataFrame(rows, columns=COLUMNS)
-    for _, part in table.groupby(["cohort", "kind"], sort=False):
+    family = table["method"].map(lambda m: m if m in CLASSICAL_METHODS else "")
+    for _, part in table.groupby([table["cohort"], table["kind"], family], sort=False):
         table.loc[part.index, "null_q"] = bh(part["null_p"].to_numpy())
     return table

@@ -48,6 +48,19 @@ Contrast null (:func:`contrast_null`)
     exact fraction over *all* subsets when there are at most ``random_sets`` of them
     (then ``n_random_sets`` is that number). The subcommunity was selected on the same
     samples (``min_contrast``), so this null is a weak, in-sample check.
+Classical sets (:func:`classical_stability_table`)
+    The sets of :func:`mpsomics.omics.classical.classical_subcommunities` (methods
+    ``classical`` and ``top_de``) are resampled on the *same* bootstrap resamples: the
+    classical procedure (co-expression Leiden + DE filter; ``top_de`` with the sizes of
+    the reference MPS subcommunities) is rerun on each resample's training samples (no
+    MPS), and each reference set is matched to the sets of its own method exactly as
+    above. Its ``contrast`` is the mean *data contrast* ``|mean_pos cos(pi x) -
+    mean_neg cos(pi x)| / 2`` of its genes on the whole training split (the units of the
+    MPS magnetization contrast), and the null draws size-matched random subsets of the
+    community's genes with the same data contrast (seeds ``[seed, i, 0xC1A5]``).
+    :func:`summarize` adjusts ``contrast_null_p`` by BH within each *family*: the MPS
+    sets (``paper``, ``graph``, ...) together as before, ``classical`` and ``top_de``
+    each on their own, so adding classical rows leaves the MPS q-values unchanged.
 """
 
 from __future__ import annotations
@@ -487,6 +500,132 @@ def stability_table(
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
+# --------------------------------------------------------------------------- classical sets
+
+#: methods of :mod:`mpsomics.omics.classical`, each its own BH family in :func:`summarize`
+CLASSICAL_METHODS = ("classical", "top_de")
+
+
+@dataclass
+class ClassicalChain:
+    """Settings of :func:`mpsomics.omics.classical.classical_subcommunities` for the resamples.
+
+    ``sizes``: reference MPS subcommunity id -> number of genes (the ``top_de`` sizes; the
+    reference sizes are kept in every resample).
+    """
+
+    threshold: float = 0.6
+    resolution: float = 1.0
+    min_size: int = 3
+    min_contrast: float = 0.15
+    fdr: float = 0.05
+    seed: int = 0
+    sizes: dict[str, int] | None = None
+
+    def options(self) -> dict:
+        """Keyword arguments of ``classical_subcommunities``."""
+        return dict(threshold=self.threshold, resolution=self.resolution, min_size=self.min_size,
+                    min_contrast=self.min_contrast, fdr=self.fdr, seed=self.seed, sizes=self.sizes)
+
+
+def positive_indicator(data: StabilityData) -> np.ndarray:
+    """1 for training samples of the positive class, 0 otherwise (``y01`` of the classical API)."""
+    return (np.asarray(data.y) == data.positive).astype(np.int64)
+
+
+def run_classical_resamples(data: StabilityData, resamples: Sequence[Resample], chain: ClassicalChain,
+                            *, community: str) -> list[ResampleResult]:
+    """The classical procedure on every resample's bag (in order); no MPS is trained.
+
+    A resample where the procedure raises ``ValueError`` (e.g. a gene constant within the
+    bag) is counted as failed, as a diverged MPS fit is.
+    """
+    from mpsomics.omics import classical
+
+    y01 = positive_indicator(data)
+    out = []
+    for rs in resamples:
+        t0 = time.perf_counter()
+        try:
+            with _quiet("mpsomics.omics.classical", "mpsomics.omics.subcommunities"):
+                table = classical.classical_subcommunities(
+                    data.X[rs.train], y01[rs.train], data.genes, community, **chain.options())
+        except ValueError as exc:
+            out.append(ResampleResult(rs.index, None, seconds=time.perf_counter() - t0, error=str(exc)))
+            continue
+        out.append(ResampleResult(rs.index, table, seconds=time.perf_counter() - t0))
+    return out
+
+
+def data_contrast(data: StabilityData) -> np.ndarray:
+    """Data contrast of every community gene (site order) on the whole training split.
+
+    From :func:`mpsomics.omics.classical.de_table` (its ``contrast`` column), so the units
+    are exactly those of the classical DE filter.
+    """
+    from mpsomics.omics import classical
+
+    de = classical.de_table(data.X, positive_indicator(data), data.genes)
+    if "gene" in de.columns:
+        de = de.set_index(de["gene"].astype(str))
+    return de.loc[list(data.genes), "contrast"].to_numpy(dtype=float)
+
+
+def classical_stability_table(
+    reference: pd.DataFrame,
+    results: Sequence[ResampleResult],
+    *,
+    community: str,
+    contrast_all: np.ndarray | None = None,
+    community_genes: Sequence[str] | None = None,
+    n_random_sets: int = 1000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """One row per reference classical / top_de set (:data:`COLUMNS`), as :func:`stability_table`.
+
+    Parameters
+    ----------
+    reference
+        The classical table (``results/classical/{community}.tsv``).
+    results
+        :func:`run_classical_resamples`; failed ones count in ``n_failed`` only.
+    contrast_all, community_genes
+        Data contrast of every community gene (:func:`data_contrast`) in the order of
+        ``community_genes``; without them ``contrast`` is the mean of the table's
+        ``contrast`` column and the null columns are empty.
+    n_random_sets, seed
+        Size of the contrast null and its seed.
+    """
+    ok = [r for r in results if r.table is not None]
+    rows = []
+    for i, (sid, method, genes) in enumerate(reference_sets(reference)):
+        ref_rows = reference[reference["subcommunity"] == sid]
+        values = [best_match_jaccard(genes, sets_of_method(r.table, method)) for r in ok]
+        row: dict[str, object] = {"community": community, "subcommunity": sid, "method": method,
+                                  "n_genes": len(genes), **jaccard_summary(values),
+                                  "n_resamples": len(ok), "n_failed": len(results) - len(ok)}
+        null = dict(contrast=float("nan"), contrast_null_p=float("nan"),
+                    contrast_null_median=float("nan"), n_random_sets=0)
+        if "contrast" in ref_rows:
+            null["contrast"] = float(pd.to_numeric(ref_rows["contrast"], errors="coerce").mean())
+        if contrast_all is not None and community_genes is not None:
+            cg = list(community_genes)
+            members = np.array([cg.index(g) for g in genes])
+            recomputed = contrast_null(contrast_all, members, n_random_sets,
+                                       np.random.default_rng([seed, i, 0xC1A5]))
+            if np.isfinite(null["contrast"]) and abs(recomputed["contrast"] - null["contrast"]) > 1e-6:
+                log.warning("%s: contrast %.4f in the classical table, %.4f from the training data: "
+                            "were they made from the same data?", sid, null["contrast"], recomputed["contrast"])
+            null = recomputed
+        rows.append(row | null)
+    return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def bh_family(method: str) -> str:
+    """The BH family of a method in :func:`summarize`: ``classical``, ``top_de`` or ``mps``."""
+    return method if method in CLASSICAL_METHODS else "mps"
+
+
 def empty_table() -> pd.DataFrame:
     """The header-only table of a community without subcommunities."""
     return pd.DataFrame(columns=list(COLUMNS))
@@ -499,7 +638,10 @@ def read_stability_tsv(path: str | os.PathLike) -> pd.DataFrame:
 
 
 def summarize(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
-    """Concatenate per-community tables; ``contrast_null_q`` = BH over all subcommunities.
+    """Concatenate per-community tables; ``contrast_null_q`` = BH within each family.
+
+    Families (:func:`bh_family`): every MPS subcommunity of every community together;
+    ``classical`` and ``top_de`` sets each on their own.
 
     Raises
     ------
@@ -513,5 +655,8 @@ def summarize(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
     if dup.any():
         raise InputError(paths[0] if paths else None,
                          f"subcommunity {out.loc[dup, 'subcommunity'].iloc[0]} appears in two input tables")
-    out["contrast_null_q"] = bh(out["contrast_null_p"].to_numpy(dtype=float)) if len(out) else []
+    out["contrast_null_q"] = np.nan if len(out) else []
+    # MPS sets as one family (as before classical rows existed); each classical method its own
+    for _, idx in out.groupby(out["method"].astype(str).map(bh_family), sort=False).groups.items():
+        out.loc[idx, "contrast_null_q"] = bh(out.loc[idx, "contrast_null_p"].to_numpy(dtype=float))
     return out[list(SUMMARY_COLUMNS)]

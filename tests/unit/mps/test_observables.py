@@ -221,7 +221,7 @@ def test_cli_outputs(tmp_path, model_file):
     assert list(mi.columns) == ["gene", *state.genes] and list(mi["gene"]) == state.genes
     np.testing.assert_allclose(mi.iloc[:, 1:].to_numpy(), ob.mutual_information(state, 1), atol=1e-15)
     ent = pd.read_csv(out / "entanglement.tsv", sep="\t")
-    assert list(ent.columns) == ["label", "bond", "entropy", "renyi2"] and len(ent) == 2 * 5
+    assert list(ent.columns) == ["label", "bond", "entropy", "renyi2", "schmidt_gap"] and len(ent) == 2 * 5
     # the diagonal is 2 S_i: the end genes' entropies are those of the end bonds
     np.testing.assert_allclose(
         np.diag(mi.iloc[:, 1:].to_numpy())[[0, 5]] / 2, ent[ent["label"] == "tumor"]["entropy"].iloc[[0, 4]], atol=TOL

@@ -281,3 +281,109 @@ def test_graph_steps_on_a_tiny_graph():
     assert subcommunities.cluster_degrees(clusters, genes, ei, ej) == {"a": 2, "b": 2, "c": 2}
     notes: list[str] = []
     assert subcommunities.drop_low_contrast(clusters, genes, np.zeros(5), 0.1, notes) == [] and len(notes) == 1
+
+
+def _three_blocks() -> tuple[np.ndarray, list[str], np.ndarray]:
+    """Blocks A = 0-4 (DE: magnetization contrast 0.5, same correlations), B = 6-10
+    (co-expressed in tumor only: |C| 0.6 vs 0.2, no magnetization contrast) and
+    C = 12-16 (same correlations and magnetizations in both labels)."""
+    n = 18
+    c = np.zeros((2, 2, n, n))  # (epoch, label, i, j)
+    for block, normal, tumor in ((range(0, 5), 0.4, 0.4), (range(6, 11), 0.2, 0.6), (range(12, 17), 0.4, 0.4)):
+        for i in block:
+            for j in block:
+                c[:, 0, i, j], c[:, 1, i, j] = normal, tumor
+    mag = np.zeros((2, n))
+    mag[0, 0:5], mag[1, 0:5] = 0.5, -0.5
+    return c, [f"G{i}" for i in range(n)], mag
+
+
+def test_correlation_contrast_definition():
+    """D_ij = max over label pairs of |C_k - C_l| / 2, zero diagonal; cluster value = mean over its pairs."""
+    rng = np.random.default_rng(3)
+    states = rng.uniform(-1, 1, (3, 5, 5))
+    states = (states + states.transpose(0, 2, 1)) / 2
+    d = subcommunities.correlation_contrast(states)
+    for i in range(5):
+        for j in range(5):
+            want = 0.0 if i == j else max(abs(states[k, i, j] - states[m, i, j]) for k in range(3) for m in range(3)) / 2
+            assert d[i, j] == pytest.approx(want)
+    assert (d >= 0).all() and (d <= 1).all()
+    pairs = [d[0, 2], d[0, 4], d[2, 4]]
+    assert subcommunities.cluster_correlation_contrast([0, 2, 4], d) == pytest.approx(np.mean(pairs))
+    assert np.isnan(subcommunities.cluster_correlation_contrast([0, 2, 4], None))
+
+
+def test_correlation_gate_keeps_a_one_label_block():
+    """The magnetization gate keeps only A; with the correlation gate B (D = 0.2 on every
+    pair) is kept too, labelled by the gate that kept it; C (no contrast of either kind)
+    is dropped whatever the thresholds."""
+    c, genes, mag = _three_blocks()
+    kw = dict(graph_threshold=0.1, magnetization=mag, min_contrast=0.15)
+    only_mag = subcommunities.graph_method(np.array([0, 1]), CLASSES, genes, c, **kw)
+    assert only_mag.clusters == [genes[0:5]] and only_mag.gates == ["contrast"]
+    both = subcommunities.graph_method(np.array([0, 1]), CLASSES, genes, c, min_correlation_contrast=0.15, **kw)
+    assert {frozenset(cl): g for cl, g in zip(both.clusters, both.gates, strict=True)} == {
+        frozenset(genes[0:5]): "contrast", frozenset(genes[6:11]): "correlation"}
+    cc = dict(zip(map(frozenset, both.clusters), both.correlation_contrast, strict=True))
+    assert cc[frozenset(genes[6:11])] == pytest.approx(0.2) and cc[frozenset(genes[0:5])] == pytest.approx(0.0)
+    assert any("dropped" in n and "correlation contrast 0.000" in n for n in both.notes)  # C
+    # above B's 0.2 the correlation gate keeps nothing more than the magnetization gate
+    high = subcommunities.graph_method(np.array([0, 1]), CLASSES, genes, c, min_correlation_contrast=0.25, **kw)
+    assert high.clusters == only_mag.clusters
+    # the correlation gate alone (magnetization gate off): B only
+    alone = subcommunities.graph_method(np.array([0, 1]), CLASSES, genes, c, graph_threshold=0.1,
+                                        min_contrast=0.0, min_correlation_contrast=0.15)  # fmt: skip
+    assert alone.clusters == [genes[6:11]] and alone.gates == ["correlation"]
+    # no gate on: everything, gate "none"; None and 0 both mean off
+    for off in (None, 0.0):
+        none = subcommunities.graph_method(np.array([0, 1]), CLASSES, genes, c, graph_threshold=0.1,
+                                           min_contrast=0.0, min_correlation_contrast=off)  # fmt: skip
+        assert len(none.clusters) == 3 and none.gates == ["none"] * 3
+
+
+def test_gate_clusters_both_and_errors():
+    d = np.full((4, 4), 0.3)
+    notes: list[str] = []
+    kept, gates = subcommunities.gate_clusters([[0, 1, 2]], list("abcd"), np.full(4, 0.5), 0.15, d, 0.2, notes)
+    assert kept == [[0, 1, 2]] and gates == ["both"] and notes == []
+    with pytest.raises(ValueError, match="correlations"):
+        subcommunities.gate_clusters([[0, 1, 2]], list("abcd"), None, 0.0, None, 0.2, notes)
+
+
+def test_table_gate_columns_and_cli_option(tmp_path, rng, capsys):
+    """``correlation_contrast`` and ``gate`` are the last columns; paper rows have no gate;
+    the option reaches the graph method; the mutual-information graph refuses it."""
+    c, genes, mag = _three_blocks()
+    epochs = np.array([0, 1])
+    mag_rows = [{"epoch": e, "label": lab, "site": i, "gene": g, "magnetization": float(mag[k, i])}
+                for e in epochs for k, lab in enumerate(CLASSES) for i, g in enumerate(genes)]  # fmt: skip
+    d = tmp_path / "mps"
+    d.mkdir()
+    np.savez(d / training_run.CORRELATIONS_FILE, epochs=epochs, classes=np.array(CLASSES), genes=np.array(genes),
+             connected=c.astype(np.float32))
+    pd.DataFrame(mag_rows).to_csv(d / training_run.MAGNETIZATION_FILE, sep="\t", index=False)
+    g = write_grokking(tmp_path / "g.tsv", transition=None)
+    base = ["subcommunities", *train_files(d), "--grokking", str(g), "--community", "c01",
+            "--graph-threshold", "0.1", "--threshold", "0.3"]  # fmt: skip
+    assert main([*base, "--out-dir", str(tmp_path / "off")]) == 0
+    off = pd.read_csv(tmp_path / "off" / "c01.tsv", sep="\t", keep_default_na=False)
+    assert list(off.columns[-2:]) == ["correlation_contrast", "gate"]
+    assert set(off.loc[off["method"] == "graph", "gate"]) == {"contrast"}
+    assert set(off.loc[off["method"] == "paper", "gate"]) == {""}
+    assert main([*base, "--out-dir", str(tmp_path / "on"), "--min-correlation-contrast", "0.15"]) == 0
+    on = pd.read_csv(tmp_path / "on" / "c01.tsv", sep="\t")
+    graph = on[on["method"] == "graph"].groupby("subcommunity")
+    assert sorted((grp["gate"].iloc[0], len(grp)) for _, grp in graph) == [("contrast", 5), ("correlation", 5)]
+    b = on[on["gene"].isin(genes[6:11]) & (on["method"] == "graph")]
+    assert b["correlation_contrast"].to_numpy() == pytest.approx(0.2, abs=1e-6)
+    from mpsomics.core.readers import read_subcommunities
+
+    assert len(read_subcommunities(tmp_path / "on" / "c01.tsv")) == len(on)
+    with pytest.raises(SystemExit) as bad:  # argparse: one usage line naming the option
+        main([*base, "--out-dir", str(tmp_path / "bad"), "--min-correlation-contrast", "1.5"])
+    assert bad.value.code == 2 and "--min-correlation-contrast" in capsys.readouterr().err
+    assert main([*base, "--out-dir", str(tmp_path / "mi"), "--min-correlation-contrast", "0.1",
+                 "--graph-measure", "mutual_information"]) == 2  # fmt: skip
+    assert "--min-correlation-contrast" in capsys.readouterr().err
+    assert not (tmp_path / "mi" / "c01.tsv").exists()

@@ -16,6 +16,7 @@ from mpsomics.validation.external import (
     summary_table,
     training_signs,
 )
+from mpsomics.validation.stats import bh
 
 POOL = [f"G{i:03d}" for i in range(150)]
 PLANTED = POOL[:8]
@@ -161,3 +162,29 @@ def test_auc_and_the_stratified_patient_bootstrap():
     lo, hi = bootstrap_interval(np.repeat([0, 1], 20), np.r_[np.zeros(20), np.ones(20)],
                                 np.arange(40), 50, np.random.default_rng(0))
     assert lo == hi == 1.0
+
+
+def test_classical_sets_are_their_own_bh_family_and_leave_mps_rows_unchanged(reference):
+    """Adding classical / top_de sets changes no number of the MPS rows (null_q included)."""
+    mps = {"c01/graph1": ("c01", PLANTED), "c01/graph2": ("c01", POOL[50:58])}
+    classical = {"c01/classical1": ("c01", PLANTED[:6]), "c01/top_de:graph1": ("c01", PLANTED),
+                 "c01/top_de:graph2": ("c01", POOL[60:68])}
+    methods = {"c01/graph1": "graph", "c01/graph2": "graph", "c01/classical1": "classical",
+               "c01/top_de:graph1": "top_de", "c01/top_de:graph2": "top_de"}
+    ref, y_ref = reference
+    cohorts = [cohort(np.random.default_rng(1))]
+    alone = summary_table(cohorts, ref, y_ref, POOL, {}, {}, mps, random_sets=100, bootstrap=200, seed=0)
+    both = summary_table(cohorts, ref, y_ref, POOL, {}, {}, {**mps, **classical}, random_sets=100,
+                         bootstrap=200, seed=0, methods=methods)
+    assert list(both.columns) == COLUMNS and COLUMNS[-1] == "method"
+    assert both["method"].tolist() == list(methods.values())
+    assert alone["method"].tolist() == ["", ""]  # no methods given
+    numbers = [c for c in COLUMNS if c not in ("method",)]
+    pd.testing.assert_frame_equal(both.iloc[:2][numbers].reset_index(drop=True), alone[numbers])
+    b = both.set_index("set")
+    # the same genes give the same AUC and p whatever the method ...
+    assert b.loc["c01/top_de:graph1", "null_p"] == b.loc["c01/graph1", "null_p"]
+    # ... but q is adjusted within its own family: top_de has 2 sets, classical 1 (q = p)
+    assert b.loc["c01/classical1", "null_q"] == pytest.approx(b.loc["c01/classical1", "null_p"])
+    top = b.loc[["c01/top_de:graph1", "c01/top_de:graph2"], "null_p"].to_numpy()
+    np.testing.assert_allclose(b.loc[["c01/top_de:graph1", "c01/top_de:graph2"], "null_q"], bh(top))

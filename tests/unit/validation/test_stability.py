@@ -233,3 +233,92 @@ def test_parallel_workers_give_the_same_tables(planted, tmp_path):
         pd.testing.assert_frame_equal(a.table, b.table)
     _, results, _ = planted  # the same two first resamples as the fixture's
     pd.testing.assert_frame_equal(serial[0].table, results[0].table)
+
+
+# --------------------------------------------------------------------------- classical sets
+
+
+def test_classical_table_matches_within_method_and_counts_failures():
+    reference = _table({"c/classical1": ("classical", list("ABCD")), "c/top_de:graph1": ("top_de", list("ABE"))})
+    results = [
+        # the classical set reappears as a top_de set only: no classical match in resample 0
+        st.ResampleResult(0, _table({"c/top_de:graph1": ("top_de", list("ABCD"))})),
+        st.ResampleResult(1, _table({"c/classical1": ("classical", list("ABC")),
+                                     "c/top_de:graph1": ("top_de", list("ABE"))})),
+        st.ResampleResult(2, None, error="constant gene"),
+    ]
+    contrast = np.array([0.5, 0.4, 0.3, 0.2, 0.0, 0.0])  # genes A..F
+    table = st.classical_stability_table(reference, results, community="c", contrast_all=contrast,
+                                         community_genes=list("ABCDEF"), n_random_sets=100)
+    assert list(table.columns) == list(st.COLUMNS)
+    t = table.set_index("subcommunity")
+    assert t.loc["c/classical1", "jaccard_mean"] == pytest.approx((0 + 0.75) / 2)
+    assert t.loc["c/top_de:graph1", "jaccard_mean"] == pytest.approx((2 / 5 + 1) / 2)
+    assert (t["n_resamples"] == 2).all() and (t["n_failed"] == 1).all()
+    assert t.loc["c/top_de:graph1", "method"] == "top_de"
+    # data contrast: mean over the members; exact null over the C(6, 4) = 15 subsets
+    assert t.loc["c/classical1", "contrast"] == pytest.approx(0.35)
+    assert t.loc["c/classical1", "contrast_null_p"] == pytest.approx(1 / 15)
+    assert t.loc["c/classical1", "n_random_sets"] == 15
+    # without the data contrast: the table's own contrast column (absent here) -> NaN, no null
+    bare = st.classical_stability_table(reference, results, community="c")
+    assert bare["contrast_null_p"].isna().all() and (bare["n_random_sets"] == 0).all()
+
+
+def test_summarize_adjusts_each_family_apart(tmp_path):
+    def row(sid, method, p):
+        return {c: 0 for c in st.COLUMNS} | {"community": "c1", "subcommunity": sid, "method": method,
+                                             "contrast_null_p": p}
+
+    mps = pd.DataFrame([row("c1/graph1", "graph", 0.01), row("c1/paper1", "paper", 0.04)])
+    mps.to_csv(tmp_path / "mps.tsv", sep="\t", index=False)
+    both = pd.concat([mps, pd.DataFrame([row("c1/classical1", "classical", 0.03), row("c1/classical2", "classical", 0.5),
+                                         row("c1/top_de:graph1", "top_de", 0.02)])])
+    both.to_csv(tmp_path / "both.tsv", sep="\t", index=False)
+    alone = st.summarize([tmp_path / "mps.tsv"]).set_index("subcommunity")["contrast_null_q"]
+    q = st.summarize([tmp_path / "both.tsv"]).set_index("subcommunity")["contrast_null_q"]
+    np.testing.assert_allclose(q[["c1/graph1", "c1/paper1"]], alone[["c1/graph1", "c1/paper1"]])
+    np.testing.assert_allclose(alone, [0.02, 0.04])  # BH over the two MPS sets together
+    np.testing.assert_allclose(q[["c1/classical1", "c1/classical2"]], [0.06, 0.5])
+    assert q["c1/top_de:graph1"] == pytest.approx(0.02)
+
+
+def test_classical_resamples_recover_the_planted_module(tmp_path):
+    """The real classical procedure on bootstrap resamples of the planted community."""
+    from mpsomics.omics import classical
+
+    data = _data(tmp_path, 0, True)
+    y01 = st.positive_indicator(data)
+    chain = st.ClassicalChain(sizes={"c01/graph1": len(planted_gen.MODULE)})
+    reference = classical.classical_subcommunities(data.X, y01, data.genes, "c01", **chain.options())
+    sets = reference.groupby("subcommunity")["gene"].apply(list).to_dict()
+    assert jaccard(sets["c01/classical1"], planted_gen.MODULE) == 1.0
+    results = st.run_classical_resamples(data, st.bootstrap_resamples(data.y, data.groups, 5, seed=0), chain,
+                                         community="c01")
+    assert [r.index for r in results] == list(range(5)) and all(r.table is not None for r in results)
+    table = st.classical_stability_table(reference, results, community="c01", contrast_all=st.data_contrast(data),
+                                         community_genes=data.genes, n_random_sets=200).set_index("subcommunity")
+    assert table.loc["c01/classical1", "jaccard_mean"] >= 0.9
+    assert table.loc["c01/top_de:graph1", "jaccard_mean"] >= 0.9
+    # the contrast recomputed from the data is the classical table's own contrast column
+    assert table.loc["c01/classical1", "contrast"] == pytest.approx(
+        reference.loc[reference["subcommunity"] == "c01/classical1", "contrast"].mean(), abs=1e-9)
+    assert table.loc["c01/classical1", "contrast_null_p"] < 0.05
+
+
+def test_a_failing_classical_resample_is_left_out(tmp_path, monkeypatch):
+    from mpsomics.omics import classical
+
+    data = _data(tmp_path, 0, True)
+    calls = []
+
+    def flaky(X, y01, genes, community, **kwargs):
+        calls.append(len(X))
+        if len(calls) == 2:
+            raise ValueError("need >= 2 samples of each class")
+        return _table({f"{community}/classical1": ("classical", list(genes[:3]))})
+
+    monkeypatch.setattr(classical, "classical_subcommunities", flaky)
+    results = st.run_classical_resamples(data, st.bootstrap_resamples(data.y, data.groups, 3), st.ClassicalChain(),
+                                         community="c01")
+    assert [r.table is None for r in results] == [False, True, False] and "2 samples" in results[1].error
