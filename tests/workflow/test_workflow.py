@@ -140,6 +140,28 @@ def test_downstream_outputs(run_dir):
         assert {"set", "level", "library", "term", "fdr", "significant", "new"} <= set(enr.columns)
 
 
+def test_beyond_the_paper_outputs(run_dir):
+    """Panels of the first `panels.communities` communities, the classical baseline and the comparison."""
+    chosen = selected(run_dir)
+    panels = pd.read_csv(run_dir / "results/panels/summary.tsv", sep="\t")
+    assert panels["community"].tolist() == chosen[:1]  # .test/config.yaml: panels.communities 1
+    row = panels.iloc[0]
+    assert 2 <= row["panel_size"] <= row["n_sites"] and 0 < row["panel_p"] <= 1
+    curve = pd.read_csv(run_dir / f"results/panels/{chosen[0]}.tsv", sep="\t")
+    assert set(curve["mode"]) == {"rewind", "reinit", "l1"} and curve["n_kept"].max() == row["n_sites"]
+    for c in chosen:
+        classical = pd.read_csv(run_dir / f"results/classical/{c}.tsv", sep="\t")
+        assert {"gene", "subcommunity", "method", "contrast", "q"} <= set(classical.columns)
+        assert set(classical["method"]) <= {"classical", "top_de"}
+        assert (run_dir / f"results/enrichment/classical/{c}.tsv").is_file()
+        rep = pd.read_csv(run_dir / f"results/mps/{c}/representation_trajectory.tsv", sep="\t")
+        assert sorted(rep["epoch"].unique()) == [0, 5, 6]  # every 5th epoch and the last of 6
+    summary = pd.read_csv(run_dir / "results/comparison/summary.tsv", sep="\t")
+    assert summary["community"].tolist() == [*chosen, "all"]
+    sets = pd.read_csv(run_dir / "results/comparison/subcommunities.tsv", sep="\t")
+    assert int(summary.iloc[-1]["n_classical"]) == int((sets["family"] == "classical").sum())
+
+
 class _Collector(HTMLParser):
     def __init__(self):
         super().__init__()
@@ -191,9 +213,11 @@ def test_report_renders(run_dir):
 
 def test_forcerun_subcommunities_redoes_only_downstream(run_dir):
     proc = snakemake(run_dir, "-n", "--forcerun", "subcommunities")
-    # downstream of the subcommunities: their validation (stability, cohorts), no training or CV
+    # downstream of the subcommunities: their validation (stability, cohorts) and the classical
+    # baseline (its top-DE sets take the MPS sets' sizes), no training, CV or panels
     assert planned_jobs(proc) <= {"subcommunities", "enrichment", "report", "scores", "graph_community",
-                                  "stability", "stability_summary", "validate", "all"}
+                                  "stability", "stability_summary", "validate", "classical_subcommunities",
+                                  "enrichment_classical", "compare_subcommunities", "all"}
     assert "subcommunities" in planned_jobs(proc) and "report" in planned_jobs(proc)
 
 
@@ -207,7 +231,8 @@ def test_changed_enrichment_parameter_does_not_retrain(run_dir):
         capture_output=True, text=True, timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert planned_jobs(proc) == {"enrichment", "report", "all"}
+    # the classical sets are enriched with the same settings, and the comparison counts their new terms
+    assert planned_jobs(proc) == {"enrichment", "enrichment_classical", "compare_subcommunities", "report", "all"}
 
 
 def test_invalid_config_is_rejected_before_anything_runs(tmp_path):

@@ -563,6 +563,18 @@ class _Sweeper:
         return [self.bond(j, right=True, update=True)[0] for j in range(self.N - 1)]
 
 
+def _check_data(X, y, genes, classes) -> tuple[np.ndarray, np.ndarray]:
+    X = np.asarray(X)
+    y = np.asarray(y, dtype=np.int64)
+    if X.ndim != 2 or X.shape[1] < 2:
+        raise ValueError("sweep training needs X of shape (n_samples, n_sites >= 2)")
+    if len(y) != X.shape[0] or len(genes) != X.shape[1]:
+        raise ValueError("X, y and genes do not match")
+    if y.size == 0 or y.min() < 0 or y.max() >= len(classes):
+        raise ValueError("labels must be class indices into classes")
+    return X, y
+
+
 def train_sweep(
     X: np.ndarray,
     y: np.ndarray,
@@ -605,23 +617,15 @@ def train_sweep(
         A state from ``get_state()``: continue after its epoch (no epoch-0 callbacks),
         bit-identically to the uninterrupted run.
     initial
-        Start from these tensors instead of :func:`initial_sites` ``(N, C, config)``
-        (e.g. a rewound restriction, :func:`restrict_initial`); same form: left-canonical,
-        normalised, label on the last site. None (default) = exactly the usual start.
+        Start from these tensors (the form of :func:`initial_sites`, e.g. a rewound
+        :func:`restrict_initial`) instead of the usual start (None).
 
     Raises
     ------
     FloatingPointError
         When a tensor or the loss becomes non-finite.
     """
-    X = np.asarray(X)
-    y = np.asarray(y, dtype=np.int64)
-    if X.ndim != 2 or X.shape[1] < 2:
-        raise ValueError("sweep training needs X of shape (n_samples, n_sites >= 2)")
-    if len(y) != X.shape[0] or len(genes) != X.shape[1]:
-        raise ValueError("X, y and genes do not match")
-    if y.size == 0 or y.min() < 0 or y.max() >= len(classes):
-        raise ValueError("labels must be class indices into classes")
+    X, y = _check_data(X, y, genes, classes)
     sw = _Sweeper(X, y, n_classes=len(classes), config=config, initial=initial)
 
     def state() -> MPSState:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 log = logging.getLogger(__name__)
@@ -84,13 +85,18 @@ def panel_curve_figure(curve: pd.DataFrame, summary_row: pd.Series | None, commu
         ax2 = ax.twinx()
         ax2.plot(part["kept_fraction"], part["entropy_mean"], ":", color="black", lw=1)
         ax2.set_ylabel("entanglement of the pruned MPS (nats, dotted)")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
     fig.tight_layout()
     return fig
 
 
-def panels_context(summary: Path | None, curves: Sequence[Path], figures_dir: Path | None = None) -> dict[str, Any]:
-    """Rows of the panel table and one curve figure per community with a curve file."""
+def panels_context(summary: Path | None, curves: Sequence[Path], figures_dir: Path | None = None,
+                   fdr: float = 0.05) -> dict[str, Any]:
+    """Rows of the panel table and one curve figure per community with a curve file.
+
+    A panel counts only when its AUC beats the label-permutation null (``panel_q`` ≤
+    ``fdr``): on a community at chance level every size is "within tolerance of dense".
+    """
     import base64
 
     from mpsomics.report.figures import png_bytes, save_png
@@ -122,10 +128,15 @@ def panels_context(summary: Path | None, curves: Sequence[Path], figures_dir: Pa
             save_png(data, Path(figures_dir) / f"{c}_panels.png")
         figures.append({"community": c, "src": "data:image/png;base64," + base64.b64encode(data).decode("ascii")})
     n = len(table)
-    smaller = int((table["panel_size"] < table["n_sites"]).sum()) if n else 0
-    line = (f"{smaller} of {n} communities keep their cross-validated AUC (within "
-            f"{_cell(table['tolerance'].iloc[0], 3) if 'tolerance' in table and n else '0.01'}) "
-            "with a panel smaller than the community." if n else "No community was pruned.")
+    q = table["panel_q"] if "panel_q" in table else table.get("panel_p", pd.Series(np.nan, index=table.index))
+    beats = (q.astype(float) <= fdr).to_numpy()
+    smaller = (table["panel_size"] < table["n_sites"]).to_numpy()
+    tol = _cell(table["tolerance"].iloc[0], 3) if "tolerance" in table and n else "0.01"
+    line = (f"{int((smaller & beats).sum())} of {n} communities keep their cross-validated AUC (within {tol}) "
+            f"with a panel smaller than the community that beats its label-permutation null (q ≤ {fdr:g}); "
+            f"{int((~beats).sum())} panels do not beat it and mean nothing." if n else "No community was pruned.")
+    for row, ok in zip(rows, beats, strict=True):
+        row["beats_null"] = bool(ok)
     return {"run": True, "rows": rows, "figures": figures, "line": line}
 
 

@@ -771,7 +771,7 @@ def _representation_figure(sec: CommunitySection, inputs: dict[str, Any]) -> Non
     rep = inputs.get("representation")
     if rep is None or rep.empty:
         return
-    fig = representation_figure(rep, inputs.get("history"), bond="half", title=f"{sec.id}: representation")
+    fig = representation_figure(rep, inputs.get("history"), bond="half", title=sec.id)
     caption = (
         "Top: balanced accuracy on the training and test splits. Below, per class state: the von Neumann "
         "entropy (nats) and purity of ρ = mean over the training samples of |e⟩⟨e|, e the normalised "
@@ -1025,19 +1025,29 @@ def build_context(paths: ReportPaths, top_terms: int = 5, figures_dir: Path | No
         "n_selected": len(communities),
         "selection_note": selection_note(baseline, communities),
         "dynamics": dynamics_context(paths, rows, config),
-        "panels": beyond.panels_context(paths.panels, paths.panel_curves, figures_dir),
+        "panels": beyond.panels_context(paths.panels, paths.panel_curves, figures_dir,
+                                        _float(config.get("validation.fdr")) or 0.05),
         "comparison": beyond.comparison_context(paths.comparison, paths.comparison_sets),
-        "validation": {
-            "run": validation.run,
-            "has_cv": validation.cv is not None,
-            "notes": validation.notes,
-            "thresholds": validation.thresholds,
-            "subcommunities": trust.subcommunity_table(validation, communities),
-            "figures": overview,
-            "design": trust.cv_design(config, *(
-                (None, None) if validation.cv is None or validation.cv.empty
-                else (validation.cv["n_folds"].iloc[0], validation.cv.get("n_repeats", pd.Series([None])).iloc[0]))),
-        },
+        "validation": _validation_context(validation, config, communities, overview),
+    }
+
+
+def _validation_context(validation, config: dict[str, Any], communities: Sequence[str],
+                        overview: list[dict[str, str]]) -> dict[str, Any]:
+    """The "How far to trust the results" section: verdict table, overview figures, CV design words."""
+    from mpsomics.report import trust
+
+    cv = validation.cv
+    design = (None, None) if cv is None or cv.empty else (
+        cv["n_folds"].iloc[0], cv.get("n_repeats", pd.Series([None])).iloc[0])
+    return {
+        "run": validation.run,
+        "has_cv": cv is not None,
+        "notes": validation.notes,
+        "thresholds": validation.thresholds,
+        "subcommunities": trust.subcommunity_table(validation, communities),
+        "figures": overview,
+        "design": trust.cv_design(config, *design),
     }
 
 

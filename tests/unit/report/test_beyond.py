@@ -48,7 +48,10 @@ def test_panels_context_rows_line_and_figure(tmp_path):
     row = ctx["rows"][0]
     assert row["panel_size"] == "4" and row["genes"] == "A, B, C, D"
     assert row["dense"] == "0.980 [0.950, 1]" and row["overlap_l1"] == "0.60"
-    assert ctx["line"].startswith("1 of 1 communities keep")
+    assert ctx["line"].startswith("1 of 1 communities keep") and "0 panels do not beat it" in ctx["line"]
+    assert ctx["rows"][0]["beats_null"]
+    worse = beyond.panels_context(summary, [], None, fdr=0.01)
+    assert worse["line"].startswith("0 of 1") and not worse["rows"][0]["beats_null"]
     assert (tmp_path / "figures" / "c01_panels.png").read_bytes().startswith(PNG_MAGIC)
     assert ctx["figures"][0]["src"].startswith("data:image/png;base64,")
 
