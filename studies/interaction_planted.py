@@ -40,6 +40,7 @@ from pathlib import Path
 
 import pandas as pd
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # helpers.synthetic
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
 
 import test_interaction_planted as planted  # noqa: E402

@@ -36,6 +36,8 @@ import pytest
 
 anndata = pytest.importorskip("anndata")
 
+from helpers.synthetic import prepared_anndata  # noqa: E402
+
 CLASSES = ["normal", "tumor"]
 N_SAMPLES = 180
 SHIFT = 1.5  # means case: class shift of the module's latent factor (in within-class sd)
@@ -86,17 +88,7 @@ def make_case(seed: int, case: str) -> anndata.AnnData:
     ind = rng.normal(size=(n, len(INDEPENDENT)))
     log2 = 6.0 + np.hstack([bga, mod, bgb, ind])
     split = np.where(rng.random(n) < 0.7, "train", "test")
-    train = split == "train"
-    lo, hi = log2[train].min(axis=0), log2[train].max(axis=0)
-    X = np.clip((log2 - lo) / (hi - lo), 0.0, 1.0)
-    obs = pd.DataFrame({"label": [CLASSES[k] for k in y], "group": [f"p{i}" for i in range(n)], "split": split},
-                       index=[f"s{i}" for i in range(n)])
-    ad = anndata.AnnData(X=X, obs=obs, var=pd.DataFrame({"scale_min": lo, "scale_max": hi}, index=GENES))
-    ad.layers["log"] = log2
-    ad.uns["classes"] = CLASSES
-    ad.uns["positive_label"] = "tumor"
-    ad.uns["prepare"] = {"synthetic": True, "seed": seed, "case": case}
-    return ad
+    return prepared_anndata(log2, y, split, GENES, CLASSES, synthetic=True, seed=seed, case=case)
 
 
 def _split(ad):

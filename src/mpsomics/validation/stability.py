@@ -473,31 +473,43 @@ def stability_table(
         Size of the contrast null and its seed.
     """
     ok = [r for r in results if r.table is not None]
-    n_failed = len(results) - len(ok)
     rows = []
     for i, (sid, method, genes) in enumerate(reference_sets(reference)):
+        row, null = _jaccard_row(reference, sid, method, genes, ok, len(results), community)
         ref_rows = reference[reference["subcommunity"] == sid]
-        values = [best_match_jaccard(genes, sets_of_method(r.table, method)) for r in ok]
-        row: dict[str, object] = {"community": community, "subcommunity": sid, "method": method,
-                                  "n_genes": len(genes), **jaccard_summary(values),
-                                  "n_resamples": len(ok), "n_failed": n_failed}
-        null = dict(contrast=float("nan"), contrast_null_p=float("nan"),
-                    contrast_null_median=float("nan"), n_random_sets=0)
-        if "contrast" in ref_rows:
-            null["contrast"] = float(pd.to_numeric(ref_rows["contrast"], errors="coerce").mean())
         epoch_of = _epochs_of(ref_rows, classes) if classes is not None else None
         if magnetization is not None and community_genes is not None and epoch_of is not None:
             cg = list(community_genes)
             contrast_all = gene_contrast(magnetization, classes, cg, epoch_of)
-            members = np.array([cg.index(g) for g in genes])
-            rng = np.random.default_rng([seed, i, 0xC047])
-            recomputed = contrast_null(contrast_all, members, n_random_sets, rng)
-            if np.isfinite(null["contrast"]) and abs(recomputed["contrast"] - null["contrast"]) > 1e-6:
-                log.warning("%s: contrast %.4f in the subcommunity table, %.4f from the magnetization "
-                            "file: are they from the same run?", sid, null["contrast"], recomputed["contrast"])
-            null = recomputed
+            null = _checked_null(sid, null["contrast"], contrast_all, [cg.index(g) for g in genes],
+                                 n_random_sets, np.random.default_rng([seed, i, 0xC047]), "the magnetization file")
         rows.append(row | null)
     return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def _jaccard_row(reference: pd.DataFrame, sid: str, method: str, genes: Sequence[str],
+                 ok: Sequence[ResampleResult], n_results: int, community: str) -> tuple[dict, dict]:
+    """The stability columns of one reference set, and its contrast as its table states it (no null yet)."""
+    values = [best_match_jaccard(genes, sets_of_method(r.table, method)) for r in ok]
+    row: dict[str, object] = {"community": community, "subcommunity": sid, "method": method,
+                              "n_genes": len(genes), **jaccard_summary(values),
+                              "n_resamples": len(ok), "n_failed": n_results - len(ok)}
+    null = dict(contrast=float("nan"), contrast_null_p=float("nan"),
+                contrast_null_median=float("nan"), n_random_sets=0)
+    ref_rows = reference[reference["subcommunity"] == sid]
+    if "contrast" in ref_rows:
+        null["contrast"] = float(pd.to_numeric(ref_rows["contrast"], errors="coerce").mean())
+    return row, null
+
+
+def _checked_null(sid: str, stated: float, contrast_all: np.ndarray, members: Sequence[int], n_random_sets: int,
+                  rng: np.random.Generator, source: str) -> dict:
+    """:func:`contrast_null` of a set, warning when it disagrees with the contrast its table states."""
+    recomputed = contrast_null(contrast_all, np.asarray(members), n_random_sets, rng)
+    if np.isfinite(stated) and abs(recomputed["contrast"] - stated) > 1e-6:
+        log.warning("%s: contrast %.4f in its table, %.4f from %s: were they made from the same run?",
+                    sid, stated, recomputed["contrast"], source)
+    return recomputed
 
 
 # --------------------------------------------------------------------------- classical sets
@@ -599,24 +611,11 @@ def classical_stability_table(
     ok = [r for r in results if r.table is not None]
     rows = []
     for i, (sid, method, genes) in enumerate(reference_sets(reference)):
-        ref_rows = reference[reference["subcommunity"] == sid]
-        values = [best_match_jaccard(genes, sets_of_method(r.table, method)) for r in ok]
-        row: dict[str, object] = {"community": community, "subcommunity": sid, "method": method,
-                                  "n_genes": len(genes), **jaccard_summary(values),
-                                  "n_resamples": len(ok), "n_failed": len(results) - len(ok)}
-        null = dict(contrast=float("nan"), contrast_null_p=float("nan"),
-                    contrast_null_median=float("nan"), n_random_sets=0)
-        if "contrast" in ref_rows:
-            null["contrast"] = float(pd.to_numeric(ref_rows["contrast"], errors="coerce").mean())
+        row, null = _jaccard_row(reference, sid, method, genes, ok, len(results), community)
         if contrast_all is not None and community_genes is not None:
             cg = list(community_genes)
-            members = np.array([cg.index(g) for g in genes])
-            recomputed = contrast_null(contrast_all, members, n_random_sets,
-                                       np.random.default_rng([seed, i, 0xC1A5]))
-            if np.isfinite(null["contrast"]) and abs(recomputed["contrast"] - null["contrast"]) > 1e-6:
-                log.warning("%s: contrast %.4f in the classical table, %.4f from the training data: "
-                            "were they made from the same data?", sid, null["contrast"], recomputed["contrast"])
-            null = recomputed
+            null = _checked_null(sid, null["contrast"], contrast_all, [cg.index(g) for g in genes],
+                                 n_random_sets, np.random.default_rng([seed, i, 0xC1A5]), "the training data")
         rows.append(row | null)
     return pd.DataFrame(rows, columns=list(COLUMNS))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from helpers.synthetic import prepared_anndata
 from scipy.stats import mannwhitneyu
 
 from mpsomics.cli import main
@@ -39,16 +40,7 @@ def make_data(seed: int = 0, n: int = 160, shift: float = 1.0) -> anndata.AnnDat
 
     log2 = 6.0 + np.hstack([block(5, 5), block(5, 0), block(6, 3), rng.normal(size=(n, len(IND)))])
     split = np.where(rng.random(n) < 0.75, "train", "test")
-    train = split == "train"
-    lo, hi = log2[train].min(axis=0), log2[train].max(axis=0)
-    X = np.clip((log2 - lo) / (hi - lo), 0.0, 1.0)
-    obs = pd.DataFrame({"label": [CLASSES[k] for k in y], "group": [f"p{i}" for i in range(n)], "split": split},
-                       index=[f"s{i}" for i in range(n)])
-    ad = anndata.AnnData(X=X, obs=obs, var=pd.DataFrame({"scale_min": lo, "scale_max": hi}, index=GENES))
-    ad.layers["log"] = log2
-    ad.uns["classes"] = CLASSES
-    ad.uns["positive_label"] = "tumor"
-    return ad
+    return prepared_anndata(log2, y, split, GENES, CLASSES)
 
 
 def train_arrays(ad):
