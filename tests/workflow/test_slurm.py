@@ -100,6 +100,8 @@ PIPELINE = {
         "results/observables/*/summary.json": ["seconds"],
         "results/validation/cv/*.tsv": ["seconds"],
         "results/validation/cv.tsv": ["seconds"],
+        "results/panels/*_summary.tsv": ["seconds"],
+        "results/panels/summary.tsv": ["seconds"],
     },
     "rules": [
         "prepare",
