@@ -122,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("mpsomics").info("SLURM_JOB_ID=%s", os.environ["SLURM_JOB_ID"])
     module = _command_module(args.stage)
     try:
+        from mpsomics.core.outputs import check_outputs
+
+        check_outputs(args)  # before any work: no stage starts with an output it cannot write
         status = int(module.run(args) or 0)
     except InputError as exc:
         print(f"mpsomics {args.stage}: error: {exc}", file=sys.stderr)

@@ -11,7 +11,8 @@ change between two runs:
 
 * ``logs/``, ``benchmarks/``, ``*run_info.json`` and ``.snakemake_timestamp`` --
   timing and provenance, not results;
-* the ``seconds`` column of ``history.tsv`` files (wall time per epoch);
+* the ``seconds`` column of TSV files (wall time: per epoch in ``history.tsv``,
+  per fold or panel run in ``validation/cv*.tsv`` and ``panels/*summary.tsv``);
 * the "generated" time stamp line of HTML reports, and a ``seconds`` key of JSON files.
 
 ``--atol`` accepts numeric differences up to that size in TSV and ``.npz`` files and
@@ -86,10 +87,10 @@ def _same_tsv(a: Path, b: Path, atol: float) -> str | None:
     if a.read_bytes() == b.read_bytes():
         return None
     da, db = (pd.read_csv(p, sep="\t", dtype=str, keep_default_na=False) for p in (a, b))
-    if a.name == b.name == "history.tsv":
-        da, db = (d.drop(columns=[c for c in TIMING_COLUMNS if c in d]) for d in (da, db))
-        if da.equals(db):
-            return None
+    # wall time: history.tsv per epoch, validation/cv*.tsv and panels/*summary.tsv per run
+    da, db = (d.drop(columns=[c for c in TIMING_COLUMNS if c in d]) for d in (da, db))
+    if da.equals(db):
+        return None
     worst = _max_numeric_difference(da, db)
     if worst is None:
         return "bytes differ"

@@ -67,3 +67,40 @@ def test_placeholder_pattern():
     found = [(m.group(0), m.group(2)) for m in FILE_PLACEHOLDER.finditer(text)]
     assert found == [("{input}", None), ("{input.h5ad:q}", ":q"), ("{output[0]}", None), ("{log:q}", ":q"),
                      ("{output.html:q}", ":q")]
+
+
+# --- Issue 15: config checks at parse time (src/mpsomics/core/configcheck.py) ---------------
+
+COMMON = ROOT / "workflow" / "rules" / "common.smk"
+
+
+def test_every_resource_lookup_names_its_group_literally():
+    """`resource("group", key)` only: the allowed `resources` keys are read from these calls."""
+    for path in [*RULE_FILES, ROOT / "Snakefile"]:
+        text = path.read_text(encoding="utf-8")
+        calls = re.findall(r"(?<![\w.])resource\(([^,)]*)", text)
+        bad = [c for c in calls if not re.fullmatch(r"\s*\"\w+\"\s*", c) and c.strip() != "rule_name"]
+        assert not bad, f"{path.name}: resource() with a computed group {bad}"
+
+
+def test_bundled_resources_keys_are_groups_the_rules_read():
+    import yaml
+
+    from mpsomics.core.configcheck import resource_groups
+
+    groups = resource_groups(RULE_FILES) | {"default"}
+    for cfg in [*sorted((ROOT / "config").glob("*.yaml")), ROOT / ".test" / "config.yaml"]:
+        keys = set((yaml.safe_load(cfg.read_text()) or {}).get("resources") or {})
+        assert keys <= groups, f"{cfg}: {keys - groups}"
+
+
+def test_common_checks_the_config_around_the_schema():
+    """Duplicated keys before the schema (Snakemake already merged them), the rest after it."""
+    text = COMMON.read_text(encoding="utf-8")
+    dup = text.index("check_duplicate_keys(workflow.configfiles)")
+    schema = text.index('validate(config, schema="../schemas/config.schema.yaml")')
+    rest = text.index("check_config(")
+    assert dup < schema < rest
+    assert "resource_groups(" in text[rest:rest + 300] and '"workflow", "rules"' in text[rest:rest + 300]
+    # before any rule or helper reads the config
+    assert rest < text.index("wildcard_constraints:") < text.index("def cli_options")

@@ -45,11 +45,8 @@ def copy_test_dir(dest: Path) -> Path:
     return dest
 
 
-@pytest.fixture(scope="session")
-def run_dir(tmp_path_factory) -> Path:
-    work = copy_test_dir(tmp_path_factory.mktemp("workflow"))
-    snakemake(work)
-    return work
+# `run_dir` (one uninterrupted run of the `.test` DAG) is the session fixture of conftest.py,
+# shared with the fault soak (test_soak.py).
 
 
 def planned_jobs(proc: subprocess.CompletedProcess) -> set[str]:

@@ -1,11 +1,31 @@
 # Shared helpers: config validation, CLI option strings, resources and the
 # input functions that fan out over the communities selected by the checkpoint.
+import glob
+import importlib.util
 import json
 import math
 import os
 import shlex
 
 from snakemake.utils import validate
+
+
+def _configcheck():
+    """`mpsomics.core.configcheck` of this checkout (the checks belong to these rule files)."""
+    path = os.path.join(workflow.basedir, "src", "mpsomics", "core", "configcheck.py")
+    if not os.path.exists(path):
+        from mpsomics.core import configcheck
+
+        return configcheck
+    spec = importlib.util.spec_from_file_location("mpsomics_workflow_configcheck", path)
+    loaded = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loaded)
+    return loaded
+
+
+_check = _configcheck()
+# Snakemake keeps the last of a key given twice: re-read the config files refusing that.
+_check.check_duplicate_keys(workflow.configfiles)
 
 # A --configfile is merged into config/config.yaml, so a study removes a default cohort by
 # setting it to null (config/stage.yaml); drop those before validation fills in defaults.
@@ -14,6 +34,14 @@ for _name in [n for n, c in _cohorts.items() if c is None]:
     del _cohorts[_name]
 
 validate(config, schema="../schemas/config.schema.yaml")
+# What the schema cannot say (NaN/inf, min > max, unknown `resources` groups) and the
+# configured input files present, before the DAG is built (src/mpsomics/core/configcheck.py).
+_check.check_config(
+    config,
+    _check.resource_groups(
+        glob.glob(os.path.join(workflow.basedir, "workflow", "rules", "*.smk"))
+    ),
+)
 
 
 wildcard_constraints:

@@ -86,6 +86,18 @@ def train_config(args: argparse.Namespace):
     )
 
 
+def check_size(size: int, image_shape: tuple[int, ...], images) -> None:
+    """InputError naming ``--size`` when the images cannot be area-averaged to size x size."""
+    from mpsomics.core.errors import InputError
+
+    rows, cols = (int(k) for k in image_shape)
+    if not 1 <= size <= min(rows, cols):
+        raise InputError(
+            None, f"--size: {size} is larger than the images ({rows} x {cols} pixels in {images}); "
+            f"use at most {min(rows, cols)}",
+        )
+
+
 def train_runs(images, labels, runs: list[tuple[str, int, Path]], args: argparse.Namespace, info: dict) -> None:
     """Train each (task, seed, out_dir) of ``runs`` on the IDX files ``images``/``labels``."""
     from mpsomics.experiments.fashion_mnist import data
@@ -94,6 +106,7 @@ def train_runs(images, labels, runs: list[tuple[str, int, Path]], args: argparse
     if not runs:
         return
     image_array, label_array = data.load_files(images, labels)
+    check_size(args.size, image_array.shape[1:], images)
     X = data.features(image_array, args.size)
     config = train_config(args)
     for task, seed, out in runs:

@@ -28,15 +28,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def summarize_runs(run_dirs: list[Path], out: Path) -> None:
     """Write the three summary files of ``run_dirs`` into ``out``."""
     from mpsomics.experiments.fashion_mnist import runs as fx
-    from mpsomics.experiments.fashion_mnist.report import write_report
+    from mpsomics.experiments.fashion_mnist.report import render_report, write_html
 
     missing = [d for d in run_dirs if not (d / fx.GROKKING_FILE).is_file()]
     if missing:
         raise InputError(missing[0], f"run missing ({len(missing)} of {len(run_dirs)}); run `mpsomics fashion-run` first")
+    # Every run file is read and the page rendered before anything is written: a hand-edited
+    # or truncated run is an error naming its file and leaves the previous tables in place.
     summary, comparison = fx.summarize(run_dirs)
+    html = render_report(summary, comparison, run_dirs)
     fx.write_table(summary, out / SUMMARY_FILE)
     fx.write_table(comparison, out / COMPARISON_FILE)
-    write_report(out / REPORT_FILE, summary, comparison, run_dirs)
+    write_html(out / REPORT_FILE, html, len(summary))
 
 
 def run(args: argparse.Namespace) -> int:

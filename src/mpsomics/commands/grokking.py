@@ -74,6 +74,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     history = training_run.load_history(args.history)
     entanglement = training_run.load_entanglement(args.entanglement)
+    training_run.check_same_run(
+        history=(args.history, history), entanglement=(args.entanglement, entanglement)
+    )
     controls = None
     if args.control_entanglement:
         controls = training_run.load_control_entanglement(args.control_entanglement)

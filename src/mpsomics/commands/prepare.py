@@ -12,10 +12,25 @@ import inspect
 import logging
 import time
 
-from mpsomics.commands.argtypes import number
+from mpsomics.commands.argtypes import integer, number
 from mpsomics.core.errors import InputError
 
 log = logging.getLogger(__name__)
+
+
+#: scikit-learn's ``random_state`` (the patient-grouped split) takes seeds in 0 .. 2**32 - 1
+SEED_MAX = 2**32 - 1
+
+
+def seed_option(text: str) -> int:
+    """``--seed``: an integer in 0 .. :data:`SEED_MAX` (argparse names the option)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"expected an integer in 0 .. 2**32 - 1, got {value}")
+    return value
 
 
 def _defaults() -> dict:
@@ -119,7 +134,7 @@ def _add_sheet_arguments(parser: argparse.ArgumentParser, d: dict) -> None:
         default=d["test_fraction"],
         help="test fraction: one of round(1/f) patient-grouped folds (default: %(default)s)",
     )
-    parser.add_argument("--seed", type=int, default=d["seed"], help="split seed (default: %(default)s)")
+    parser.add_argument("--seed", type=seed_option, default=d["seed"], help="split seed, 0 .. 2**32 - 1 (default: %(default)s)")
     parser.add_argument(
         "--clinical",
         default=None,
@@ -176,13 +191,13 @@ def _add_filter_arguments(parser: argparse.ArgumentParser, d: dict) -> None:
     )
     parser.add_argument(
         "--min-samples-per-class",
-        type=int,
+        type=integer(1),
         default=d["min_samples_per_class"],
         help="fewer samples in a class is an error (default: %(default)s)",
     )
     parser.add_argument(
         "--min-expression",
-        type=float,
+        type=number(),
         default=d["min_expression"],
         help="log2 expression threshold of the low-expression filter (default: %(default)s)",
     )
@@ -211,7 +226,7 @@ def _clinical(args: argparse.Namespace, expr, sheet):
         extra["format"] = expr.attrs.get("format", args.format)
     if args.clinical:
         if not args.clinical_label_col or not args.clinical_class:
-            raise InputError(args.clinical, "--clinical needs --clinical-label-col and --clinical-class")
+            raise InputError(None, "--clinical: needs --clinical-label-col and --clinical-class")
         expr, sheet, extra["clinical"] = apply_clinical(
             expr, sheet, args.clinical, join_col=args.clinical_join_col,
             label_col=args.clinical_label_col, classes=parse_classes(args.clinical_class),
@@ -265,6 +280,7 @@ def run(args: argparse.Namespace) -> int:
             **extra,
         },
     )
+    check_finite(adata, expression)
     try:
         with atomic_path(args.out) as tmp:
             adata.write_h5ad(tmp)
@@ -278,3 +294,33 @@ def run(args: argparse.Namespace) -> int:
         time.perf_counter() - t0,
     )
     return 0
+
+
+def check_finite(adata, expression) -> None:
+    """Last check before writing: ``.X`` (the model input) and the scaling bounds are finite.
+
+    Raises
+    ------
+    InputError
+        Naming the expression file: values whose scaling is not a number (e.g. beyond
+        the float64 range) never reach ``.X``.
+    """
+    import numpy as np
+
+    x = np.asarray(adata.X)
+    bad = ~np.isfinite(x)
+    if bad.any():
+        i, j = (int(k[0]) for k in np.nonzero(bad))
+        raise InputError(
+            expression if isinstance(expression, str) else ",".join(map(str, expression)),
+            f"{int(bad.sum())} scaled value(s) are not finite (first: sample {adata.obs_names[i]!r}, "
+            f"gene {adata.var_names[j]!r}); check the expression values and --scale",
+        )
+    for col in ("scale_min", "scale_max"):
+        v = adata.var[col].to_numpy(dtype=float)
+        if not np.isfinite(v).all():
+            j = int(np.flatnonzero(~np.isfinite(v))[0])
+            raise InputError(
+                expression if isinstance(expression, str) else ",".join(map(str, expression)),
+                f"gene {adata.var_names[j]!r}: {col} is not finite; check the expression values and --scale",
+            )

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from mpsomics.commands.argtypes import integer, number
+from mpsomics.commands.prepare import seed_option
 from mpsomics.core.errors import InputError
 from mpsomics.dynamics import grokking, training_run
 from mpsomics.omics import subcommunities
@@ -107,7 +108,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--resolution", type=number(0), default=d["resolution"], help="Leiden resolution (default %(default)s)")
     parser.add_argument("--min-size", type=integer(1), default=d["min_size"], help="smallest graph subcommunity (default %(default)s)")
-    parser.add_argument("--seed", type=int, default=d["seed"], help="Leiden seed (default %(default)s)")
+    parser.add_argument("--seed", type=seed_option, default=d["seed"], help="Leiden seed, 0 .. 2**32 - 1 (default %(default)s)")
     parser.add_argument(
         "--magnetization-weight",
         type=number(0),
@@ -120,6 +121,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     epochs, classes, genes, connected = training_run.load_correlations(args.correlations)
     magnetization = training_run.load_magnetization(args.magnetization)
+    training_run.check_same_run(
+        correlations=(args.correlations, epochs), magnetization=(args.magnetization, magnetization)
+    )
     subcommunities.check_consistent(magnetization, classes, genes, args.magnetization)
     grok = grokking.load_grokking(args.grokking)
     if str(grok["community"]) != args.community:

@@ -8,8 +8,9 @@ messy in a few well-known ways that we accept silently or with a logged count:
 * sets with no genes at all (skipped, counted in one warning: libraries built by
   annotation tools contain them and users expect them to be ignored);
 * blank lines and ``#`` comment lines;
-* a UTF-8 byte-order mark (stripped, never part of the first term name) and
-  Windows/old-Mac line endings.
+* a UTF-8 byte-order mark (stripped, never part of the first term name, also at the
+  start of a later line of libraries concatenated with ``cat``) and Windows/old-Mac
+  line endings (all via :func:`mpsomics.core.readers.read_text`).
 
 Everything else is an error a user must fix, reported as one :class:`InputError`
 line naming the file and line number: a line with fewer than three tab-separated
@@ -91,13 +92,13 @@ def read_gmt(path: str | os.PathLike, *, use_cache: bool = True) -> GeneSetLibra
     key = (str(p.resolve()), st.st_mtime, st.st_size)
     if use_cache and key in _CACHE:
         return _CACHE[key]
-    text = read_text(p, strict=True, allow_empty=True)  # UTF-8 only; BOM stripped, CRLF normalised
+    # the one text reader: read once (pipes work), UTF-8 only, BOMs stripped, CRLF/CR -> LF
+    text = read_text(p, what="GMT gene set library", strict=True, allow_empty=True)
 
     sets: dict[str, tuple[str, ...]] = {}
     first_line: dict[str, int] = {}
     n_empty = 0
-    for lineno, raw in enumerate(text.splitlines(), start=1):
-        line = raw.rstrip("\r\n")
+    for lineno, line in enumerate(text.split("\n"), start=1):  # line numbers as editors count them
         if not line.strip() or line.startswith("#"):
             continue
         fields = line.split("\t")

@@ -118,30 +118,69 @@ def read_bytes(path: str | os.PathLike) -> bytes:
         raise InputError(path, f"cannot read file: {exc.strerror or exc}") from None
 
 
-def read_text(path: str | os.PathLike, *, strict: bool = False, allow_empty: bool = False) -> str:
-    """Read a (possibly gzipped) text file into one normalised string.
+#: Byte-order marks of encodings other than UTF-8, longest first (UTF-32 LE starts like UTF-16 LE).
+_OTHER_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
+
+
+def _looks_utf16_without_bom(raw: bytes) -> bool:
+    """ASCII text saved as UTF-16 without a BOM: every other byte of the start is NUL."""
+    head = raw[:512]
+    if len(head) < 4:
+        return False
+    head = head[: len(head) // 2 * 2]
+    even, odd = head[0::2], head[1::2]
+    return (odd.count(0) == len(odd) and even.count(0) == 0) or (
+        even.count(0) == len(even) and odd.count(0) == 0
+    )
+
+
+def read_text(
+    path: str | os.PathLike,
+    *,
+    what: str = "text file",
+    strict: bool = False,
+    allow_empty: bool = False,
+) -> str:
+    """Read a (possibly gzipped) text file into one normalised string: the one text reader.
+
+    Every text input goes through here (gene lists, ``selected.txt``, ``pool.txt``,
+    GMT libraries, stage TSVs, user tables of ``prepare``, config JSON). The bytes are
+    read once with ``open().read()`` (never ``stat``-sized or seeked), so named pipes,
+    ``<(...)`` process substitution and ``/dev/fd/N`` work.
 
     Parameters
     ----------
     path
         File to read. Gzip is detected from the magic bytes.
+    what
+        What the file is (``"gene list"``, ``"GMT gene set library"``, ...), for messages.
     strict
-        The rule for files one stage writes for another (gene lists, TSV tables,
-        GMT): only UTF-8 (with or without BOM) is accepted; UTF-16 and text that is
-        not valid UTF-8 (Latin-1, cp1252) are an :class:`InputError` asking for
-        UTF-8, instead of being converted.
+        The rule for files one stage writes for another and for gene lists / config:
+        only UTF-8 (with or without BOM) is accepted; UTF-16/UTF-32 and text that is
+        not valid UTF-8 (Latin-1, cp1252) are an :class:`InputError` asking for UTF-8.
+        A mis-decoded gene or term name would silently not match, so no guessing.
+        Without ``strict`` (``prepare``'s user tables): UTF-16 with a BOM is converted
+        and non-UTF-8 bytes are decoded as Latin-1 with a warning.
     allow_empty
         Return ``""`` for an empty (or whitespace-only) file instead of raising.
 
     Returns
     -------
     str
-        The decoded text, BOM removed, line endings normalised to ``\\n``.
+        The decoded text, byte-order marks removed (at the start and at the start of
+        any line: files concatenated with ``cat``), line endings normalised to ``\\n``.
 
     Raises
     ------
     InputError
-        Missing/unreadable/empty/binary file or truncated gzip.
+        Missing/unreadable/empty/binary file, truncated gzip, or (strict) text that is
+        not UTF-8: ``not UTF-8 text (byte 0xe9 at offset 7, line 3): save the gene list
+        as UTF-8``.
     """
     path = Path(path)
     raw = read_bytes(path)
@@ -155,10 +194,13 @@ def read_text(path: str | os.PathLike, *, strict: bool = False, allow_empty: boo
             ) from None
     elif path.suffix.lower() == ".gz" and raw:
         log.warning("%s: .gz extension but not gzip-compressed; reading it as plain text", path)
-    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 with BOM: Excel "Unicode Text"
-        if strict:
-            raise InputError(path, "not UTF-8 text (UTF-16 byte-order mark); save it as plain UTF-8 text")
-        try:
+    bom = next((name for mark, name in _OTHER_BOMS if raw.startswith(mark)), None)
+    if bom is not None:
+        if strict or bom != "UTF-16":
+            raise InputError(
+                path, f"not UTF-8 text ({bom} byte-order mark): save the {what} as UTF-8"
+            )
+        try:  # UTF-16 with BOM: Excel "Unicode Text"
             raw = raw.decode("utf-16").encode("utf-8")
             log.info("%s: UTF-16 text (Excel 'Unicode Text' export) converted to UTF-8", path)
         except UnicodeDecodeError:
@@ -171,18 +213,24 @@ def read_text(path: str | os.PathLike, *, strict: bool = False, allow_empty: boo
         raise InputError(
             path, "is an HDF5 file; only .h5ad AnnData files are read as HDF5 (rename it to .h5ad)"
         )
+    if _looks_utf16_without_bom(raw):
+        raise InputError(path, f"not UTF-8 text (UTF-16 without byte-order mark): save the {what} as UTF-8")
     if b"\x00" in raw[:8192]:
-        raise InputError(path, "looks like a binary file, expected tab- or comma-separated text")
+        expected = "tab- or comma-separated text" if what == "text file" else f"a {what} (text)"
+        raise InputError(path, f"looks like a binary file (NUL bytes), expected {expected}")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
+        offset = exc.start + (3 if raw.startswith(b"\xef\xbb\xbf") else 0)  # exc counts after the BOM
+        line = raw.count(b"\n", 0, offset) + 1
+        where = f"byte 0x{raw[offset]:02x} at offset {offset}, line {line}"
         if strict:
-            raise InputError(
-                path, f"not UTF-8 text (byte {exc.start}, Latin-1?); save it as plain UTF-8 text"
-            ) from None
-        log.warning("%s: not valid UTF-8 (byte %d); decoding as Latin-1", path, exc.start)
+            raise InputError(path, f"not UTF-8 text ({where}): save the {what} as UTF-8") from None
+        log.warning("%s: not valid UTF-8 (%s); decoding as Latin-1", path, where)
         text = raw.decode("latin-1")
     text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if "\ufeff" in text:  # a BOM left at a line start: files concatenated with `cat`
+        text = re.sub("(?m)^\ufeff+", "", text)
     if not text.strip():
         if allow_empty:
             return ""
@@ -465,7 +513,11 @@ def duplicated(items: Sequence[object]) -> list[str]:
 
 
 def read_gene_list(
-    path: str | os.PathLike, *, item: str = "gene", allow_empty: bool = False
+    path: str | os.PathLike,
+    *,
+    item: str = "gene",
+    allow_empty: bool = False,
+    content: str | None = None,
 ) -> list[str]:
     """Read a list of identifiers, one per line (``genes/{community}.txt``, backgrounds).
 
@@ -481,6 +533,9 @@ def read_gene_list(
         What an entry is, for messages (``"gene"``, ``"community id"``).
     allow_empty
         Return ``[]`` for a list without entries instead of raising.
+    content
+        The file's text when the caller already read it with :func:`read_text` (a
+        pipe can be read only once); ``path`` then only names the file in messages.
 
     Returns
     -------
@@ -494,7 +549,7 @@ def read_gene_list(
         or (unless ``allow_empty``) no entry at all.
     """
     path = Path(path)
-    text = read_text(path, strict=True, allow_empty=True)
+    text = read_text(path, what=f"{item} list", strict=True, allow_empty=True) if content is None else content
     items: list[str] = []
     first: dict[str, int] = {}
     for lineno, line in enumerate(text.split("\n"), start=1):
@@ -554,6 +609,7 @@ def read_tsv(
     text: Sequence[str] | bool = (),
     complete: Sequence[str] = (),
     min_rows: int = 0,
+    content: str | None = None,
 ) -> pd.DataFrame:
     """Read a tab-separated table one stage wrote for another.
 
@@ -581,6 +637,9 @@ def read_tsv(
         Columns where every cell must have a value.
     min_rows
         Fewest data rows (a header-only table has 0).
+    content
+        The file's text when the caller already read it with :func:`read_text` (a
+        pipe can be read only once); ``path`` then only names the file in messages.
 
     Raises
     ------
@@ -588,7 +647,8 @@ def read_tsv(
         For any rule above, naming the file.
     """
     path = Path(path)
-    content = read_text(path, strict=True, allow_empty=True)
+    if content is None:
+        content = read_text(path, what="tab-separated table", strict=True, allow_empty=True)
     if not content.strip():
         raise InputError(path, "empty file (expected a tab-separated table with a header row)")
     numbered = [(n, ln) for n, ln in enumerate(content.split("\n"), start=1) if ln.strip()]
@@ -611,6 +671,16 @@ def read_tsv(
             k = ln.count("\t") + 1
             if k != len(header):
                 raise InputError(path, f"line {n} has {k} fields but the header has {len(header)}")
+    else:  # count fields per record as a CSV parser sees them: pandas pads a short last row with NaN
+        records = csv.reader(io.StringIO(content), delimiter="\t", quotechar='"')
+        try:
+            for rec in records:
+                if rec and any(f.strip() for f in rec) and len(rec) != len(header):
+                    raise InputError(
+                        path, f"line {records.line_num} has {len(rec)} fields but the header has {len(header)}"
+                    )
+        except csv.Error as exc:
+            raise InputError(path, f"cannot parse as a tab-separated table: {exc}") from None
     if len(body) < min_rows:
         raise InputError(
             path, "has a header but no data rows" if not body else

@@ -93,6 +93,7 @@ depend on test data).
 
 from __future__ import annotations
 
+import csv
 import logging
 import math
 import os
@@ -104,7 +105,7 @@ import pandas as pd
 
 from mpsomics.core.errors import InputError
 from mpsomics.core.files import atomic_path
-from mpsomics.core.readers import read_tsv
+from mpsomics.core.readers import read_text, read_tsv
 
 log = logging.getLogger(__name__)
 
@@ -701,25 +702,40 @@ def load_grokking(path: str | os.PathLike) -> dict[str, object]:
 
     Returns
     -------
-    dict of the row; ``transition_epoch`` is an ``int`` or ``None`` (empty cell).
+    dict of the row; the epoch and count columns (``transition_epoch``, ``jump_epoch``,
+    ``lag``, ...) are ``int`` or ``None`` (empty cell); an infinite or fractional value
+    there is an :class:`InputError` naming the column and the file.
     """
     df = read_rows(path)
     if len(df) != 1:
         raise InputError(path, f"expected exactly one data row, found {len(df)}")
     row = df.iloc[0].to_dict()
-    t = row.get("transition_epoch")
-    row["transition_epoch"] = None if pd.isna(t) else int(t)
+    for col in _int_columns(df.columns):
+        v = row[col]
+        row[col] = None if pd.isna(v) else int(v)
     return row
 
 
+def _int_columns(columns: Sequence[str]) -> list[str]:
+    """The integer (epoch / count) columns among ``columns``."""
+    return [c for c in columns if c in _INT_COLUMNS or str(c).startswith(_INT_PREFIXES)]
+
+
 def read_rows(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a grokking TSV (per community or summary) with :func:`~mpsomics.core.readers.read_tsv`."""
+    """Read a grokking TSV (per community or summary) with :func:`~mpsomics.core.readers.read_tsv`.
+
+    Every epoch / count column present (:data:`_INT_COLUMNS`, ``transition_epoch*``,
+    ``max_rate_epoch*``) must hold integers or be empty.
+    """
     path = Path(path)
     if not path.exists():
         raise InputError(path, "missing file (run `mpsomics grokking` first)")
+    content = read_text(path, what="tab-separated table", strict=True, allow_empty=True)
+    first = next(iter(ln for ln in content.split("\n") if ln.strip()), "")
+    header = next(csv.reader([first], delimiter="\t"), [])
     return read_tsv(
-        path, ("community", "transition_epoch"), integer=("transition_epoch",), text=("community",),
-        complete=("community",),
+        path, ("community", "transition_epoch"), integer=_int_columns(header),
+        text=("community",), complete=("community",), content=content,
     )
 
 

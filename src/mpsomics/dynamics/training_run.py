@@ -17,6 +17,12 @@ Each reader takes the file itself or the train directory holding it.
 ``load_representation(dir)`` -> DataFrame (``epoch``, ``label``, ``bond``, the
 :data:`mpsomics.mps.representation.METRICS`)
 ``write_train_dir(dir, state, history, obs, run_info)`` writes them all
+``check_same_run(history=..., entanglement=..., ...)``: the files are of one run
+(recorded epochs consistent); a stage reading several of them calls it.
+
+The TSV files are written by pandas and always end with a line end: a file whose last
+line has none was cut mid-row (an interrupted copy, a hand edit) and is refused, even
+when the cut left a plausible number in the last field.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from mpsomics.core.errors import InputError
-from mpsomics.core.readers import read_tsv
+from mpsomics.core.readers import read_text, read_tsv
 from mpsomics.mps import fit as _fit
 from mpsomics.mps import representation as _rep
 
@@ -81,6 +87,18 @@ def _file(train_dir: str | os.PathLike, name: str) -> Path:
     return path
 
 
+def _read_run_tsv(path: Path, *args, **kwargs) -> pd.DataFrame:
+    """:func:`read_tsv` of a file the train stage wrote; a last line without line end is an error."""
+    content = read_text(path, what="tab-separated table", strict=True, allow_empty=True)
+    if content.strip() and not content.endswith("\n"):
+        last = content.rstrip("\n").count("\n") + 1
+        raise InputError(
+            path, f"line {last} (the last) has no line end: the file was cut mid-row (truncated copy "
+            "or hand edit); rerun the stage that wrote it",
+        )
+    return read_tsv(path, *args, content=content, **kwargs)
+
+
 def load_history(train_dir: str | os.PathLike) -> pd.DataFrame:
     """Read ``history.tsv``: one row per epoch (0 = untrained state).
 
@@ -96,7 +114,7 @@ def load_history(train_dir: str | os.PathLike) -> pd.DataFrame:
     """
     path = _file(train_dir, HISTORY_FILE)
     numeric = [c for c in (*HISTORY_METRICS, *HISTORY_NUMERIC, *VALIDATION_COLUMNS, *DIAGNOSTIC_COLUMNS) if c != "epoch"]
-    out = read_tsv(path, ("epoch",), integer=("epoch",), numeric=numeric, text=True, complete=("epoch",), min_rows=1)
+    out = _read_run_tsv(path, ("epoch",), integer=("epoch",), numeric=numeric, text=True, complete=("epoch",), min_rows=1)
     overlaps = [c for c in out.columns if c.startswith(_fit.CENTROID_OVERLAP_PREFIX)]
     for col in overlaps:  # one column per class: their names come from the data
         values = pd.to_numeric(out[col].replace("", np.nan), errors="coerce")
@@ -153,7 +171,7 @@ def load_entanglement(train_dir: str | os.PathLike) -> pd.DataFrame:
     """
     path = _file(train_dir, ENTANGLEMENT_FILE)
     cols = ["epoch", "label", "bond", "entropy"]
-    out = read_tsv(
+    out = _read_run_tsv(
         path, cols, integer=("epoch", "bond"), numeric=("entropy",), text=True, complete=cols, min_rows=1
     )[cols]
     if (out["entropy"] < -1e-8).any():
@@ -173,7 +191,7 @@ def load_magnetization(train_dir: str | os.PathLike) -> pd.DataFrame:
     """
     path = _file(train_dir, MAGNETIZATION_FILE)
     cols = ["epoch", "label", "site", "gene", "magnetization"]
-    out = read_tsv(
+    out = _read_run_tsv(
         path, cols, integer=("epoch", "site"), numeric=("magnetization",), text=True, complete=cols, min_rows=1
     )[cols]
     if (out["magnetization"].abs() > _MAG_BOUND).any():
@@ -256,7 +274,7 @@ def load_representation(train_dir: str | os.PathLike) -> pd.DataFrame:
     path = _file(train_dir, REPRESENTATION_FILE)
     cols = list(REPRESENTATION_COLUMNS)
     state_cols = ["state_renyi2", "state_schmidt_gap", "n_samples"]
-    out = read_tsv(
+    out = _read_run_tsv(
         path, cols, integer=("epoch", "bond"), numeric=cols[3:], text=("label",),
         complete=["epoch", "label", "bond", *state_cols], min_rows=1,
     )[cols]
@@ -281,6 +299,68 @@ def load_representation(train_dir: str | os.PathLike) -> pd.DataFrame:
         out[col] = v.clip(lower=lo, upper=hi)
     _check_grid(out, ["epoch", "label"], "bond", path)
     return out.sort_values(["epoch", "bond"], kind="stable").reset_index(drop=True)
+
+
+def _few(epochs: np.ndarray, n: int = 5) -> str:
+    head = ", ".join(str(int(e)) for e in epochs[:n])
+    return head if len(epochs) <= n else f"{head}, ... ({len(epochs)} in total)"
+
+
+def _epochs_of(data) -> np.ndarray:
+    if isinstance(data, pd.DataFrame):
+        data = data["epoch"].to_numpy()
+    return np.unique(np.asarray(data, dtype=np.int64))
+
+
+def check_same_run(
+    *,
+    history: tuple | None = None,
+    entanglement: tuple | None = None,
+    magnetization: tuple | None = None,
+    correlations: tuple | None = None,
+    representation: tuple | None = None,
+) -> None:
+    """InputError unless the given files are of one training run (their epochs agree).
+
+    Each argument is ``(path, data)``: ``data`` a frame with an ``epoch`` column (as the
+    readers above return it) or the recorded epochs (``load_correlations``' first
+    value). Rules: the epochs of every trajectory are epochs of ``history.tsv``; the
+    observation trajectories (entanglement, magnetization, correlations), recorded
+    together every ``--observe-every`` epochs, have the same epochs. The representation
+    trajectory has its own interval and is checked against the history only. The error
+    names both files.
+    """
+    given = {
+        name: (Path(v[0]), _epochs_of(v[1]))
+        for name, v in (
+            ("history", history), ("entanglement", entanglement), ("magnetization", magnetization),
+            ("correlations", correlations), ("representation", representation),
+        )
+        if v is not None
+    }
+    if "history" in given:
+        hpath, hepochs = given["history"]
+        for name, (path, epochs) in given.items():
+            if name == "history":
+                continue
+            extra = np.setdiff1d(epochs, hepochs)
+            if extra.size:
+                raise InputError(
+                    path,
+                    f"recorded epochs {_few(extra)} are not epochs of {hpath} "
+                    f"(which has epochs {int(hepochs.min())}..{int(hepochs.max())}): the files are not "
+                    "from the same training run",
+                )
+    observed = [(n, given[n]) for n in ("entanglement", "magnetization", "correlations") if n in given]
+    for (_, (path0, e0)), (_, (path, e)) in zip(observed, observed[1:], strict=False):
+        if not np.array_equal(e0, e):
+            diff = np.setxor1d(e0, e)
+            raise InputError(
+                path,
+                f"recorded epochs differ from those of {path0} (e.g. epoch(s) "
+                f"{_few(diff)} in only one of them): the files are not from "
+                "the same training run",
+            )
 
 
 def representation_frame(obs, classes: list[str]) -> pd.DataFrame:
@@ -384,7 +464,7 @@ def load_control_entanglement(path: str | os.PathLike) -> pd.DataFrame:
     """
     path = _file(path, CONTROL_ENTANGLEMENT_FILE)
     cols = ["control", "epoch", "label", "bond", "entropy"]
-    out = read_tsv(
+    out = _read_run_tsv(
         path, cols, integer=("control", "epoch", "bond"), numeric=("entropy",), text=True, complete=cols
     )[cols]
     if (out["entropy"] < -1e-8).any():
@@ -407,7 +487,7 @@ def load_control_history(path: str | os.PathLike) -> pd.DataFrame:
     """
     path = _file(path, CONTROL_HISTORY_FILE)
     known = [c for c in (*HISTORY_METRICS, *HISTORY_NUMERIC, *VALIDATION_COLUMNS) if c != "epoch"]
-    out = read_tsv(
+    out = _read_run_tsv(
         path, ("control", "epoch"), integer=("control", "epoch"), numeric=known, complete=("control", "epoch")
     )
     # Columns this reader does not know by name (diagnostics, ...) are inferred: numbers or an error.

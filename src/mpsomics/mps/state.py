@@ -113,24 +113,32 @@ def _check_zip(path: Path) -> None:
 
 def _names(path: Path, z, key: str) -> list[str]:
     a = z[key]
-    if a.ndim != 1 or a.dtype.kind not in "U":
+    if a.ndim != 1 or a.dtype.kind != "U":
         raise InputError(path, f"{key!r} must be a 1-d array of strings, got {a.dtype} of shape {a.shape}")
     return [str(x) for x in a]
 
 
 def _label_site(path: Path, z) -> int:
+    """``label_site``: a 0-d integer, or a 0-d float holding an integer value (never 0.6 or NaN)."""
     a = z["label_site"]
-    if a.ndim != 0 or a.dtype.kind not in "iu":
+    if a.ndim != 0 or a.dtype.kind not in "iuf":
         raise InputError(
             path, f"'label_site' must be a scalar integer, got {a.dtype} of shape {a.shape}"
         )
+    if a.dtype.kind == "f":
+        v = float(a)
+        if not np.isfinite(v) or v != round(v):
+            raise InputError(path, f"'label_site' must be a scalar integer, got {v!r}")
+        return int(v)
     return int(a)
 
 
 def _site(path: Path, z, i: int) -> np.ndarray:
     t = np.array(z[f"site_{i}"])
-    if t.dtype.kind not in "fc":
-        raise InputError(path, f"site_{i} must hold floating-point numbers, got dtype {t.dtype}")
+    if t.dtype.kind != "f":
+        raise InputError(path, f"site_{i} must hold real floating-point numbers, got dtype {t.dtype}")
+    if not np.all(np.isfinite(t)):
+        raise InputError(path, f"site_{i} contains NaN or inf")
     return t
 
 

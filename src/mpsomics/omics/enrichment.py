@@ -670,12 +670,14 @@ def read_universe(path: str | os.PathLike) -> Background:
     header = next((line for line in text.splitlines() if line.strip() and not line.startswith("#")), "")
     fields = [f.strip() for f in header.split("\t")]
     if "gene1" in fields and "gene2" in fields:
-        edges = read_tsv(path, ("gene1", "gene2"), text=("gene1", "gene2"), complete=("gene1", "gene2"))
+        # parse the text already read: a pipe (`--universe <(...)`) cannot be read twice
+        edges = read_tsv(path, ("gene1", "gene2"), text=("gene1", "gene2"), complete=("gene1", "gene2"),
+                         content=text)
         if edges.empty:
             raise InputError(path, "the network has no edge: no universe to test against")
         genes = pd.unique(edges[["gene1", "gene2"]].to_numpy().ravel())
         return Background(genes, source="network")
-    return Background(read_gene_list(path), source="genes")
+    return Background(read_gene_list(path, content=text), source="genes")
 
 
 def read_background(

@@ -264,17 +264,21 @@ def read_config(path: Path | str | None) -> dict[str, str]:
     """
     if path is None:
         return {}
-    if str(path).lstrip().startswith("{"):
+    inline = str(path).lstrip().lstrip("\ufeff")  # "$(cat config.json)" keeps a BOM
+    if inline.startswith("{"):
         try:
-            return _flatten(json.loads(str(path)))
+            return _flatten(json.loads(inline))
         except json.JSONDecodeError as exc:
             raise InputError("--config-json", f"not valid JSON: {exc}") from None
+    from mpsomics.core.readers import read_text  # the one text reader: UTF-8 only, BOM/CRLF, pipes
+
+    text = read_text(path, what="config JSON", strict=True, allow_empty=True)
+    if not text.strip():
+        raise InputError(path, "config JSON is empty")
     try:
-        return _flatten(json.loads(Path(path).read_text(encoding="utf-8")))
-    except FileNotFoundError:
-        raise InputError(path, "config JSON not found") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(path, f"not a readable JSON file: {exc}") from None
+        return _flatten(json.loads(text))
+    except json.JSONDecodeError as exc:
+        raise InputError(path, f"not valid JSON: {exc}") from None
 
 
 def read_baseline(p: Path | None) -> pd.DataFrame | None:

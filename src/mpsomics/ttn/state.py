@@ -174,6 +174,13 @@ def save_ttn(state: TTNState, path: str | os.PathLike) -> None:
             np.savez(fh, **arrays)
 
 
+def _names(path: Path, z, key: str) -> list[str]:
+    a = np.asarray(z[key])
+    if a.ndim != 1 or a.dtype.kind != "U":
+        raise InputError(path, f"{key!r} must be a 1-d array of strings, got {a.dtype} of shape {a.shape}")
+    return [str(x) for x in a]
+
+
 def load_ttn(path: str | os.PathLike) -> TTNState:
     """Read and validate a TTN ``.npz``; raise :class:`InputError` naming ``path`` if unusable."""
     path = Path(path)
@@ -204,23 +211,30 @@ def load_ttn(path: str | os.PathLike) -> TTNState:
                 t = np.array(z[f"node_{i}"])
                 if not np.issubdtype(t.dtype, np.floating):
                     raise InputError(path, f"node_{i} has dtype {t.dtype}, expected float")
+                if not np.all(np.isfinite(t)):
+                    raise InputError(path, f"node_{i} contains NaN or inf")
                 tensors.append(t.astype(np.float64))
             label_node = np.array(z["label_node"])
             feature = np.array(z["feature_map"])
+            if feature.ndim != 0 or feature.dtype.kind != "U":
+                raise InputError(path, "'feature_map' must be a scalar string")
             state = TTNState(
                 parent=parent,
                 tensors=tensors,
-                genes=[str(g) for g in np.atleast_1d(z["genes"])],
-                classes=[str(c) for c in np.atleast_1d(z["classes"])],
-                feature_map=str(feature) if feature.ndim == 0 else repr(feature.tolist()),
+                genes=_names(path, z, "genes"),
+                classes=_names(path, z, "classes"),
+                feature_map=str(feature),
             )
-            state.validate(path)
             if (
                 label_node.shape != ()
                 or not np.issubdtype(label_node.dtype, np.integer)
-                or int(label_node) != state.root
             ):
-                raise InputError(path, f"label_node {label_node} is not the root {state.root}")
+                raise InputError(
+                    path, f"'label_node' must be a scalar integer, got {label_node.dtype} of shape {label_node.shape}"
+                )
+            state.validate(path)
+            if int(label_node) != state.root:
+                raise InputError(path, f"label_node {int(label_node)} is not the root {state.root}")
     except InputError:
         raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:

@@ -213,20 +213,25 @@ def task_split(
     """
     labels = np.asarray(labels)
     if n_per_label < 2:
-        raise InputError(None, f"n_per_label must be >= 2 (one train and one test image per label), got {n_per_label}")
+        raise InputError(None, f"--n-per-label: must be >= 2 (one train and one test image per label), got {n_per_label}")
     rng = np.random.default_rng([int(seed), int(task.other)])
     sneakers = np.flatnonzero(labels == SNEAKER)
     if task.control:
         need = 2 * n_per_label
         if len(sneakers) < need:
-            raise InputError(None, f"{task.name}: needs {need} sneaker images, the data have {len(sneakers)}")
+            raise InputError(
+                None, f"--n-per-label {n_per_label}: {task.name} needs {need} sneaker images, the data have {len(sneakers)}"
+            )
         drawn = rng.choice(sneakers, size=need, replace=False)
         groups = {0: drawn[:n_per_label], 1: drawn[n_per_label:]}
     else:
         others = np.flatnonzero(labels == task.other)
         for name, pool in (("sneaker", sneakers), (SHORT[task.other], others)):
             if len(pool) < n_per_label:
-                raise InputError(None, f"{task.name}: needs {n_per_label} {name} images, the data have {len(pool)}")
+                raise InputError(
+                    None, f"--n-per-label {n_per_label}: {task.name} needs {n_per_label} {name} images, "
+                    f"the data have {len(pool)}",
+                )
         groups = {
             0: rng.choice(others, size=n_per_label, replace=False),
             1: rng.choice(sneakers, size=n_per_label, replace=False),

@@ -87,13 +87,13 @@ def _settings(run: Path) -> dict[str, str]:
 def build_context(summary: pd.DataFrame, comparison: pd.DataFrame, run_dirs: Sequence[Path]) -> dict[str, Any]:
     """Everything ``templates/fashion.html`` shows."""
     from mpsomics.report import figures
-    by_task: dict[str, list[Path]] = {}
-    for d in map(Path, run_dirs):
-        by_task.setdefault(d.parent.name, []).append(d)
+    by_task: dict[str, list[tuple[int, Path]]] = {}
+    for d, (task, seed) in fx.run_keys(run_dirs).items():  # from grokking.tsv, not the directory names
+        by_task.setdefault(task, []).append((seed, d))
     sections = []
     for task in comparison["task"]:
-        run = sorted(by_task[task])[0]  # lowest seed is the representative run
-        row = summary[(summary["task"] == task) & (summary["seed"] == int(run.name.removeprefix("seed")))].iloc[0]
+        seed, run = min(by_task[task])  # lowest seed is the representative run
+        row = summary[(summary["task"] == task) & (summary["seed"] == seed)].iloc[0]
         t_ep, j_ep = _num(row["transition_epoch"]), _num(row["jump_epoch"])
         ent = training_run.load_entanglement(run)
         n_sites = int(ent["bond"].max()) + 2
@@ -147,9 +147,19 @@ def build_context(summary: pd.DataFrame, comparison: pd.DataFrame, run_dirs: Seq
 def write_report(out: str | os.PathLike, summary: pd.DataFrame, comparison: pd.DataFrame,
                  run_dirs: Sequence[str | os.PathLike]) -> Path:
     """Render the page and write it atomically to ``out``."""
-    html = render(build_context(summary, comparison, [Path(d) for d in run_dirs]), "fashion.html", package="mpsomics.experiments.fashion_mnist")
+    return write_html(out, render_report(summary, comparison, run_dirs), len(summary))
+
+
+def render_report(summary: pd.DataFrame, comparison: pd.DataFrame, run_dirs: Sequence[str | os.PathLike]) -> str:
+    """The page as a string (every input read; nothing written)."""
+    return render(build_context(summary, comparison, [Path(d) for d in run_dirs]), "fashion.html",
+                  package="mpsomics.experiments.fashion_mnist")
+
+
+def write_html(out: str | os.PathLike, html: str, n_runs: int) -> Path:
+    """Write the rendered page atomically to ``out``."""
     out = Path(out)
     with atomic_path(out) as tmp:
         tmp.write_text(html, encoding="utf-8")
-    log.info("Fashion-MNIST report (%d runs) written to %s", len(summary), out)
+    log.info("Fashion-MNIST report (%d runs) written to %s", n_runs, out)
     return out

@@ -241,17 +241,34 @@ def _grokking_frame(rows: Sequence[dict[str, object]]) -> pd.DataFrame:
 
 
 def read_run(path: str | os.PathLike) -> pd.DataFrame:
-    """``grokking.tsv`` of one run directory."""
-    return _read_table(Path(path) / GROKKING_FILE, ("task", "seed", "transition_epoch", "jump_epoch", "grokking"),
-                       "the run did not finish; rerun `mpsomics fashion-run`", text=("task",),
-                       integer=("seed", "transition_epoch", "jump_epoch"), complete=("task", "seed"))
+    """``grokking.tsv`` of one run directory: one row of a known task, integer seed >= 0."""
+    file = Path(path) / GROKKING_FILE
+    df = _read_table(file, ("task", "seed", "transition_epoch", "jump_epoch", "grokking"),
+                     "the run did not finish; rerun `mpsomics fashion-run`", text=("task",),
+                     integer=("seed", "transition_epoch", "jump_epoch"), complete=("task", "seed"))
+    if len(df) != 1:
+        raise InputError(file, f"expected exactly one data row, found {len(df)}")
+    known = [t.name for t in data.all_tasks()]
+    task, seed = str(df["task"].iloc[0]), int(df["seed"].iloc[0])
+    if task not in known:
+        raise InputError(file, f"unknown task {task!r}; known: {', '.join(known)}")
+    if seed < 0:
+        raise InputError(file, f"column 'seed': negative seed {seed}")
+    return df
+
+
+#: history.tsv columns the summary reads
+_FINAL_COLUMNS = ("test_accuracy", "test_sensitivity", "test_specificity", "train_accuracy")
 
 
 def _final_metrics(run: Path) -> dict[str, float]:
     h = training_run.load_history(run)
+    hist_path = run / training_run.HISTORY_FILE
+    missing = [k for k in _FINAL_COLUMNS if k not in h.columns]
+    if missing:
+        raise InputError(hist_path, f"missing column(s) {', '.join(missing)}")
     last = h.iloc[-1]
-    out = {f"final_{k}": float(last[k]) for k in (
-        "test_accuracy", "test_sensitivity", "test_specificity", "train_accuracy")}
+    out = {f"final_{k}": float(last[k]) for k in _FINAL_COLUMNS}
     # the first sweep at which each test metric reaches its final plateau value
     for k in ("test_sensitivity", "test_specificity"):
         v = h[k].to_numpy(dtype=float)
@@ -266,6 +283,9 @@ def _final_metrics(run: Path) -> dict[str, float]:
         gen = float(h["epoch"].iloc[hit[0]])
     out["generalization_epoch"] = gen
     ent = training_run.load_entanglement(run)
+    training_run.check_same_run(
+        history=(hist_path, h), entanglement=(run / training_run.ENTANGLEMENT_FILE, ent)
+    )
     tot = ent.groupby("epoch")["entropy"].sum()
     out["min_entropy_epoch"] = float(tot.idxmin())
     out["initial_entropy"] = float(tot.iloc[0])
@@ -273,9 +293,26 @@ def _final_metrics(run: Path) -> dict[str, float]:
     return out
 
 
+def run_keys(run_dirs: Sequence[str | os.PathLike]) -> dict[Path, tuple[str, int]]:
+    """(task, seed) of every run directory, from its ``grokking.tsv``; a pair at most once."""
+    keys: dict[Path, tuple[str, int]] = {}
+    seen: dict[tuple[str, int], Path] = {}
+    for d in map(Path, run_dirs):
+        row = read_run(d).iloc[0]
+        key = (str(row["task"]), int(row["seed"]))
+        if key in seen:
+            raise InputError(
+                d / GROKKING_FILE, f"task {key[0]} seed {key[1]} again (already in {seen[key] / GROKKING_FILE})"
+            )
+        seen[key] = d
+        keys[d] = key
+    return keys
+
+
 def summarize(run_dirs: Sequence[str | os.PathLike]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(summary, comparison) tables of finished runs (see the module docstring)."""
     rows = []
+    run_keys(run_dirs)  # every run readable, no (task, seed) twice
     for d in run_dirs:
         d = Path(d)
         g = read_run(d).iloc[0].to_dict()
