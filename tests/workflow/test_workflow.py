@@ -7,7 +7,6 @@ what a forced or reconfigured rerun would redo.
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -17,32 +16,9 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
+from helpers.workflow import ROOT, copy_test_dir, snakemake
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
-
-
-def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    cmd = [
-        sys.executable, "-m", "snakemake",
-        "--snakefile", str(ROOT / "Snakefile"),
-        "--directory", str(workdir),
-        "--configfile", str(workdir / "config.yaml"),
-        "--cores", "2",
-        *args,
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1500)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stderr[-6000:]}")
-    return proc
-
-
-def copy_test_dir(dest: Path) -> Path:
-    shutil.copytree(
-        ROOT / ".test", dest, dirs_exist_ok=True,
-        ignore=shutil.ignore_patterns("results", "logs", ".snakemake"),
-    )
-    return dest
 
 
 # `run_dir` (one uninterrupted run of the `.test` DAG) is the session fixture of conftest.py,
