@@ -4,6 +4,12 @@ Each stage lives in :mod:`mpsomics.commands.<stage>` and exposes
 ``add_arguments(parser)`` and ``run(args) -> int``. Stage modules are imported
 lazily so ``mpsomics --help`` stays fast and one stage's heavy imports (torch,
 gseapy) do not slow the others down.
+
+Before a stage runs, :func:`mpsomics.core.files.check_stage_outputs` checks its output
+paths (exit 2 with one line naming the option and path). While it runs, SIGTERM and
+SIGINT end it with one line ``mpsomics <stage>: interrupted by SIGTERM; unfinished
+outputs removed`` and exit code ``128 + signal number`` (143 for SIGTERM, 130 for
+SIGINT), after the atomic writers removed their temporary files.
 """
 
 from __future__ import annotations
@@ -121,22 +127,29 @@ def main(argv: list[str] | None = None) -> int:
         # Ties a rule's log to its scheduler job (sacct/squeue) on a cluster.
         logging.getLogger("mpsomics").info("SLURM_JOB_ID=%s", os.environ["SLURM_JOB_ID"])
     module = _command_module(args.stage)
-    try:
-        from mpsomics.core.outputs import check_outputs
+    from mpsomics.core.files import Interrupted, check_stage_outputs, signals_as_exceptions
 
-        check_outputs(args)  # before any work: no stage starts with an output it cannot write
-        status = int(module.run(args) or 0)
-    except InputError as exc:
-        print(f"mpsomics {args.stage}: error: {exc}", file=sys.stderr)
-        return EXIT_INPUT
-    except NumericalError as exc:
-        print(f"mpsomics {args.stage}: numerical error: {exc}", file=sys.stderr)
-        return EXIT_NUMERICAL
-    if status == 0:
-        from mpsomics.core.provenance import record
+    # SIGTERM/SIGINT raise Interrupted: the atomic writers remove their temporary files
+    # on the way out, and the exit code is 128 + the signal number (143, 130).
+    with signals_as_exceptions():
+        try:
+            # before any work: no stage starts with an output it cannot write
+            check_stage_outputs(args, module)
+            status = int(module.run(args) or 0)
+            if status == 0:
+                from mpsomics.core.provenance import record
 
-        # A stage may name its record itself (``run_info_path(args)``), else it goes
-        # inside --out-dir or beside --out.
-        locate = getattr(module, "run_info_path", None)
-        record(args.stage, args, argv, locate(args) if locate else None)
+                # A stage may name its record itself (``run_info_path(args)``), else it goes
+                # inside --out-dir or beside --out.
+                locate = getattr(module, "run_info_path", None)
+                record(args.stage, args, argv, locate(args) if locate else None)
+        except InputError as exc:
+            print(f"mpsomics {args.stage}: error: {exc}", file=sys.stderr)
+            return EXIT_INPUT
+        except NumericalError as exc:
+            print(f"mpsomics {args.stage}: numerical error: {exc}", file=sys.stderr)
+            return EXIT_NUMERICAL
+        except Interrupted as exc:
+            print(f"mpsomics {args.stage}: {exc}; unfinished outputs removed", file=sys.stderr)
+            return exc.exit_code
     return status

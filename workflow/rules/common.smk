@@ -288,9 +288,8 @@ def prepare_file_options(wildcards, input):
             )
         )
         for name, values in clinical["classes"].items():
-            parts.append(
-                f"--clinical-class {shlex.quote(name + '=' + ','.join(values))}"
-            )
+            spec = "{}={}".format(name, ",".join(values))
+            parts.append(f"--clinical-class {shlex.quote(spec)}")
     return " ".join(parts)
 
 

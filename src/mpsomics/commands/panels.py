@@ -66,7 +66,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mpsomics.core.files import atomic_path
+    from mpsomics.core.files import atomic_files
     from mpsomics.core.readers import read_gene_list
     from mpsomics.validation import crossval, panels
     from mpsomics.validation.folds import n_folds
@@ -91,10 +91,9 @@ def run(args: argparse.Namespace) -> int:
         **options,
     )
     out = Path(args.out_dir)
-    # two atomic files (both renamed only after both are written), not an atomic
-    # directory: --out-dir may hold other files, which must survive
-    with (atomic_path(out / f"{community}.tsv") as tmp_curve,
-          atomic_path(out / f"{community}_summary.tsv") as tmp_sum):
+    # both files renamed only after both are written, not an atomic directory:
+    # --out-dir may hold other files, which must survive
+    with atomic_files([out / f"{community}.tsv", out / f"{community}_summary.tsv"]) as (tmp_curve, tmp_sum):
         curve.to_csv(tmp_curve, sep="\t", index=False, na_rep="", float_format="%.6g")
         summary.to_csv(tmp_sum, sep="\t", index=False, na_rep="", float_format="%.6g")
     log.info("%s: panel of %s genes -> %s", community, summary["panel_size"].iloc[0], out)

@@ -156,9 +156,21 @@ def run(args: argparse.Namespace) -> int:
         final=final,
         min_correlation_contrast=args.min_correlation_contrast,
     )
-    members, curve_path = output_paths(args)
-    subcommunities.write_outputs(table, members, curve, curve_path)
+    write_outputs(table, curve, *output_paths(args))
     return 0
+
+
+def write_outputs(table, curve, members: Path, curve_path: Path) -> None:
+    """Both tables renamed into ``--out-dir`` only after both are written (other files there stay)."""
+    import pandas as pd
+
+    from mpsomics.core.files import atomic_files
+
+    if curve is None:  # header only without the paper method
+        curve = pd.DataFrame(columns=subcommunities.CURVE_COLUMNS)
+    with atomic_files([members, curve_path]) as (tmp_members, tmp_curve):
+        table.to_csv(tmp_members, sep="\t", index=False, na_rep="")
+        curve.to_csv(tmp_curve, sep="\t", index=False, na_rep="")
 
 
 def final_state(args: argparse.Namespace, classes, genes, magnetization) -> subcommunities.FinalState:

@@ -1,19 +1,42 @@
-"""Atomic output helpers: a stage either writes all of its outputs or none.
+"""Output helpers: a stage either writes all of its outputs or none.
 
-Outputs are written to a temporary sibling and renamed into place only when the
+Outputs are written to temporary siblings and renamed into place only when the
 whole stage succeeded, so an error (or a killed job) never leaves a partial file
-that Snakemake or a user could mistake for a result.
+that Snakemake or a user could mistake for a result:
+
+* :func:`atomic_path` - one file; :func:`atomic_dir` - one directory replaced as a
+  whole; :func:`atomic_files` - several files (of a shared directory whose other
+  files must survive) renamed into place only after all of them were written;
+* :func:`check_outputs` - the one output-path check ``mpsomics.cli.main`` runs for
+  every stage before any work (:func:`outputs_of_args` / :func:`inputs_of_args`
+  find a stage's outputs and inputs in its parsed options);
+* :func:`signals_as_exceptions` - SIGTERM/SIGINT become :class:`Interrupted`, so
+  the context managers above remove their temporary files on the way out (installed
+  by ``mpsomics.cli.main``; exit code ``128 + signal number``).
+
+The renames that publish finished outputs run with SIGTERM/SIGINT held back, so a
+signal never lands between the renames of one multi-file output.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
 import shutil
+import signal
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+
+from mpsomics.core.errors import InputError
+
+#: the kinds of output :func:`check_outputs` knows
+OUTPUT_KINDS = ("file", "directory")
+#: signals :func:`signals_as_exceptions` turns into :class:`Interrupted`
+HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def _umask() -> int:
@@ -22,54 +45,311 @@ def _umask() -> int:
     return mask
 
 
+# ------------------------------------------------------------------------------ signals
+
+class Interrupted(BaseException):  # noqa: N818 - not an error of the input: a request to stop
+    """A handled signal (SIGTERM, SIGINT) arrived; raised by :func:`signals_as_exceptions`.
+
+    A :class:`BaseException`, so ``except Exception`` in a stage does not swallow it,
+    while every ``atomic_*`` context manager removes its temporary files.
+    """
+
+    def __init__(self, signum: int) -> None:
+        self.signum = int(signum)
+        super().__init__(f"interrupted by {signal.Signals(self.signum).name}")
+
+    @property
+    def exit_code(self) -> int:
+        """The shell convention for a death by signal: ``128 + signum`` (143 SIGTERM, 130 SIGINT)."""
+        return 128 + self.signum
+
+
+@contextlib.contextmanager
+def signals_as_exceptions(signums: Sequence[int] = HANDLED_SIGNALS) -> Iterator[None]:
+    """Within the block, a signal of ``signums`` raises :class:`Interrupted` in the main thread.
+
+    After the first signal the others are ignored until the block ends, so a second
+    SIGTERM cannot cut the clean-up short (SIGKILL still can). A process forked inside
+    the block (a worker pool) dies of the signal as it would have without the handler.
+    The previous handlers are restored on exit. Outside the main thread this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pid = os.getpid()
+
+    def handler(signum: int, frame: object) -> None:
+        if os.getpid() != pid:  # a forked worker: the default action (terminate)
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        for s in signums:
+            signal.signal(s, signal.SIG_IGN)
+        raise Interrupted(signum)
+
+    previous = {s: signal.getsignal(s) for s in signums}
+    for s in signums:
+        signal.signal(s, handler)
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, signal.SIG_DFL if h is None else h)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGTERM/SIGINT back (delivered at the end of the block): renames are not cut in two."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, set(HANDLED_SIGNALS))
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+# -------------------------------------------------------------------------- atomic writes
+
+def _make_parent(path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(path, f"cannot create its directory {path.parent}: {exc.strerror or exc}") from None
+
+
+def _temp_file(path: Path) -> Path:
+    """An empty temporary sibling of ``path`` with the same suffixes (writers dispatch on them)."""
+    _make_parent(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix="".join(path.suffixes), dir=path.parent)
+    except OSError as exc:
+        raise InputError(path, f"cannot write in {path.parent}: {exc.strerror or exc}") from None
+    os.close(fd)
+    return Path(tmp)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it to ``path`` on success.
 
     The temporary file keeps the suffix of ``path`` (``.h5ad``, ``.npz`` ...) so
-    writers that dispatch on the extension keep working. On any exception the
-    temporary file is removed and ``path`` is left untouched.
+    writers that dispatch on the extension keep working. On any exception (an
+    :class:`Interrupted` signal included) the temporary file is removed and
+    ``path`` is left untouched.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix="".join(path.suffixes), dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    with atomic_files([path]) as (tmp,):
+        yield tmp
+
+
+@contextlib.contextmanager
+def atomic_files(paths: Iterable[str | os.PathLike]) -> Iterator[list[Path]]:
+    """Yield one temporary path per entry of ``paths``; rename them all only after all were written.
+
+    For the several files a stage writes into a shared directory whose other files
+    must survive (an :func:`atomic_dir` would replace them). Nothing is renamed when
+    the block raises (any exception or :class:`Interrupted`); then every temporary
+    file is removed and the previous outputs are left untouched. The renames run
+    with SIGTERM/SIGINT held back; a rename that fails (a target turned into a
+    directory meanwhile) removes the temporary files not yet renamed.
+    """
+    targets = [Path(p) for p in paths]
+    if len({os.path.abspath(p) for p in targets}) != len(targets):
+        raise ValueError(f"atomic_files: a path is given twice: {[str(p) for p in targets]}")
+    temps: list[Path] = []
     try:
-        yield tmp_path
-        # mkstemp creates 0600 files; results should get the usual permissions.
-        os.chmod(tmp_path, 0o666 & ~_umask())
-        os.replace(tmp_path, path)
+        for p in targets:
+            temps.append(_temp_file(p))
+        yield list(temps)
+        mode = 0o666 & ~_umask()  # mkstemp creates 0600 files; results get the usual permissions
+        for t in temps:
+            os.chmod(t, mode)
     except BaseException:
-        tmp_path.unlink(missing_ok=True)
+        for t in temps:
+            t.unlink(missing_ok=True)
         raise
+    with _signals_held():
+        done = 0
+        try:
+            for t, p in zip(temps, targets, strict=True):
+                os.replace(t, p)
+                done += 1
+        finally:
+            for t in temps[done:]:  # a rename failed (e.g. the target became a directory)
+                t.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary directory that replaces ``path`` as a whole on success.
 
-    An existing ``path`` is only removed once the new content is complete.
+    An existing ``path`` is only removed once the new content is complete; the two
+    renames that swap the directories run with SIGTERM/SIGINT held back, and a failed
+    second rename puts the previous directory back.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    _make_parent(path)
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    except OSError as exc:
+        raise InputError(path, f"cannot write in {path.parent}: {exc.strerror or exc}") from None
     try:
         yield tmp
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp creates 0700 directories
-        if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
-            os.replace(path, old / "content")
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    with _signals_held():
+        try:
+            if path.exists():
+                old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
+                os.replace(path, old / "content")
+                try:
+                    os.replace(tmp, path)
+                except BaseException:
+                    os.replace(old / "content", path)
+                    shutil.rmtree(old, ignore_errors=True)
+                    raise
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(tmp, path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
 
 
 def write_json(path: str | os.PathLike, obj: object) -> None:
     """Write ``obj`` as indented JSON, atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+# -------------------------------------------------------------------------- output check
+
+#: ``(option, path, kind)``: an output of a stage, ``kind`` one of :data:`OUTPUT_KINDS`
+Output = tuple[str, "str | os.PathLike", str]
+
+
+def option_flag(dest: str) -> str:
+    """``out_dir`` -> ``--out-dir``."""
+    return "--" + dest.replace("_", "-")
+
+
+def is_output_dest(dest: str) -> bool:
+    """Output options by name: ``out``, ``out_dir`` and every ``*_out``."""
+    return dest in ("out", "out_dir") or dest.endswith("_out")
+
+
+def _values(value: object) -> list[object]:
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def outputs_of_args(args: argparse.Namespace) -> list[Output]:
+    """The outputs named by parsed options: ``--out`` and ``--*-out`` files, the ``--out-dir`` directory.
+
+    Options left at ``None`` (optional outputs not asked for) are skipped.
+    """
+    found: list[Output] = []
+    for dest, value in vars(args).items():
+        if not is_output_dest(dest):
+            continue
+        kind = "directory" if dest == "out_dir" else "file"
+        for v in _values(value):
+            if isinstance(v, str | os.PathLike):
+                found.append((option_flag(dest), v, kind))
+    return found
+
+
+def inputs_of_args(args: argparse.Namespace, outputs: Iterable[Output] = ()) -> list[tuple[str, Path]]:
+    """``(option, path)`` of every other string option (or list entry) naming an existing regular file.
+
+    ``outputs``: their options are not inputs (defaults to the ``is_output_dest`` options).
+    """
+    skip = {o for o, _p, _k in outputs}
+    found = []
+    for dest, value in vars(args).items():
+        flag = option_flag(dest)
+        if dest == "stage" or is_output_dest(dest) or flag in skip:
+            continue
+        for v in _values(value):
+            if isinstance(v, str | os.PathLike) and str(v) and os.path.isfile(v):
+                found.append((flag, Path(v)))
+    return found
+
+
+def _existing_ancestor(path: Path) -> Path:
+    """The nearest existing path among ``path``'s parents (itself excluded)."""
+    parent = path.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    return parent
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except (OSError, RuntimeError):  # a symlink loop: not provably the same
+        return False
+
+
+def check_outputs(outputs: Iterable[Output], inputs: Iterable[tuple[str, str | os.PathLike]] = ()) -> None:
+    """Raise :class:`InputError` naming the option and path of the first output that cannot be written.
+
+    ``outputs``: ``(option, path, kind)`` with ``kind`` ``"file"`` or ``"directory"``;
+    ``inputs``: ``(option, path)`` of the stage's input files. An output must not be
+
+    * empty, or an existing path of the other kind (a directory as ``--out``, a file as ``--out-dir``);
+    * below a file (a missing parent directory is fine: it is created);
+    * in a directory that is not writable (an existing output directory must be writable itself);
+    * the same path as an input (the write would replace it) or as another output
+      (exact equality of the resolved paths: symlinks followed).
+    """
+    inputs = [(opt, Path(p)) for opt, p in inputs]
+    checked: list[tuple[str, Path]] = []
+    for flag, value, kind in outputs:
+        if kind not in OUTPUT_KINDS:
+            raise ValueError(f"check_outputs: unknown kind {kind!r} of {flag}")
+        if not str(value).strip():
+            raise InputError(None, f"{flag}: empty path; give the output {kind}")
+        path = Path(value)
+        if kind == "file" and path.is_dir():
+            raise InputError(path, f"{flag}: is a directory; give the path of the output file")
+        if kind == "directory" and path.exists() and not path.is_dir():
+            raise InputError(path, f"{flag}: is a file; give a directory (it is created if missing)")
+        ancestor = _existing_ancestor(path)
+        if not ancestor.is_dir():
+            raise InputError(path, f"{flag}: {ancestor} is a file, not a directory, so the output cannot be "
+                                   "created there")
+        where = path if kind == "directory" and path.is_dir() else ancestor
+        if not os.access(where, os.W_OK | os.X_OK):
+            raise InputError(path, f"{flag}: the directory {where} is not writable")
+        if kind == "file":
+            for opt, source in inputs:
+                if _same(source, path):
+                    raise InputError(path, f"{flag}: is also the input of {opt}; writing the output would "
+                                           "replace it: choose another output path")
+        for other, earlier in checked:
+            if _same(earlier, path):
+                raise InputError(path, f"{flag}: is also the output of {other}; one would overwrite the other: "
+                                       "give them different paths")
+        checked.append((flag, path))
+
+
+def check_stage_outputs(args: argparse.Namespace, module: object = None) -> None:
+    """:func:`check_outputs` for a parsed stage command line.
+
+    A stage module may name its outputs itself with ``output_checks(args) ->
+    [(option, path, kind), ...]`` (e.g. files derived from an option); otherwise
+    :func:`outputs_of_args` finds them. Inputs are :func:`inputs_of_args`.
+    """
+    locate: Callable[[argparse.Namespace], Iterable[Output]] | None = getattr(module, "output_checks", None)
+    outputs = list(locate(args)) if locate is not None else outputs_of_args(args)
+    check_outputs(outputs, inputs_of_args(args, outputs))
+
+
+__all__ = [
+    "HANDLED_SIGNALS", "OUTPUT_KINDS", "Interrupted", "Output", "atomic_dir", "atomic_files", "atomic_path",
+    "check_outputs", "check_stage_outputs", "inputs_of_args", "is_output_dest", "option_flag",
+    "outputs_of_args", "signals_as_exceptions", "write_json",
+]
