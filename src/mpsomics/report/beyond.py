@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mpsomics.report.formatting import fmt
+
 log = logging.getLogger(__name__)
 
 #: curve modes in plotting order -> (label, colour)
@@ -28,9 +30,7 @@ PANEL_MODES = {
 
 
 def _cell(x: object, digits: int = 3) -> str:
-    from mpsomics.report.html import _fmt
-
-    return _fmt(x, digits)
+    return fmt(x, digits)
 
 
 def _interval(row: pd.Series, key: str) -> str:

@@ -30,6 +30,8 @@ import pandas as pd
 from mpsomics import __version__
 from mpsomics.core.errors import InputError
 from mpsomics.core.readers import read_gene_list, read_prepared, read_subcommunities, read_tsv
+from mpsomics.report.formatting import fmt as _fmt
+from mpsomics.report.formatting import is_missing as _is_missing
 
 log = logging.getLogger(__name__)
 
@@ -145,30 +147,6 @@ class CommunitySection:
 
 
 # --------------------------------------------------------------------------- small readers
-
-
-def _is_missing(x: object) -> bool:
-    if x is None:
-        return True
-    try:
-        return bool(pd.isna(x))
-    except (TypeError, ValueError):
-        return False
-
-
-def _fmt(x: object, digits: int = 3) -> str:
-    """Human formatting: empty for missing, integers without decimals."""
-    if _is_missing(x):
-        return "–"
-    if isinstance(x, bool | np.bool_):
-        return "yes" if x else "no"
-    if isinstance(x, int | np.integer):
-        return str(int(x))
-    if isinstance(x, float | np.floating):
-        if float(x).is_integer() and abs(x) < 1e6:
-            return str(int(x))
-        return f"{x:.{digits}g}" if abs(x) < 1e-2 else f"{x:.{digits}f}"
-    return str(x)
 
 
 def _epoch(x: object) -> int | None:

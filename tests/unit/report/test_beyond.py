@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from mpsomics.report import beyond, trust
+from mpsomics.report.formatting import fmt
 from mpsomics.validation.panels import CURVE_COLUMNS, SUMMARY_COLUMNS
 
 PNG_MAGIC = b"\x89PNG"
@@ -92,3 +93,7 @@ def test_trust_panel_judges_the_mps_sets_only(tmp_path):
     ids = set(v.subcommunities["subcommunity"])
     assert ids == {"c01/paper1", "c01/graph1"}
     assert not any(re.search("classical|top_de", s) for s in v.summary["set"].astype(str))
+
+
+def test_cells_use_the_report_formatting():
+    assert [fmt(None), fmt(3.0), fmt(0.98, 3), fmt(True)] == ["–", "3", "0.980", "yes"]
