@@ -288,6 +288,7 @@ def read_table(
     numeric_except: int | str | None = None,
     row_kind: str = "row",
     col_kind: str = "column",
+    content: str | None = None,
 ) -> pd.DataFrame:
     """Read a delimited text table robustly.
 
@@ -302,6 +303,9 @@ def read_table(
         infinities are an error naming the row and column).
     row_kind, col_kind
         What rows and columns are (e.g. ``"gene"``, ``"sample"``), for messages.
+    content
+        The file's text when the caller already read it with :func:`read_text` (a
+        pipe can be read only once); ``path`` then only names the file in messages.
 
     Returns
     -------
@@ -315,7 +319,7 @@ def read_table(
         For any problem listed in the module docstring.
     """
     path = Path(path)
-    text = read_text(path)
+    text = read_text(path) if content is None else content
     all_lines = text.split("\n")
     numbered = [(n, ln) for n, ln in enumerate(all_lines, start=1) if ln.strip()]
     lines = [ln for _, ln in numbered]

@@ -318,3 +318,65 @@ def test_own_communities_from_file(tmp_path, capsys, counts):
     # no --file: a one-line error
     rc = main(["communities", "--expression", str(h5ad), "--out-dir", str(tmp_path / "x"), "--source", "file"])
     assert rc == 2 and "--source file needs --file" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------- inputs given as pipes
+
+
+def fifo_of(tmp_path: Path, source: Path) -> Path:
+    """A named pipe fed with ``source``'s bytes by a thread (what ``<(cat file)`` gives)."""
+    import os
+    import threading
+
+    fifo = tmp_path / f"pipe_{source.name}"
+    os.mkfifo(fifo)
+
+    def feed() -> None:
+        with open(fifo, "wb") as fh:
+            fh.write(source.read_bytes())
+
+    threading.Thread(target=feed, daemon=True).start()
+    return fifo
+
+
+@pytest.mark.parametrize("fmt", ["table", "featurecounts", "geo_series"])
+def test_every_text_format_reads_from_a_pipe(tmp_path, capsys, counts, fmt):
+    """Detection and reading share one read: a pipe (read once) gives the same AnnData as the file."""
+    table, sheet = counts
+    if fmt == "table":
+        path = tmp_path / "expr.tsv"
+        table.rename_axis("gene").to_csv(path, sep="\t")
+        extra = ["--samples", sheet_file(tmp_path, sheet)]
+    elif fmt == "featurecounts":
+        path = write_featurecounts(tmp_path, table)
+        extra = ["--samples", sheet_file(tmp_path, sheet)]
+    else:  # the sample sheet comes from the same (piped) matrix: read twice from one pipe
+        path, gene_map, _ = write_series_matrix(tmp_path, table, sheet)
+        extra = ["--label-col", "tissue", "--group-col", "patient", "--gene-map", str(gene_map),
+                 "--sample-col", "sample"]
+    base = ["prepare", "--min-expression", "0", "--sample-col", "sample", *extra]
+    from_file = run_ok([*base, "--expression", str(path), "--out", str(tmp_path / "f.h5ad")], capsys)
+    fifo = fifo_of(tmp_path, Path(path))
+    from_pipe = run_ok([*base, "--expression", str(fifo), "--out", str(tmp_path / "p.h5ad")], capsys)
+    assert from_pipe.uns["prepare"].get("format", "table") == fmt
+    assert from_file.uns["prepare"].get("format", "table") == fmt
+    np.testing.assert_array_equal(from_pipe.X, from_file.X)
+    assert list(from_pipe.obs_names) == list(from_file.obs_names)
+
+
+def test_latin1_series_matrix_is_read_with_a_warning_not_mangled(tmp_path, counts, caplog):
+    """A GEO matrix with a Latin-1 title: decoded as Latin-1 (no U+FFFD in the sheet), with a warning."""
+    import gzip
+
+    from mpsomics.omics.prepare.formats import read_geo_series
+
+    table, sheet = counts
+    path, _, _ = write_series_matrix(tmp_path, table, sheet)
+    text = gzip.decompress(Path(path).read_bytes()).decode("utf-8")
+    text = text.replace('!Sample_title\t"S00"', '!Sample_title\t"f\u00e9tal"', 1)
+    assert "f\u00e9tal" in text
+    Path(path).write_bytes(gzip.compress(text.encode("latin-1")))
+    with caplog.at_level("WARNING"):
+        _, sheet_read = read_geo_series(Path(path))
+    assert sheet_read["title"].iloc[0] == "f\u00e9tal"
+    assert "latin-1" in caplog.text.lower()

@@ -19,18 +19,17 @@ silent misread. Readers of count formats set ``attrs['values_hint'] = 'counts'``
 
 from __future__ import annotations
 
-import gzip
+import io
 import logging
 import os
 import re
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from mpsomics.core.errors import InputError
-from mpsomics.core.readers import duplicated, short_list
+from mpsomics.core.readers import duplicated, read_text, short_list
 
 log = logging.getLogger(__package__)
 
@@ -42,23 +41,31 @@ KALLISTO_COLUMNS = ["target_id", "length", "eff_length", "est_counts", "tpm"]
 PER_SAMPLE_NAMES = {"salmon": ("quant.genes.sf", "quant.sf"), "kallisto": ("abundance.tsv",)}
 
 
-def _head(path: Path, n: int = 5) -> list[str]:
-    """The first ``n`` lines of a (possibly gzipped) text file; as many as can be read.
+def input_text(path: Path) -> str:
+    """The text of one input file through the shared reader (encodings, gzip, BOM, CRLF).
 
-    A file that cannot be read (truncated gzip, binary) gives fewer lines: it is then
-    taken as a table, whose reader reports the problem.
+    A named pipe or ``<(...)`` can be read only once, but ``prepare`` reads its input
+    twice (format detection, then the reader; a GEO matrix also gives the sample sheet),
+    so the text of a file that is not a regular file is kept for the process.
     """
-    lines: list[str] = []
-    try:
-        with open(path, "rb") as fh:
-            magic = fh.read(2)
-        opener = gzip.open if magic == b"\x1f\x8b" else open
-        with opener(path, "rt", encoding="utf-8", errors="replace") as fh:
-            for _ in range(n):
-                lines.append(fh.readline().rstrip("\r\n"))
-    except (OSError, EOFError, zlib.error):
-        pass
-    return lines
+    if path.is_file():
+        return read_text(path)
+    try:  # the inode tells two pipes with one name apart (/dev/fd/63 of two commands)
+        st = os.stat(path)
+        key = (str(path), st.st_dev, st.st_ino)
+    except OSError:
+        return read_text(path)  # its error message
+    if key not in _PIPE_TEXT:
+        _PIPE_TEXT[key] = read_text(path)
+    return _PIPE_TEXT[key]
+
+
+_PIPE_TEXT: dict[tuple[str, int, int], str] = {}
+
+
+def _head(path: Path, n: int = 5) -> list[str]:
+    """The first ``n`` lines of a text input."""
+    return input_text(path).split("\n")[:n]
 
 
 def _fields(line: str) -> list[str]:
@@ -146,9 +153,10 @@ def _numeric(frame: pd.DataFrame, path: Path, what: str) -> np.ndarray:
     return values.to_numpy(dtype=float)
 
 
-def _read_tsv(path: Path, comment: str | None = None) -> pd.DataFrame:
+def _read_tsv(path: Path, skip: int = 0) -> pd.DataFrame:
+    text = input_text(path)
     try:
-        return pd.read_csv(path, sep="\t", comment=comment, dtype=str, keep_default_na=False)
+        return pd.read_csv(io.StringIO(text), sep="\t", skiprows=skip, dtype=str, keep_default_na=False)
     except Exception as exc:  # pandas raises many types for a malformed file
         raise InputError(path, f"cannot parse: {' '.join(str(exc).split())[:160]}") from None
 
@@ -166,7 +174,7 @@ def read_featurecounts(path: Path) -> pd.DataFrame:
         if not line.startswith("#"):
             break
         n_comment += 1
-    table = _read_tsv_skip(path, n_comment)
+    table = _read_tsv(path, n_comment)
     if list(table.columns[:6]) != FEATURECOUNTS_COLUMNS:
         raise InputError(
             path, f"not featureCounts output: columns start {short_list(list(table.columns), 6)}, "
@@ -181,13 +189,6 @@ def read_featurecounts(path: Path) -> pd.DataFrame:
         log.info("%s: %d sample columns renamed from BAM paths (e.g. %r -> %r)", path, renamed,
                  table.columns[6], samples[0])
     return pd.DataFrame(x.T, index=samples, columns=table["Geneid"].astype(str).tolist())
-
-
-def _read_tsv_skip(path: Path, skip: int) -> pd.DataFrame:
-    try:
-        return pd.read_csv(path, sep="\t", skiprows=skip, dtype=str, keep_default_na=False)
-    except Exception as exc:
-        raise InputError(path, f"cannot parse: {' '.join(str(exc).split())[:160]}") from None
 
 
 def _quant_sample_id(path: Path) -> str:
@@ -240,24 +241,21 @@ def read_geo_series(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     ``title`` and one column per ``key: value`` characteristic (``!Sample_characteristics_ch1``
     lines; the key is the column name, e.g. ``tissue``).
     """
-    opener = gzip.open if _is_gzip(path) else open
     meta: dict[str, list[list[str]]] = {}
     table_lines: list[str] = []
     inside = False
-    with opener(path, "rt", encoding="utf-8", errors="replace") as fh:
-        for line in fh:
-            line = line.rstrip("\r\n")
-            if line.startswith("!series_matrix_table_begin"):
-                inside = True
-                continue
-            if line.startswith("!series_matrix_table_end"):
-                inside = False
-                continue
-            if inside:
-                table_lines.append(line)
-            elif line.startswith("!Sample_"):
-                key, *vals = line.split("\t")
-                meta.setdefault(key[len("!Sample_"):], []).append([_geo_value(v) for v in vals])
+    for line in input_text(path).split("\n"):
+        if line.startswith("!series_matrix_table_begin"):
+            inside = True
+            continue
+        if line.startswith("!series_matrix_table_end"):
+            inside = False
+            continue
+        if inside:
+            table_lines.append(line)
+        elif line.startswith("!Sample_"):
+            key, *vals = line.split("\t")
+            meta.setdefault(key[len("!Sample_"):], []).append([_geo_value(v) for v in vals])
     if not table_lines or "geo_accession" not in meta:
         raise InputError(path, "not a GEO series matrix: no !Sample_geo_accession line or no "
                                "!series_matrix_table_begin ... _end table")
@@ -282,11 +280,6 @@ def read_geo_series(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     log.info("%s: GEO series matrix, %d samples x %d probes; sample sheet columns %s", path,
              len(samples), expr.shape[1], ", ".join(sheet.columns))
     return expr, sheet
-
-
-def _is_gzip(path: Path) -> bool:
-    with open(path, "rb") as fh:
-        return fh.read(2) == b"\x1f\x8b"
 
 
 def sheet_from_obs(path: Path, label_col: str, group_col: str | None) -> pd.DataFrame:

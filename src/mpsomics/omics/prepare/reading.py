@@ -133,13 +133,16 @@ def read_text_matrix(path: Path, orientation: Orientation, gene_col: str | None)
     """
     if orientation == "genes-x-samples":
         table = read_table(
-            path, numeric_except=gene_col if gene_col else 0, row_kind="gene", col_kind="sample"
+            path, numeric_except=gene_col if gene_col else 0, row_kind="gene", col_kind="sample",
+            content=formats.input_text(path),
         )
         id_pos = list(table.columns).index(gene_col) if gene_col else 0
     else:
         if gene_col:
             log.warning("%s: --gene-col is ignored with --orientation samples-x-genes", path)
-        table = read_table(path, numeric_except=0, row_kind="sample", col_kind="gene")
+        table = read_table(
+            path, numeric_except=0, row_kind="sample", col_kind="gene", content=formats.input_text(path)
+        )
         id_pos = 0
     ids = table.iloc[:, id_pos].astype(str).to_numpy()
     values = table.iloc[:, [i for i in range(table.shape[1]) if i != id_pos]]
