@@ -278,6 +278,23 @@ def test_prepare_option_errors_name_the_option_not_the_input(tmp_path, capsys, e
     assert not out.exists()
 
 
+@pytest.mark.parametrize(
+    "stage, option",
+    [("prepare", "--seed"), ("communities", "--seed"), ("train", "--seed"), ("cv", "--seed"),
+     ("subcommunities", "--seed"), ("classical-subcommunities", "--seed"), ("stability", "--seed"),
+     ("stability", "--leiden-seed"), ("controls", "--permutation-seed"), ("validate", "--seed"),
+     ("fits", "--seed"), ("fashion-run", "--seed"), ("fashion-grokking", "--seeds")],
+)
+@pytest.mark.parametrize("value", ["-1", str(2**32), "1.5"])
+def test_every_seed_option_takes_0_to_2_32_minus_1(stage, option, value, capsys):
+    """One seed type (argtypes.random_seed): the schema's bounds, argparse names the option."""
+    with pytest.raises(SystemExit) as exc:
+        main([stage, option, value])
+    assert exc.value.code == 2
+    line = [ln for ln in capsys.readouterr().err.splitlines() if "error:" in ln]
+    assert len(line) == 1 and f"argument {option}" in line[0] and "2**32 - 1" in line[0], line
+
+
 # ------------------------------------------------------------------------- fashion-mnist
 
 def test_fashion_size_larger_than_the_images(tmp_path, capsys):

@@ -27,6 +27,21 @@ def integer(minimum: int) -> Callable[[str], int]:
     return parse
 
 
+#: the largest seed: scikit-learn's ``random_state`` and igraph/leidenalg take 0 .. 2**32 - 1
+SEED_MAX = 2**32 - 1
+
+
+def random_seed(text: str) -> int:
+    """A random seed: an integer in 0 .. :data:`SEED_MAX` (the config schema's bounds)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer seed in 0 .. 2**32 - 1, got {text!r}") from None
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"expected a seed in 0 .. 2**32 - 1, got {value}")
+    return value
+
+
 def number(
     lo: float | None = None, hi: float | None = None, *, lo_open: bool = False, hi_open: bool = False
 ) -> Callable[[str], float]:

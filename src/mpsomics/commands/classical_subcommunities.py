@@ -28,7 +28,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from mpsomics.commands.argtypes import integer, number
+from mpsomics.commands.argtypes import integer, number, random_seed
 from mpsomics.core.errors import InputError
 from mpsomics.omics import classical
 
@@ -65,7 +65,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--fdr", type=number(0, 1, lo_open=True), default=d["fdr"],
         help="DE filter: Mann-Whitney BH q over the community's genes must be at most this (default %(default)s)",
     )
-    p.add_argument("--seed", type=int, default=d["seed"], help="Leiden seed (default %(default)s)")
+    p.add_argument("--seed", type=random_seed, default=d["seed"], help="Leiden seed (default %(default)s)")
 
 
 def mps_sizes(path: str | Path, community: str, genes: list[str]) -> dict[str, int]:

@@ -35,6 +35,7 @@ from pathlib import Path
 import anndata as ad
 import pandas as pd
 
+from mpsomics.commands.argtypes import random_seed
 from mpsomics.core.errors import InputError
 from mpsomics.core.files import atomic_dir, atomic_path
 
@@ -86,7 +87,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--max-communities", type=int, default=20, help="select at most this many communities")
     g.add_argument("--min-communities", type=int, default=0,
                    help="if fewer pass, fill up with the next best (flagged min_communities: exploratory)")
-    parser.add_argument("--seed", type=int, default=0, help="Leiden, CV and forest seed")
+    parser.add_argument("--seed", type=random_seed, default=0, help="Leiden, CV and forest seed")
     parser.add_argument("--threads", type=int, default=1, help="parallel baseline evaluations")
 
 

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mpsomics.commands.argtypes import field_choices, integer, number
+from mpsomics.commands.argtypes import field_choices, integer, number, random_seed
 from mpsomics.commands.train import add_train_config_arguments, read_inputs, train_config
 from mpsomics.core.errors import InputError
 from mpsomics.core.files import atomic_dir
@@ -59,7 +59,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="number K of label-permutation controls (a transition that beats all K has p = 1/(K+1))",
     )
     p.add_argument(
-        "--permutation-seed", type=int, default=None,
+        "--permutation-seed", type=random_seed, default=None,
         help="seed of the label permutations (default: --seed)",
     )
     p.add_argument(

@@ -18,6 +18,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from mpsomics.commands.argtypes import SEED_MAX
 from mpsomics.commands.fashion_run import add_experiment_arguments, train_runs
 from mpsomics.commands.fashion_summary import summarize_runs
 
@@ -42,9 +43,9 @@ def _seeds(text: str) -> list[int]:
     try:
         out = [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"seeds must be comma-separated integers, got {text!r}") from None
-    if not out or min(out) < 0 or len(set(out)) != len(out):
-        raise argparse.ArgumentTypeError(f"seeds must be distinct non-negative integers, got {text!r}")
+        raise argparse.ArgumentTypeError(f"seeds must be comma-separated integers in 0 .. 2**32 - 1, got {text!r}") from None
+    if not out or min(out) < 0 or max(out) > SEED_MAX or len(set(out)) != len(out):
+        raise argparse.ArgumentTypeError(f"seeds must be distinct integers in 0 .. 2**32 - 1, got {text!r}")
     return out
 
 

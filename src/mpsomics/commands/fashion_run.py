@@ -20,7 +20,7 @@ import logging
 import time
 from pathlib import Path
 
-from mpsomics.commands.argtypes import field_choices, integer, number
+from mpsomics.commands.argtypes import field_choices, integer, number, random_seed
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--images", default=f"{DEFAULT_DATA}/{data.IMAGES_FILE}", help="IDX images file (default %(default)s)")
     p.add_argument("--labels", default=f"{DEFAULT_DATA}/{data.LABELS_FILE}", help="IDX labels file (default %(default)s)")
     p.add_argument("--task", type=task_name, required=True, help="task name, e.g. sneaker_vs_dress")
-    p.add_argument("--seed", type=integer(0), required=True, help="seed of the sample draw and the initial tensors")
+    p.add_argument("--seed", type=random_seed, required=True, help="seed of the sample draw and the initial tensors")
     p.add_argument("--out-dir", required=True, help="run directory (replaced as a whole)")
     add_experiment_arguments(p)
 

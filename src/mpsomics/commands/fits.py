@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mpsomics.commands.argtypes import integer, number
+from mpsomics.commands.argtypes import integer, number, random_seed
 from mpsomics.core.files import atomic_dir
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bond-dim", type=integer(1), default=16)
     p.add_argument("--epochs", type=integer(0), default=60)
     p.add_argument("--lr", type=number(0, lo_open=True), default=0.005)
-    p.add_argument("--seed", type=integer(0), default=0)
+    p.add_argument("--seed", type=random_seed, default=0)
     p.add_argument("--observe-every", type=integer(0), default=1,
                    help="record entropy and magnetization every K epochs (0 = off)")
 

@@ -12,25 +12,10 @@ import inspect
 import logging
 import time
 
-from mpsomics.commands.argtypes import integer, number
+from mpsomics.commands.argtypes import integer, number, random_seed
 from mpsomics.core.errors import InputError
 
 log = logging.getLogger(__name__)
-
-
-#: scikit-learn's ``random_state`` (the patient-grouped split) takes seeds in 0 .. 2**32 - 1
-SEED_MAX = 2**32 - 1
-
-
-def seed_option(text: str) -> int:
-    """``--seed``: an integer in 0 .. :data:`SEED_MAX` (argparse names the option)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if not 0 <= value <= SEED_MAX:
-        raise argparse.ArgumentTypeError(f"expected an integer in 0 .. 2**32 - 1, got {value}")
-    return value
 
 
 def _defaults() -> dict:
@@ -134,7 +119,7 @@ def _add_sheet_arguments(parser: argparse.ArgumentParser, d: dict) -> None:
         default=d["test_fraction"],
         help="test fraction: one of round(1/f) patient-grouped folds (default: %(default)s)",
     )
-    parser.add_argument("--seed", type=seed_option, default=d["seed"], help="split seed, 0 .. 2**32 - 1 (default: %(default)s)")
+    parser.add_argument("--seed", type=random_seed, default=d["seed"], help="split seed, 0 .. 2**32 - 1 (default: %(default)s)")
     parser.add_argument(
         "--clinical",
         default=None,

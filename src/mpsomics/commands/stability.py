@@ -50,7 +50,7 @@ import logging
 import time
 from pathlib import Path
 
-from mpsomics.commands.argtypes import integer, number
+from mpsomics.commands.argtypes import integer, number, random_seed
 from mpsomics.commands.subcommunities import _methods
 from mpsomics.commands.train import add_train_config_arguments, train_config
 from mpsomics.core.errors import InputError
@@ -111,7 +111,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--min-correlation-contrast", type=number(0, 1), default=d.get("min_correlation_contrast"),
                    help="graph method: also keep clusters whose mean pair correlation contrast |C_k - C_l|/2 "
                    "reaches this (unset or 0 = off)")
-    g.add_argument("--leiden-seed", type=int, default=None, help="Leiden seed (default: --seed)")
+    g.add_argument("--leiden-seed", type=random_seed, default=None, help="Leiden seed (default: --seed)")
     from mpsomics.omics import classical
 
     d = classical.DEFAULTS

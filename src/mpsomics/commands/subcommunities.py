@@ -33,8 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mpsomics.commands.argtypes import integer, number
-from mpsomics.commands.prepare import seed_option
+from mpsomics.commands.argtypes import integer, number, random_seed
 from mpsomics.core.errors import InputError
 from mpsomics.dynamics import grokking, training_run
 from mpsomics.omics import subcommunities
@@ -108,7 +107,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--resolution", type=number(0), default=d["resolution"], help="Leiden resolution (default %(default)s)")
     parser.add_argument("--min-size", type=integer(1), default=d["min_size"], help="smallest graph subcommunity (default %(default)s)")
-    parser.add_argument("--seed", type=seed_option, default=d["seed"], help="Leiden seed, 0 .. 2**32 - 1 (default %(default)s)")
+    parser.add_argument("--seed", type=random_seed, default=d["seed"], help="Leiden seed, 0 .. 2**32 - 1 (default %(default)s)")
     parser.add_argument(
         "--magnetization-weight",
         type=number(0),

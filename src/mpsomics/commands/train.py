@@ -59,7 +59,7 @@ from pathlib import Path
 import numpy as np
 
 from mpsomics import __version__
-from mpsomics.commands.argtypes import field_choices, field_default, integer, number
+from mpsomics.commands.argtypes import field_choices, field_default, integer, number, random_seed
 from mpsomics.core.errors import InputError
 from mpsomics.core.files import atomic_dir
 from mpsomics.core.readers import check_genes_present, read_gene_list, read_prepared
@@ -180,7 +180,7 @@ def _add_mps_model_arguments(g) -> None:
     )
     _config_option(g, "cutoff", "drop singular values < cutoff * s_max (sweep)", number(0))
     _config_option(g, "dtype")
-    _config_option(g, "seed", type=int)
+    _config_option(g, "seed", type=random_seed)
     _config_option(g, "threads", type=integer(1))
 
 

@@ -31,7 +31,7 @@ import argparse
 import json
 import logging
 
-from mpsomics.commands.argtypes import integer
+from mpsomics.commands.argtypes import integer, random_seed
 from mpsomics.core.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--random-sets", type=integer(10), default=200,
                         help="size-matched random gene sets per null (AUC, preservation Z)")
     parser.add_argument("--bootstrap", type=integer(0), default=1000, help="patient bootstrap replicates of each AUC")
-    parser.add_argument("--seed", type=integer(0), default=0)
+    parser.add_argument("--seed", type=random_seed, default=0)
     parser.add_argument("--out", required=True, help="output TSV (results/validation/summary.tsv)")
 
 
