@@ -6,8 +6,8 @@ Writes under ``--out-dir`` (format: ``docs/outputs.md``, section "communities"):
 the genes of kept communities) and ``pool.txt`` (every gene of the co-expression
 network, i.e. the genes a community could have come from: the universe of the
 enrichment tests and the pool of random gene sets). Everything is computed before anything is
-written; each file is then written atomically (``genes/`` as a whole directory),
-so an error leaves no partial output.
+written, into temporary files published together at the end (``genes/`` as a whole
+directory), so an error or a signal leaves no partial output and no mix of old and new files.
 
 Selection (``--method``): ``permutation`` (default) keeps the communities whose
 cross-validated ridge discriminant beats its own label-permutation null (BH
@@ -26,7 +26,6 @@ fan-out over zero communities is legitimate.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import math
 import time
@@ -37,7 +36,7 @@ import pandas as pd
 
 from mpsomics.commands.argtypes import random_seed
 from mpsomics.core.errors import InputError
-from mpsomics.core.files import atomic_dir, atomic_path
+from mpsomics.core.files import atomic_files
 
 log = logging.getLogger(__name__)
 
@@ -262,13 +261,12 @@ def community_tables(adata: ad.AnnData, args: argparse.Namespace, path: str | No
 
 
 def write_community_tables(outdir: str | Path, tables: dict) -> None:
-    """Write the tables of :func:`community_tables` under ``outdir``, each file atomically."""
+    """Write the tables of :func:`community_tables` under ``outdir``, published together."""
     outdir = Path(outdir)
-    with contextlib.ExitStack() as stack:
-        tmp = {name: stack.enter_context(atomic_path(outdir / name))
-               for name in ("communities.tsv", "baseline.tsv", "selected.txt", "network.tsv",
-                            "pool.txt")}
-        genes_dir = stack.enter_context(atomic_dir(outdir / "genes"))
+    names = ("communities.tsv", "baseline.tsv", "selected.txt", "network.tsv", "pool.txt")
+    with atomic_files([outdir / n for n in names], directories=[outdir / "genes"]) as temps:
+        tmp = dict(zip(names, temps, strict=False))
+        genes_dir = temps[-1]
         tables["communities"].to_csv(tmp["communities.tsv"], sep="\t", index=False)
         tables["baseline"].to_csv(tmp["baseline.tsv"], sep="\t", index=False, float_format="%.6g")
         tmp["selected.txt"].write_text("".join(f"{c}\n" for c in tables["selected"]))

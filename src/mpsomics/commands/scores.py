@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mpsomics.core.files import atomic_path
+    from mpsomics.core.files import atomic_files
     from mpsomics.core.readers import (
         read_gene_list,
         read_prepared,
@@ -59,9 +59,7 @@ def run(args: argparse.Namespace) -> int:
         subs.update(subcommunity_genes(read_subcommunities(path)))
     comm, sub = scores.score_table(adata, models, subs)
     out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out / TSV) as tmp:
-        scores.scores_tsv(adata, comm, sub).to_csv(tmp, sep="\t", index=False, float_format="%.6g")
-    with atomic_path(out / H5AD) as tmp:
-        scores.scored_anndata(adata, comm, sub).write_h5ad(tmp)
+    with atomic_files([out / TSV, out / H5AD]) as (tmp_tsv, tmp_h5ad):  # published together
+        scores.scores_tsv(adata, comm, sub).to_csv(tmp_tsv, sep="\t", index=False, float_format="%.6g")
+        scores.scored_anndata(adata, comm, sub).write_h5ad(tmp_h5ad)
     return 0

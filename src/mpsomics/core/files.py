@@ -144,40 +144,80 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def atomic_files(paths: Iterable[str | os.PathLike]) -> Iterator[list[Path]]:
-    """Yield one temporary path per entry of ``paths``; rename them all only after all were written.
+def atomic_files(
+    paths: Iterable[str | os.PathLike], directories: Iterable[str | os.PathLike] = ()
+) -> Iterator[list[Path]]:
+    """Yield one temporary path per entry of ``paths`` and ``directories``; publish them together.
 
-    For the several files a stage writes into a shared directory whose other files
-    must survive (an :func:`atomic_dir` would replace them). Nothing is renamed when
-    the block raises (any exception or :class:`Interrupted`); then every temporary
-    file is removed and the previous outputs are left untouched. The renames run
-    with SIGTERM/SIGINT held back; a rename that fails (a target turned into a
-    directory meanwhile) removes the temporary files not yet renamed.
+    For the several outputs a stage writes into a shared directory whose other files
+    must survive (an :func:`atomic_dir` of the whole folder would replace them):
+    temporary files for ``paths``, then temporary directories for ``directories``
+    (each replaces its target as a whole). Nothing is moved when the block raises
+    (any exception or :class:`Interrupted`); then every temporary is removed and the
+    previous outputs are left untouched. The renames run with SIGTERM/SIGINT held
+    back; a rename that fails (a target turned into a directory meanwhile) removes
+    the temporaries not yet moved.
     """
-    targets = [Path(p) for p in paths]
+    files = [Path(p) for p in paths]
+    dirs = [Path(p) for p in directories]
+    targets = files + dirs
     if len({os.path.abspath(p) for p in targets}) != len(targets):
         raise ValueError(f"atomic_files: a path is given twice: {[str(p) for p in targets]}")
     temps: list[Path] = []
     try:
-        for p in targets:
+        for p in files:
             temps.append(_temp_file(p))
+        for p in dirs:
+            temps.append(_temp_dir(p))
         yield list(temps)
-        mode = 0o666 & ~_umask()  # mkstemp creates 0600 files; results get the usual permissions
-        for t in temps:
-            os.chmod(t, mode)
+        for t in temps:  # mkstemp/mkdtemp create 0600/0700: results get the usual permissions
+            os.chmod(t, (0o777 if t.is_dir() else 0o666) & ~_umask())
     except BaseException:
-        for t in temps:
-            t.unlink(missing_ok=True)
+        _remove(temps)
         raise
     with _signals_held():
         done = 0
         try:
             for t, p in zip(temps, targets, strict=True):
-                os.replace(t, p)
+                if t.is_dir():
+                    _swap_dir(t, p)
+                else:
+                    os.replace(t, p)
                 done += 1
         finally:
-            for t in temps[done:]:  # a rename failed (e.g. the target became a directory)
-                t.unlink(missing_ok=True)
+            _remove(temps[done:])
+
+
+def _temp_dir(path: Path) -> Path:
+    _make_parent(path)
+    try:
+        return Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    except OSError as exc:
+        raise InputError(path, f"cannot write in {path.parent}: {exc.strerror or exc}") from None
+
+
+def _remove(temps: Iterable[Path]) -> None:
+    for t in temps:
+        if t.is_dir():
+            shutil.rmtree(t, ignore_errors=True)
+        else:
+            t.unlink(missing_ok=True)
+
+
+def _swap_dir(tmp: Path, path: Path) -> None:
+    """Replace the directory ``path`` by ``tmp``; a failed second rename puts the old one back."""
+    if not path.exists():
+        os.replace(tmp, path)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
+    os.replace(path, old / "content")
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        os.replace(old / "content", path)
+        raise
+    finally:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -188,35 +228,8 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     renames that swap the directories run with SIGTERM/SIGINT held back, and a failed
     second rename puts the previous directory back.
     """
-    path = Path(path)
-    _make_parent(path)
-    try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    except OSError as exc:
-        raise InputError(path, f"cannot write in {path.parent}: {exc.strerror or exc}") from None
-    try:
+    with atomic_files([], directories=[path]) as (tmp,):
         yield tmp
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp creates 0700 directories
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    with _signals_held():
-        try:
-            if path.exists():
-                old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
-                os.replace(path, old / "content")
-                try:
-                    os.replace(tmp, path)
-                except BaseException:
-                    os.replace(old / "content", path)
-                    shutil.rmtree(old, ignore_errors=True)
-                    raise
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, path)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
 
 
 def write_json(path: str | os.PathLike, obj: object) -> None:

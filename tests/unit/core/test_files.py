@@ -217,3 +217,27 @@ def test_a_stage_may_name_its_outputs(tmp_path):
     with pytest.raises(InputError, match="--community: is also the input of --genes"):
         check_stage_outputs(args, module)
     check_stage_outputs(args)  # without the hook: --out-dir, a directory, is fine
+
+
+def test_atomic_files_with_a_directory_publishes_all_or_nothing(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a.tsv").write_text("old a\n")
+    (out / "genes").mkdir()
+    (out / "genes" / "c01.txt").write_text("OLD\n")
+    with pytest.raises(RuntimeError):
+        with atomic_files([out / "a.tsv"], directories=[out / "genes"]) as (a, genes):
+            assert genes.is_dir() and genes.parent == out
+            a.write_text("new a\n")
+            (genes / "c02.txt").write_text("NEW\n")
+            raise RuntimeError("half way")
+    assert (out / "a.tsv").read_text() == "old a\n"
+    assert sorted(p.name for p in (out / "genes").iterdir()) == ["c01.txt"]
+    assert sorted(p.name for p in out.iterdir()) == ["a.tsv", "genes"]  # no temporaries left
+    with atomic_files([out / "a.tsv"], directories=[out / "genes"]) as (a, genes):
+        a.write_text("new a\n")
+        (genes / "c02.txt").write_text("NEW\n")
+    assert (out / "a.tsv").read_text() == "new a\n"
+    assert sorted(p.name for p in (out / "genes").iterdir()) == ["c02.txt"]  # replaced as a whole
+    assert sorted(p.name for p in out.iterdir()) == ["a.tsv", "genes"]
+    assert oct((out / "genes").stat().st_mode & 0o777) == oct(0o777 & ~_umask())

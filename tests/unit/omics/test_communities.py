@@ -403,3 +403,25 @@ def test_failure_while_writing_leaves_nothing(adata, tmp_path, monkeypatch):
     with pytest.raises(OSError):
         command.write_community_tables(out, tables)
     assert _nothing_written(out)
+
+
+def test_a_failure_while_writing_keeps_the_previous_set(adata, tmp_path, monkeypatch):
+    """The five tables and genes/ are published together: a failure after some were written changes none."""
+    path = _write(adata, tmp_path)
+    out = tmp_path / "out"
+    assert _cli(path, out) == 0
+    (out / "notes.txt").write_text("a file of the user's\n")
+    before = {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    original = pd.DataFrame.to_csv
+
+    def fail_on_network(self, target=None, *args, **kwargs):
+        if target is not None and ".network." in str(target):
+            raise InterruptedError("disk gone")  # after communities.tsv and baseline.tsv were written
+        return original(self, target, *args, **kwargs)
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", fail_on_network)
+    with pytest.raises(InterruptedError):
+        _cli(path, out, "--threshold", "0.55")
+    after = {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    assert after == before
+    assert not [p for p in tmp_path.rglob(".*")]
