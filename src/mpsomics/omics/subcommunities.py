@@ -119,7 +119,6 @@ import numpy as np
 import pandas as pd
 
 from mpsomics.core.errors import InputError
-from mpsomics.core.files import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -907,19 +906,6 @@ def output_columns(classes: Sequence[str]) -> list[str]:
         + [f"epoch_{c}" for c in classes]
         + ["correlation_contrast", "gate"]
     )
-
-
-def write_outputs(
-    table: pd.DataFrame, out: str | os.PathLike, curve: pd.DataFrame | None, curve_out: str | os.PathLike | None
-) -> None:
-    """Write the subcommunity table and (optionally) the curve; both or neither."""
-    with atomic_path(out) as tmp_out:
-        table.to_csv(tmp_out, sep="\t", index=False, na_rep="")
-        if curve_out is not None:
-            with atomic_path(curve_out) as tmp_curve:
-                (curve if curve is not None else pd.DataFrame(columns=CURVE_COLUMNS)).to_csv(
-                    tmp_curve, sep="\t", index=False, na_rep=""
-                )
 
 
 def subcommunity_table(

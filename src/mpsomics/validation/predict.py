@@ -50,8 +50,12 @@ def train_scaled(log_values: pd.DataFrame, reference_var: pd.DataFrame) -> pd.Da
 
 
 def features(log_values: pd.DataFrame, genes: list[str], scaling: str,
-             reference_var: pd.DataFrame | None = None, path: str | None = None) -> np.ndarray:
+             reference_var: pd.DataFrame | None = None, path: str | None = None,
+             reference_path: str | os.PathLike | None = None) -> np.ndarray:
     """The model's feature matrix (samples x ``genes``) under a scaling policy.
+
+    ``path`` (the expression table) and ``reference_path`` (the prepared ``.h5ad``
+    behind ``reference_var``) only name the files in messages.
 
     Raises
     ------
@@ -66,13 +70,17 @@ def features(log_values: pd.DataFrame, genes: list[str], scaling: str,
     if scaling == "cohort":
         return minmax(sub.to_numpy(dtype=float))
     if scaling == "train":
-        if reference_var is None or not {"scale_min", "scale_max"} <= set(reference_var.columns):
-            raise InputError(path, "--scaling train needs --reference, a prepared .h5ad with var scale_min/scale_max")
+        if reference_var is None:
+            raise InputError("--scaling", "train needs --reference, the prepared .h5ad the model was trained on")
+        if not {"scale_min", "scale_max"} <= set(reference_var.columns):
+            raise InputError(reference_path or "--reference", "has no var scale_min/scale_max: "
+                             "give the prepared .h5ad of `mpsomics prepare` the model was trained on")
         absent = [g for g in genes if g not in reference_var.index]
         if absent:
-            raise InputError(path, f"--reference has no scaling for {len(absent)} model gene(s): {', '.join(absent[:5])}")
+            raise InputError(reference_path or "--reference", f"has no training scaling for {len(absent)} "
+                             f"model gene(s): {', '.join(absent[:5])}")
         return train_scaled(sub, reference_var).to_numpy()
-    raise InputError(None, f"unknown scaling {scaling!r}; use one of {', '.join(SCALINGS)}")
+    raise InputError("--scaling", f"unknown scaling {scaling!r}; use one of {', '.join(SCALINGS)}")
 
 
 def predict_table(model, x: np.ndarray, samples: list[str], labels=None) -> pd.DataFrame:
@@ -143,14 +151,14 @@ def predict_file(
     labels of the sheet ``samples`` when given.
     """
     if scaling not in SCALINGS:
-        raise InputError(None, f"unknown scaling {scaling!r}; use one of {', '.join(SCALINGS)}")
+        raise InputError("--scaling", f"unknown scaling {scaling!r}; use one of {', '.join(SCALINGS)}")
     if str(expression).endswith(".h5ad"):
         if scaling == "train" or reference:
             log.info("%s: a prepared .h5ad is used as it is (its .X is scaled on its training split); "
                      "--scaling/--reference ignored", expression)
         return predict_prepared(model, expression)
     if scaling == "train" and not reference:
-        raise InputError(None, "--scaling train needs --reference, the prepared .h5ad the model was trained on")
+        raise InputError("--scaling", "train needs --reference, the prepared .h5ad the model was trained on")
     values_frame = read_log_values(expression, format=format, values=values, gene_ids=gene_ids, gene_map=gene_map)
     log.info("%s: %d samples x %d genes (values %s), scaling %s", expression, *values_frame.shape,
              values_frame.attrs.get("values"), scaling)
@@ -159,7 +167,7 @@ def predict_file(
         from mpsomics.core.readers import read_prepared
 
         ref_var = read_prepared(reference).var
-    x = features(values_frame, list(model.genes), scaling, ref_var, str(expression))
+    x = features(values_frame, list(model.genes), scaling, ref_var, str(expression), reference)
     ids = [str(s) for s in values_frame.index]
     labels = sheet_labels(samples, sample_col, label_col, ids) if samples else None
     return predict_table(model, x, ids, labels)

@@ -48,8 +48,15 @@ def test_feature_policies():
     np.testing.assert_allclose(features(values, ["A", "B"], "train", var), [[0.25, 0], [0.75, 1], [0.5, 1]])
     with pytest.raises(InputError, match="missing"):
         features(values, ["A", "C"], "cohort")
-    with pytest.raises(InputError, match="--reference"):
-        features(values, ["A"], "train")
+    with pytest.raises(InputError, match="--reference") as exc:
+        features(values, ["A"], "train", path="cohort.tsv")
+    assert exc.value.path == "--scaling"  # the option at fault, not the expression table
+    with pytest.raises(InputError, match="no training scaling for 1 model gene") as exc:
+        features(values, ["A", "B"], "train", var.loc[["A"]], "cohort.tsv", "ref.h5ad")
+    assert exc.value.path == "ref.h5ad"
+    with pytest.raises(InputError, match="scale_min/scale_max") as exc:
+        features(values, ["A"], "train", var[["scale_min"]], "cohort.tsv", "ref.h5ad")
+    assert exc.value.path == "ref.h5ad"
 
 
 def test_prediction_table_is_the_born_probability():
