@@ -27,6 +27,8 @@ TABLE = REPO / "tests" / "data" / "bad" / "STAGES.md"
 NOT_PATHS = {"community": "c01", "task": "sneaker_vs_dress", "seed": "0"}
 #: inputs a stage needs that argparse cannot mark required: stage -> (name, option, value template)
 NEEDED = {"enrichment": ("library", "--library", "lib={}")}
+#: path options with a default (the bundled data) that are a stage's inputs all the same
+OPTIONAL_INPUTS = {"fashion-run": ("images", "labels"), "fashion-grokking": ("data",)}
 #: cases that are valid input for a stage, with the reason (the test accepts exit 0 only for these)
 VALID = {
     ("report", "empty_input"): "an empty selected.txt is a run without communities: the report says so",
@@ -63,7 +65,8 @@ def stage_spec(stage: str) -> Stage:
     actions = [a for a in p._actions if a.dest != "help"]
     required = [a for a in actions if _required(p, a)]
     output = next(a for a in required if a.dest in ("out", "out_dir"))
-    inputs = [a for a in required if a is not output and a.dest not in NOT_PATHS]
+    inputs = [a for a in actions if (a in required or a.dest in OPTIONAL_INPUTS.get(stage, ()))
+              and a is not output and a.dest not in NOT_PATHS]
     numbers = [a for a in actions if a.option_strings and a.type is not None
                and getattr(a.type, "__qualname__", "").startswith(("integer", "number"))]
     return Stage(stage, inputs, output, numbers)
@@ -88,7 +91,8 @@ def argv(spec: Stage, paths: dict[str, str], out: str, drop: str | None = None) 
     cli._command_module(spec.name).add_arguments(p)
     args = [spec.name]
     for a in p._actions:
-        if a.dest == "help" or not _required(p, a) or a.dest == drop:
+        wanted = _required(p, a) or a.dest in OPTIONAL_INPUTS.get(spec.name, ())
+        if a.dest == "help" or not wanted or a.dest == drop:
             continue
         if a is spec.output or a.dest == spec.output.dest:
             value = [out]
@@ -154,7 +158,9 @@ def build(spec: Stage, case: str, root: Path) -> tuple[list[str], list[str], Pat
     if case == "unknown_option":
         return [*argv(spec, missing, out), "--no-such-option", "1"], ["--no-such-option"], None
     if case == "missing_required":
-        a = (spec.inputs or [spec.output])[-1]
+        # an input with a default (OPTIONAL_INPUTS) left out is not missing: the stage would run
+        required = [a for a in spec.inputs if a.dest not in OPTIONAL_INPUTS.get(spec.name, ())]
+        a = (required or [spec.output])[-1]
         if not a.option_strings:  # a positional list: leave out the output instead
             a = spec.output
         return argv(spec, missing, out, drop=a.dest), [_flag(a)], None

@@ -62,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from mpsomics.experiments.fashion_mnist import data
     from mpsomics.experiments.fashion_mnist import runs as fx
 
+    data.check_data_dir(args.data)  # before anything is written or trained
     out = Path(args.out_dir)
     pairs = [(t, s, fx.run_dir(out, t, s)) for t in args.tasks for s in args.seeds]
     todo = [(t, s, d) for t, s, d in pairs if args.force or not (d / fx.GROKKING_FILE).is_file()]

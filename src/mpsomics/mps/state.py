@@ -161,8 +161,12 @@ def load_model(path: str | os.PathLike) -> MPSState:
     (:meth:`MPSState.validate`).
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "model file does not exist")
+    if path.is_dir():
+        raise InputError(path, "is a directory, expected a model .npz file")
+    if not path.exists():
+        raise InputError(path, "model file not found")
+    if not path.is_file():  # np.load seeks: a pipe cannot be read
+        raise InputError(path, "is not a regular file; a model .npz must be a file on disk")
     _check_zip(path)
     try:
         with np.load(path, allow_pickle=False) as z:

@@ -184,8 +184,12 @@ def _names(path: Path, z, key: str) -> list[str]:
 def load_ttn(path: str | os.PathLike) -> TTNState:
     """Read and validate a TTN ``.npz``; raise :class:`InputError` naming ``path`` if unusable."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "TTN model file does not exist")
+    if path.is_dir():
+        raise InputError(path, "is a directory, expected a TTN model .npz file")
+    if not path.exists():
+        raise InputError(path, "TTN model file not found")
+    if not path.is_file():  # np.load seeks: a pipe cannot be read
+        raise InputError(path, "is not a regular file; a TTN model .npz must be a file on disk")
     try:
         with np.load(path, allow_pickle=False) as z:
             keys = set(z.files)

@@ -56,8 +56,10 @@ def test_loader_shape_and_label_counts(bundled):
 
 
 def test_read_idx_errors_name_the_file(tmp_path):
-    with pytest.raises(InputError, match="does not exist"):
+    with pytest.raises(InputError, match="file not found"):
         data.read_idx(tmp_path / "nope.gz")
+    with pytest.raises(InputError, match="is a directory"):
+        data.read_idx(tmp_path)
     bad = tmp_path / "bad.idx"
     bad.write_bytes(b"\x01\x02\x08\x01" + b"\x00" * 8)
     with pytest.raises(InputError, match="not an IDX file") as e:
@@ -308,7 +310,7 @@ def test_cli_bad_input(tmp_path):
                 "--tasks", "sneaker_vs_dress", "--seeds", "0", *TINY, cwd=tmp_path)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "t10k-images-idx3-ubyte.gz" in lines[0] and "does not exist" in lines[0]
+    assert len(lines) == 1 and str(tmp_path / "missing") in lines[0] and "--data: folder not found" in lines[0]
     assert not (out / "runs").exists()
     proc = _cli("fashion-summary", "--runs", str(out / "runs" / "sneaker_vs_dress" / "seed0"), "--out-dir", str(out),
                 cwd=tmp_path)

@@ -88,7 +88,7 @@ def test_unreadable_files_raise_input_error(tmp_path):
         path.write_bytes(content)
         with pytest.raises(InputError, match="junk.npz"):
             load_ttn(path)
-    with pytest.raises(InputError, match="does not exist"):
+    with pytest.raises(InputError, match="file not found"):
         load_ttn(tmp_path / "missing.npz")
 
 

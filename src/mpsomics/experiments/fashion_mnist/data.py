@@ -85,11 +85,13 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         Missing file, bad gzip stream, unknown magic or type, or a size that does not
         match the header.
     """
+    from mpsomics.core.readers import read_bytes
+
     path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "file does not exist")
+    raw = read_bytes(path)  # missing file, directory: the project's messages; pipes work
+    if not raw:
+        raise InputError(path, "empty file, expected an IDX file (Fashion-MNIST images or labels)")
     try:
-        raw = path.read_bytes()
         if raw[:2] == b"\x1f\x8b":
             raw = gzip.decompress(raw)
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
@@ -113,7 +115,21 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
 def load(data_dir: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """Images (n, 28, 28) uint8 and labels (n,) int64 of the bundled test set in ``data_dir``."""
     data_dir = Path(data_dir)
+    check_data_dir(data_dir)
     return load_files(data_dir / IMAGES_FILE, data_dir / LABELS_FILE)
+
+
+def check_data_dir(data_dir: str | os.PathLike, option: str = "--data") -> None:
+    """InputError unless ``data_dir`` is a folder holding both IDX files (named in the message)."""
+    data_dir = Path(data_dir)
+    if not data_dir.exists():
+        raise InputError(data_dir, f"{option}: folder not found")
+    if not data_dir.is_dir():
+        raise InputError(data_dir, f"{option}: is a file; give the folder with {IMAGES_FILE} and {LABELS_FILE}")
+    missing = [n for n in (IMAGES_FILE, LABELS_FILE) if not (data_dir / n).exists()]
+    if missing:
+        raise InputError(data_dir, f"{option}: the folder has no {' and no '.join(missing)} "
+                         "(the Fashion-MNIST test set, as in data/fashion_mnist)")
 
 
 def load_files(images_path: str | os.PathLike, labels_path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
