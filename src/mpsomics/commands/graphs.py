@@ -52,13 +52,15 @@ def add_community_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_community(args: argparse.Namespace) -> int:
     from mpsomics.core.readers import read_subcommunities
-    from mpsomics.dynamics.training_run import load_correlations, load_magnetization
+    from mpsomics.dynamics.training_run import check_same_run, load_correlations, load_magnetization
     from mpsomics.omics import graphs
 
     epochs, classes, genes, connected = load_correlations(args.correlations)
+    magnetization = load_magnetization(args.magnetization)
+    check_same_run(correlations=(args.correlations, epochs), magnetization=(args.magnetization, magnetization))
     g = graphs.community_graph(
         args.community, epochs, classes, genes, connected,
-        load_magnetization(args.magnetization), read_subcommunities(args.subcommunities),
+        magnetization, read_subcommunities(args.subcommunities),
         positive=args.positive, min_correlation=args.min_correlation,
     )
     graphs.write_graphml(g, args.out)

@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
 
     out = Path(args.out_dir)
     paths = report_paths(args)
-    (out / FIGURES_DIR).mkdir(parents=True, exist_ok=True)  # declared even with no community
+    # figures/ is written even with no community (the workflow declares it), with the page
     write_report(out / REPORT_FILE, paths, args.top_terms, out / FIGURES_DIR)
     return 0
 

@@ -98,6 +98,22 @@ def short_list(items: Sequence[object], n: int = 5) -> str:
 # ----------------------------------------------------------------------------- raw text
 
 
+def given_input(path: str | os.PathLike | None, what: str) -> bool:
+    """True when an optional input was given and exists.
+
+    ``exists`` rather than ``is_file``: a named pipe or ``<(...)`` is not a regular
+    file but must be read (a directory is read too, and its reader says what is
+    wrong). A given path that does not exist is a WARNING, for stages that work on
+    what a (possibly partial) run has (the report says in the page what is missing).
+    """
+    if path is None:
+        return False
+    if Path(path).exists():
+        return True
+    log.warning("%s: not found; the report goes on without %s", path, what)
+    return False
+
+
 def read_bytes(path: str | os.PathLike) -> bytes:
     """All bytes of ``path``; works for named pipes and ``<(...)`` process substitution.
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mpsomics.core.readers import given_input, read_tsv
 from mpsomics.report.formatting import fmt
 
 log = logging.getLogger(__name__)
@@ -44,10 +45,11 @@ def _interval(row: pd.Series, key: str) -> str:
     return f"{_cell(mean)} [{_cell(low)}, {_cell(high)}]"
 
 
-def _read_tsv(path: Path | None) -> pd.DataFrame | None:
-    if path is None or not Path(path).is_file():
+def _read_tsv(path: Path | None, required: Sequence[str]) -> pd.DataFrame | None:
+    """A table of the panels / comparison stages through the shared reader (checked), or None."""
+    if not given_input(path, "a beyond-the-paper table"):
         return None
-    return pd.read_csv(path, sep="\t")
+    return read_tsv(path, required, text=("community", "panel_genes", "method", "mode", "genes"))
 
 
 def panel_curve_figure(curve: pd.DataFrame, summary_row: pd.Series | None, community: str):
@@ -90,18 +92,20 @@ def panel_curve_figure(curve: pd.DataFrame, summary_row: pd.Series | None, commu
     return fig
 
 
-def panels_context(summary: Path | None, curves: Sequence[Path], figures_dir: Path | None = None,
+def panels_context(summary: Path | None, curves: Sequence[Path], figures: dict[str, bytes] | None = None,
                    fdr: float = 0.05) -> dict[str, Any]:
     """Rows of the panel table and one curve figure per community with a curve file.
+
+    ``figures``, when given, receives ``{community}_panels.png`` (file name -> PNG bytes).
 
     A panel counts only when its AUC beats the label-permutation null (``panel_q`` ≤
     ``fdr``): on a community at chance level every size is "within tolerance of dense".
     """
     import base64
 
-    from mpsomics.report.figures import png_bytes, save_png
+    from mpsomics.report.figures import png_bytes
 
-    table = _read_tsv(summary)
+    table = _read_tsv(summary, ["community", "n_sites", "panel_size"])
     if table is None:
         return {"run": False, "rows": [], "figures": []}
     rows = []
@@ -117,16 +121,16 @@ def panels_context(summary: Path | None, curves: Sequence[Path], figures_dir: Pa
             "genes": str(r.get("panel_genes", "")).replace(",", ", ") if pd.notna(r.get("panel_genes")) else "",
         })
     by_community = {str(r["community"]): r for _, r in table.iterrows()}
-    figures = []
+    shown = []
     for path in curves:
-        curve = _read_tsv(Path(path))
+        curve = _read_tsv(Path(path), ["community"])
         if curve is None or curve.empty:
             continue
         c = str(curve["community"].iloc[0])
         data = png_bytes(panel_curve_figure(curve, by_community.get(c), c))
-        if figures_dir is not None:
-            save_png(data, Path(figures_dir) / f"{c}_panels.png")
-        figures.append({"community": c, "src": "data:image/png;base64," + base64.b64encode(data).decode("ascii")})
+        if figures is not None:
+            figures[f"{c}_panels.png"] = data
+        shown.append({"community": c, "src": "data:image/png;base64," + base64.b64encode(data).decode("ascii")})
     n = len(table)
     q = table["panel_q"] if "panel_q" in table else table.get("panel_p", pd.Series(np.nan, index=table.index))
     beats = (q.astype(float) <= fdr).to_numpy()
@@ -137,7 +141,7 @@ def panels_context(summary: Path | None, curves: Sequence[Path], figures_dir: Pa
             f"{int((~beats).sum())} panels do not beat it and mean nothing." if n else "No community was pruned.")
     for row, ok in zip(rows, beats, strict=True):
         row["beats_null"] = bool(ok)
-    return {"run": True, "rows": rows, "figures": figures, "line": line}
+    return {"run": True, "rows": rows, "figures": shown, "line": line}
 
 
 #: columns of the comparison summary shown in the report (the file has every family's counts)
@@ -169,7 +173,7 @@ def _count_sentence(s: pd.Series) -> str:
 
 def comparison_context(summary: Path | None, sets: Path | None) -> dict[str, Any]:
     """The MPS-vs-classical table per community and its conclusion sentence."""
-    table = _read_tsv(summary)
+    table = _read_tsv(summary, ["community"])
     if table is None:
         return {"run": False, "rows": [], "sets": []}
     total = table[table["community"].astype(str) == "all"]
@@ -177,7 +181,7 @@ def comparison_context(summary: Path | None, sets: Path | None) -> dict[str, Any
     columns = [c for c in COMPARISON_SHOWN if c in per.columns]
     rows = [{"community": str(r["community"]), "cells": [_cell(r[c]) for c in columns]} for _, r in per.iterrows()]
     set_rows: list[dict[str, Any]] = []
-    detail = _read_tsv(sets)
+    detail = _read_tsv(sets, ["subcommunity"])
     if detail is not None and not detail.empty:
         shown = [c for c in ("subcommunity", "method", "n_genes", "best_match", "jaccard_best", "jaccard_top_de",
                              "stable", "significant", "preserved", "validated", "mps_only", "n_new_terms")

@@ -29,7 +29,13 @@ import pandas as pd
 
 from mpsomics import __version__
 from mpsomics.core.errors import InputError
-from mpsomics.core.readers import read_gene_list, read_prepared, read_subcommunities, read_tsv
+from mpsomics.core.readers import (
+    given_input,
+    read_gene_list,
+    read_prepared,
+    read_subcommunities,
+    read_tsv,
+)
 from mpsomics.report.formatting import fmt as _fmt
 from mpsomics.report.formatting import is_missing as _is_missing
 
@@ -260,7 +266,7 @@ def read_config(path: Path | str | None) -> dict[str, str]:
 
 
 def read_baseline(p: Path | None) -> pd.DataFrame | None:
-    if p is None or not Path(p).is_file():
+    if not given_input(p, "the baseline columns"):
         return None
     return read_tsv(p, ["community", "model", "balanced_accuracy"], text=("community", "model"))
 
@@ -283,7 +289,7 @@ def selection_note(baseline: pd.DataFrame | None, communities: Sequence[str]) ->
 
 
 def read_enrichment(path: Path | None) -> pd.DataFrame | None:
-    if path is None or not Path(path).is_file():
+    if not given_input(path, "the enrichment table"):
         return None
     from mpsomics.omics.enrichment import COLUMNS
 
@@ -359,7 +365,7 @@ def control_totals(controls: pd.DataFrame) -> pd.DataFrame:
 
 
 def _observables_magnetization(p: Path | None) -> pd.DataFrame | None:
-    if p is None or not Path(p).is_file():
+    if not given_input(p, "the final model's magnetization"):
         return None
     return read_tsv(p, ["gene", "site", "label", "magnetization"], text=("gene", "label"))
 
@@ -371,7 +377,7 @@ def _observables_correlations(obs_dir: Path | None, classes: Sequence[str]) -> t
     mats, genes = [], None
     for c in classes:
         p = Path(obs_dir) / f"{c}.tsv"
-        if not p.is_file():
+        if not given_input(p, "the final model's correlations"):
             return None
         df = read_tsv(p, ["gene"], text=("gene",)).set_index("gene")
         if genes is None:
@@ -408,7 +414,7 @@ def _read_optional(sec: CommunitySection, path: Path | None, loader, what: str):
 
     A malformed file is an error (the loaders raise InputError): it must stop the report.
     """
-    if path is None or not Path(path).is_file():
+    if not given_input(path, what):
         sec.notes.append(_missing_note(path, what))
         return None
     return loader(path)
@@ -442,7 +448,22 @@ def _read_community(sec: CommunitySection, files: CommunityFiles) -> dict[str, A
     inputs["tree"] = None
     if files.tree is not None:
         inputs["tree"] = _read_optional(sec, files.tree, read_tree, "no TTN tree figure.")
+    _check_one_run(files, inputs)
     return inputs
+
+
+def _check_one_run(files: CommunityFiles, inputs: dict[str, Any]) -> None:
+    """InputError when the trajectories read for one community come from different runs."""
+    from mpsomics.dynamics import training_run
+
+    pairs = {
+        "history": (files.history, inputs["history"]),
+        "entanglement": (files.entanglement, inputs["ent"]),
+        "magnetization": (files.magnetization, inputs["mag_all"]),
+        "correlations": (files.correlations, None if inputs["corr"] is None else inputs["corr"][0]),
+        "representation": (files.representation, inputs["representation"]),
+    }
+    training_run.check_same_run(**{k: v for k, v in pairs.items() if v[1] is not None})
 
 
 def read_tree(path: Path) -> pd.DataFrame:
@@ -919,7 +940,7 @@ def dynamics_context(paths: ReportPaths, rows: Sequence[dict[str, Any]], config:
     mode_tables = {}
     for c in communities:
         m = paths.communities[c].modes
-        mode_tables[c] = read_modes(m) if m is not None and Path(m).is_file() else None
+        mode_tables[c] = read_modes(m) if given_input(m, "the compared updates") else None
     modes = modes_summary(mode_tables)
     return {
         **dynamics_summary([r["dynamics"] for r in rows]), "rule": TRANSITION_RULE,
@@ -932,8 +953,9 @@ def dynamics_context(paths: ReportPaths, rows: Sequence[dict[str, Any]], config:
     }
 
 
-def build_context(paths: ReportPaths, top_terms: int = 5, figures_dir: Path | None = None) -> dict[str, Any]:
-    """Everything the template needs.
+def build_context(paths: ReportPaths, top_terms: int = 5,
+                  figures: dict[str, bytes] | None = None) -> dict[str, Any]:
+    """Everything the template needs; nothing is written.
 
     Parameters
     ----------
@@ -941,11 +963,13 @@ def build_context(paths: ReportPaths, top_terms: int = 5, figures_dir: Path | No
         Input files; ``paths.communities`` gives the communities shown, in order.
     top_terms
         Enriched terms shown per gene set.
-    figures_dir
-        Also write ``{community}_grokking.png`` there.
+    figures
+        When given, filled with the PNG files of the figures directory (file name ->
+        bytes: ``{community}_grokking.png``, ``_diagnostics.png``, ``_panels.png`` and the
+        overview figures), written by :func:`write_report` once everything is built.
     """
     from mpsomics.report import beyond, trust
-    from mpsomics.report.figures import png_bytes, save_png
+    from mpsomics.report.figures import png_bytes
 
     communities = list(paths.communities)
     samples = read_samples(paths.expression)
@@ -967,8 +991,8 @@ def build_context(paths: ReportPaths, top_terms: int = 5, figures_dir: Path | No
         rows.append(row)
         sections.append(sec)
         for kind, data in (("grokking", sec.grokking_png), ("diagnostics", sec.diagnostics_png)):
-            if figures_dir is not None and data is not None:
-                save_png(data, Path(figures_dir) / f"{c}_{kind}.png")
+            if figures is not None and data is not None:
+                figures[f"{c}_{kind}.png"] = data
     trust.include_subcommunities(validation, [s["id"] for sec in sections for s in sec.subcommunities])
     for sec, row in zip(sections, rows, strict=True):
         sec.trust = trust.community_panel(sec.id, validation, [s["id"] for s in sec.subcommunities])
@@ -976,8 +1000,8 @@ def build_context(paths: ReportPaths, top_terms: int = 5, figures_dir: Path | No
     overview = []
     for key, title, fig, caption in trust.overview_figures(validation, communities):
         data = png_bytes(fig)
-        if figures_dir is not None:
-            save_png(data, Path(figures_dir) / f"{key}.png")
+        if figures is not None:
+            figures[f"{key}.png"] = data
         overview.append({"key": key, "title": title, "caption": caption,
                          "src": "data:image/png;base64," + base64.b64encode(data).decode("ascii")})
     for r in rows:
@@ -1007,7 +1031,7 @@ def build_context(paths: ReportPaths, top_terms: int = 5, figures_dir: Path | No
         "n_selected": len(communities),
         "selection_note": selection_note(baseline, communities),
         "dynamics": dynamics_context(paths, rows, config),
-        "panels": beyond.panels_context(paths.panels, paths.panel_curves, figures_dir,
+        "panels": beyond.panels_context(paths.panels, paths.panel_curves, figures,
                                         _float(config.get("validation.fdr")) or 0.05),
         "comparison": beyond.comparison_context(paths.comparison, paths.comparison_sets),
         "validation": _validation_context(validation, config, communities, overview),
@@ -1064,15 +1088,25 @@ def render(context: dict[str, Any], template: str = "index.html", package: str |
 
 def write_report(out: str | os.PathLike, paths: ReportPaths, top_terms: int = 5,
                  figures_dir: str | os.PathLike | None = None) -> Path:
-    """Build, render and atomically write the report; returns the output path."""
-    from mpsomics.core.files import atomic_path
+    """Build and render the report, then write the page (and the figures directory) together.
 
-    ctx = build_context(paths, top_terms, Path(figures_dir) if figures_dir else None)
+    Nothing is written before the whole report is built: a bad input of the last
+    community leaves the previous page and figures as they were. ``figures_dir`` is
+    replaced as a whole (no figure of an earlier run is left beside the new ones).
+    """
+    from mpsomics.core.files import atomic_files
+
+    figures: dict[str, bytes] | None = {} if figures_dir is not None else None
+    ctx = build_context(paths, top_terms, figures)
     html = render(ctx)
     out = Path(out)
-    with atomic_path(out) as tmp:
-        tmp.write_text(html, encoding="utf-8")
-    log.info("report with %d communities written to %s (%.1f MB)", len(ctx["sections"]), out, len(html) / 1e6)
+    dirs = [Path(figures_dir)] if figures_dir is not None else []
+    with atomic_files([out], directories=dirs) as temps:
+        temps[0].write_text(html, encoding="utf-8")
+        for name, data in (figures or {}).items():
+            (temps[1] / name).write_bytes(data)
+    log.info("report with %d communities written to %s (%.1f MB, %d figure files)", len(ctx["sections"]), out,
+             len(html) / 1e6, len(figures or {}))
     return out
 
 

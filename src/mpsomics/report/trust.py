@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mpsomics.core.readers import given_input
 from mpsomics.validation import verdict
 
 MODEL_NAMES = {"mps": "MPS", "logistic_regression": "logistic regression", "random_forest": "random forest"}
@@ -107,7 +108,7 @@ def read_validation(cv: Path | None, stability: Path | None, summary: Path | Non
     ):
         if path is None:
             continue
-        if not Path(path).is_file():
+        if not given_input(path, f"the {attr} table"):
             v.notes.append(f"{path} is missing: run {stage} to fill these numbers in.")
             continue
         setattr(v, attr, _mps_sets(reader(path)))

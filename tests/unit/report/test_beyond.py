@@ -44,7 +44,8 @@ def _panel_files(root: Path) -> tuple[Path, Path]:
 
 def test_panels_context_rows_line_and_figure(tmp_path):
     summary, curve = _panel_files(tmp_path)
-    ctx = beyond.panels_context(summary, [curve], tmp_path / "figures")
+    files: dict[str, bytes] = {}
+    ctx = beyond.panels_context(summary, [curve], files)
     assert ctx["run"] and len(ctx["rows"]) == 1
     row = ctx["rows"][0]
     assert row["panel_size"] == "4" and row["genes"] == "A, B, C, D"
@@ -53,7 +54,8 @@ def test_panels_context_rows_line_and_figure(tmp_path):
     assert ctx["rows"][0]["beats_null"]
     worse = beyond.panels_context(summary, [], None, fdr=0.01)
     assert worse["line"].startswith("0 of 1") and not worse["rows"][0]["beats_null"]
-    assert (tmp_path / "figures" / "c01_panels.png").read_bytes().startswith(PNG_MAGIC)
+    assert list(files) == ["c01_panels.png"] and files["c01_panels.png"].startswith(PNG_MAGIC)
+    assert not list(tmp_path.glob("*.png")) and not (tmp_path / "figures").exists()  # building writes nothing
     assert ctx["figures"][0]["src"].startswith("data:image/png;base64,")
 
 
