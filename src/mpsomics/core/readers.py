@@ -114,6 +114,20 @@ def given_input(path: str | os.PathLike | None, what: str) -> bool:
     return False
 
 
+def require_file(path: str | os.PathLike, what: str) -> None:
+    """InputError unless ``path`` is a regular file (``what``: e.g. ``"model .npz"``).
+
+    For readers that seek (``np.load``, HDF5), where a named pipe cannot be read.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(path, f"is a directory, expected a {what} file")
+    if not path.exists():
+        raise InputError(path, f"{what} file not found")
+    if not path.is_file():
+        raise InputError(path, f"is not a regular file; a {what} must be a file on disk")
+
+
 def read_bytes(path: str | os.PathLike) -> bytes:
     """All bytes of ``path``; works for named pipes and ``<(...)`` process substitution.
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from mpsomics.core.errors import InputError
 from mpsomics.core.files import atomic_path
+from mpsomics.core.readers import require_file
 from mpsomics.mps.feature_map import FEATURE_MAP_NAME
 
 
@@ -161,12 +162,7 @@ def load_model(path: str | os.PathLike) -> MPSState:
     (:meth:`MPSState.validate`).
     """
     path = Path(path)
-    if path.is_dir():
-        raise InputError(path, "is a directory, expected a model .npz file")
-    if not path.exists():
-        raise InputError(path, "model file not found")
-    if not path.is_file():  # np.load seeks: a pipe cannot be read
-        raise InputError(path, "is not a regular file; a model .npz must be a file on disk")
+    require_file(path, "model .npz")
     _check_zip(path)
     try:
         with np.load(path, allow_pickle=False) as z:

@@ -42,6 +42,7 @@ import numpy as np
 
 from mpsomics.core.errors import InputError
 from mpsomics.core.files import atomic_path
+from mpsomics.core.readers import require_file
 from mpsomics.mps.feature_map import FEATURE_MAP_NAME
 from mpsomics.ttn.tree import check_parent, children, n_leaves
 
@@ -184,12 +185,7 @@ def _names(path: Path, z, key: str) -> list[str]:
 def load_ttn(path: str | os.PathLike) -> TTNState:
     """Read and validate a TTN ``.npz``; raise :class:`InputError` naming ``path`` if unusable."""
     path = Path(path)
-    if path.is_dir():
-        raise InputError(path, "is a directory, expected a TTN model .npz file")
-    if not path.exists():
-        raise InputError(path, "TTN model file not found")
-    if not path.is_file():  # np.load seeks: a pipe cannot be read
-        raise InputError(path, "is not a regular file; a TTN model .npz must be a file on disk")
+    require_file(path, "TTN model .npz")
     try:
         with np.load(path, allow_pickle=False) as z:
             keys = set(z.files)

@@ -47,7 +47,7 @@ def test_not_a_zip_and_missing(tmp_path):
     text.write_text("hello\n")
     with pytest.raises(InputError, match="not an .npz"):
         load_model(text)
-    with pytest.raises(InputError, match="model file not found"):
+    with pytest.raises(InputError, match="model .npz file not found"):
         load_model(tmp_path / "nope.npz")
     with pytest.raises(InputError, match="is a directory, expected a model .npz"):
         load_model(tmp_path)
