@@ -969,7 +969,6 @@ def build_context(paths: ReportPaths, top_terms: int = 5,
         overview figures), written by :func:`write_report` once everything is built.
     """
     from mpsomics.report import beyond, trust
-    from mpsomics.report.figures import png_bytes
 
     communities = list(paths.communities)
     samples = read_samples(paths.expression)
@@ -997,13 +996,7 @@ def build_context(paths: ReportPaths, top_terms: int = 5,
     for sec, row in zip(sections, rows, strict=True):
         sec.trust = trust.community_panel(sec.id, validation, [s["id"] for s in sec.subcommunities])
         row["trust"] = trust.summary_columns(sec.id, validation, len(sec.subcommunities))
-    overview = []
-    for key, title, fig, caption in trust.overview_figures(validation, communities):
-        data = png_bytes(fig)
-        if figures is not None:
-            figures[f"{key}.png"] = data
-        overview.append({"key": key, "title": title, "caption": caption,
-                         "src": "data:image/png;base64," + base64.b64encode(data).decode("ascii")})
+    overview = _overview_figures(validation, communities, figures)
     for r in rows:
         for k in ("mps_test_ba",):
             r[k] = _fmt(r[k])
@@ -1036,6 +1029,21 @@ def build_context(paths: ReportPaths, top_terms: int = 5,
         "comparison": beyond.comparison_context(paths.comparison, paths.comparison_sets),
         "validation": _validation_context(validation, config, communities, overview),
     }
+
+
+def _overview_figures(validation, communities: Sequence[str], figures: dict[str, bytes] | None) -> list[dict[str, str]]:
+    """The validation overview figures for the page (and, when given, the figures directory)."""
+    from mpsomics.report import trust
+    from mpsomics.report.figures import png_bytes
+
+    overview = []
+    for key, title, fig, caption in trust.overview_figures(validation, communities):
+        data = png_bytes(fig)
+        if figures is not None:
+            figures[f"{key}.png"] = data
+        overview.append({"key": key, "title": title, "caption": caption,
+                         "src": "data:image/png;base64," + base64.b64encode(data).decode("ascii")})
+    return overview
 
 
 def _validation_context(validation, config: dict[str, Any], communities: Sequence[str],
