@@ -57,6 +57,8 @@ import io
 import logging
 import os
 import re
+import struct
+import zipfile
 import zlib
 from collections import Counter
 from collections.abc import Sequence
@@ -112,6 +114,15 @@ def given_input(path: str | os.PathLike | None, what: str) -> bool:
         return True
     log.warning("%s: not found; the report goes on without %s", path, what)
     return False
+
+
+#: What ``np.load`` of a damaged ``.npz`` raises besides InputError: zipfile reports a
+#: flipped header byte as NotImplementedError ("compression method", "zip file version"),
+#: a bad deflate stream as zlib.error, a cut member as EOFError or BadZipFile.
+NPZ_ERRORS: tuple[type[BaseException], ...] = (
+    OSError, ValueError, EOFError, KeyError, NotImplementedError, zlib.error, zipfile.BadZipFile,
+    zipfile.LargeZipFile, struct.error, UnicodeDecodeError, OverflowError,
+)
 
 
 def require_file(path: str | os.PathLike, what: str) -> None:

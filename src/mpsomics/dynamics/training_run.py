@@ -29,14 +29,13 @@ from __future__ import annotations
 
 import json
 import os
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from mpsomics.core.errors import InputError
-from mpsomics.core.readers import read_text, read_tsv
+from mpsomics.core.readers import NPZ_ERRORS, read_text, read_tsv
 from mpsomics.mps import fit as _fit
 from mpsomics.mps import representation as _rep
 
@@ -227,8 +226,8 @@ def load_correlations(train_dir: str | os.PathLike) -> tuple[np.ndarray, list[st
         raise
     except ValueError as exc:  # object arrays need pickle: refuse, strings must be str arrays
         raise InputError(path, f"cannot read arrays without pickle ({exc}); store str arrays") from None
-    except (OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise InputError(path, f"not a readable .npz file: {exc}") from None
+    except NPZ_ERRORS as exc:
+        raise InputError(path, f"not a readable .npz file ({type(exc).__name__}: {exc})") from None
     if epochs.ndim != 1 or epochs.size == 0 or not np.issubdtype(epochs.dtype, np.number):
         raise InputError(path, f"'epochs' must be a non-empty 1-D integer array, got shape {epochs.shape} dtype {epochs.dtype}")
     if not np.all(np.asarray(epochs, dtype=float) == np.round(np.asarray(epochs, dtype=float))):

@@ -10,7 +10,6 @@ with ``numpy.load``.
 from __future__ import annotations
 
 import os
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import numpy as np
 
 from mpsomics.core.errors import InputError
 from mpsomics.core.files import atomic_path
-from mpsomics.core.readers import require_file
+from mpsomics.core.readers import NPZ_ERRORS, require_file
 from mpsomics.mps.feature_map import FEATURE_MAP_NAME
 
 
@@ -191,7 +190,7 @@ def load_model(path: str | os.PathLike) -> MPSState:
             )
     except InputError:
         raise
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:
+    except NPZ_ERRORS as exc:
         raise InputError(path, f"corrupt or unreadable model file ({type(exc).__name__}: {exc})") from exc
     _check_class_names(path, state.classes)
     return state.validate(path)

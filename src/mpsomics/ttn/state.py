@@ -34,7 +34,6 @@ File format (``.npz``, readable by ``numpy.load`` alone)
 from __future__ import annotations
 
 import os
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,7 +41,7 @@ import numpy as np
 
 from mpsomics.core.errors import InputError
 from mpsomics.core.files import atomic_path
-from mpsomics.core.readers import require_file
+from mpsomics.core.readers import NPZ_ERRORS, require_file
 from mpsomics.mps.feature_map import FEATURE_MAP_NAME
 from mpsomics.ttn.tree import check_parent, children, n_leaves
 
@@ -237,7 +236,7 @@ def load_ttn(path: str | os.PathLike) -> TTNState:
                 raise InputError(path, f"label_node {int(label_node)} is not the root {state.root}")
     except InputError:
         raise
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:
+    except NPZ_ERRORS as exc:
         raise InputError(
             path, f"corrupt or unreadable TTN model file ({type(exc).__name__}: {exc})"
         ) from exc
