@@ -227,7 +227,7 @@ def load_correlations(train_dir: str | os.PathLike) -> tuple[np.ndarray, list[st
     except ValueError as exc:  # object arrays need pickle: refuse, strings must be str arrays
         raise InputError(path, f"cannot read arrays without pickle ({exc}); store str arrays") from None
     except NPZ_ERRORS as exc:
-        raise InputError(path, f"not a readable .npz file ({type(exc).__name__}: {exc})") from None
+        raise InputError(path, f"not a readable .npz file: {exc}") from None
     if epochs.ndim != 1 or epochs.size == 0 or not np.issubdtype(epochs.dtype, np.number):
         raise InputError(path, f"'epochs' must be a non-empty 1-D integer array, got shape {epochs.shape} dtype {epochs.dtype}")
     if not np.all(np.asarray(epochs, dtype=float) == np.round(np.asarray(epochs, dtype=float))):
